@@ -1,0 +1,18 @@
+"""mixedjax: lme4's lmer and glmer on JAX.
+
+>>> import mixedjax
+>>> fit = mixedjax.lmer("Reaction ~ Days + (Days | Subject)", sleepstudy)   # doctest: +SKIP
+>>> print(fit.summary())                                                  # doctest: +SKIP
+"""
+from . import _jax  # noqa: F401  (switches float64 on before anything else)
+from ._jax import enable_compilation_cache
+from .formula import FormulaError
+from .frame import DataError, MissingValuesWarning
+from .linear_model import LinearMixedModel, lmer
+from .model import RankDeficiencyWarning
+from .results import ConvergenceWarning, SingularFitWarning
+
+__all__ = ["lmer", "LinearMixedModel", "FormulaError", "DataError", "MissingValuesWarning",
+           "RankDeficiencyWarning", "ConvergenceWarning", "SingularFitWarning",
+           "enable_compilation_cache"]
+__version__ = "0.1.0"

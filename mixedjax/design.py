@@ -1,0 +1,191 @@
+"""The static structure of a mixed model's penalized least-squares system (DESIGN.md section 5).
+
+Columns are ordered [Z_1 | Z_2 ... Z_k, X, y]. Term 1 (the grouping factor with most levels) is
+block diagonal: l_1 blocks of p_1 x p_1. Everything after it (the *trailing* columns
+F = [Z_2 ... Z_k, X]) is handled densely. What couples them, A21 = F' W Z_1, is stored sparsely as
+*entries* (level g of term 1, trailing column c, p_1 values), and the Schur-complement update
+sum_g A21_g K_g A21_g' as a list of *triples* (two entries of the same level) summed into the
+distinct *pairs* of trailing columns they touch.
+
+This module computes index structure once in numpy. The weight-dependent cross-products
+(``crossproducts``) and the response-dependent ones (``response_statistics``) are pure JAX
+functions of observation-level arrays, so GLMM iterations (new weights) and batches of responses
+(new y) reuse the same structure and the same compiled code.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _jax  # noqa: F401  (float64)
+
+
+class Layout(NamedTuple):
+    """Sizes that fix array shapes; hashable, so it is static under jit.
+
+    ``term_levels[i]`` = l_i, ``term_columns[i]`` = p_i; ``n_fixed`` = p; ``n_trailing`` = m0 =
+    sum_{i>=2} l_i p_i + p.
+    """
+
+    n_obs: int
+    n_fixed: int
+    term_levels: tuple[int, ...]
+    term_columns: tuple[int, ...]
+
+    @property
+    def n_trailing_random(self) -> int:
+        return sum(l * p for l, p in zip(self.term_levels[1:], self.term_columns[1:]))
+
+    @property
+    def n_trailing(self) -> int:
+        return self.n_trailing_random + self.n_fixed
+
+    @property
+    def n_random(self) -> int:
+        return sum(l * p for l, p in zip(self.term_levels, self.term_columns))
+
+    @property
+    def n_theta(self) -> int:
+        return sum(p * (p + 1) // 2 for p in self.term_columns)
+
+
+@jax.tree_util.register_pytree_node_class
+@dataclass(frozen=True)
+class Design:
+    """Index structure of one model (no weights, no response).
+
+    Observation level: ``level1`` (n,) term-1 codes, ``X1`` (n, p1) term-1 columns,
+    ``slot_col``/``slot_val`` (n, s) the trailing columns each observation touches and its values
+    there, ``slot_entry`` (n, s) the A21 entry it adds to.
+    Entries: ``entry_level``, ``entry_col`` (E,). Triples: ``triple_first``, ``triple_second``
+    (T,) entry indices of the same level with col(first) >= col(second); ``triple_pair`` (T,)
+    index into ``pair_row``/``pair_col`` (P,).
+    """
+
+    layout: Layout
+    level1: jax.Array
+    X1: jax.Array
+    slot_col: jax.Array
+    slot_val: jax.Array
+    slot_entry: jax.Array
+    entry_level: jax.Array
+    entry_col: jax.Array
+    triple_first: jax.Array
+    triple_second: jax.Array
+    triple_pair: jax.Array
+    pair_row: jax.Array
+    pair_col: jax.Array
+
+    def tree_flatten(self):
+        names = [f for f in self.__dataclass_fields__ if f != "layout"]
+        return [getattr(self, f) for f in names], self.layout
+
+    @classmethod
+    def tree_unflatten(cls, layout, children):
+        return cls(layout, *children)
+
+
+def _trailing_slots(terms, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each observation, the trailing columns it touches (Z_2..Z_k then X) and the values."""
+    n = X.shape[0]
+    cols, vals, offset = [], [], 0
+    for term in terms[1:]:
+        p = term.n_columns
+        for a in range(p):
+            cols.append(offset + term.codes * p + a)
+            vals.append(term.X[:, a])
+        offset += term.n_levels * p
+    for j in range(X.shape[1]):
+        cols.append(np.full(n, offset + j))
+        vals.append(X[:, j])
+    if not cols:
+        return np.zeros((n, 0), np.int64), np.zeros((n, 0))
+    return np.stack(cols, axis=1).astype(np.int64), np.stack(vals, axis=1).astype(float)
+
+
+def _triples(entry_level: np.ndarray, entry_col: np.ndarray, m0: int):
+    """All pairs of entries within one level (entries are sorted by level, then column)."""
+    starts = np.flatnonzero(np.r_[True, entry_level[1:] != entry_level[:-1]]) if len(entry_level) \
+        else np.zeros(0, int)
+    counts = np.diff(np.r_[starts, len(entry_level)])
+    firsts, seconds = [], []
+    for k in np.unique(counts):
+        rows, cols = np.tril_indices(k)
+        level_starts = starts[counts == k]
+        firsts.append((level_starts[:, None] + rows[None, :]).ravel())
+        seconds.append((level_starts[:, None] + cols[None, :]).ravel())
+    first = np.concatenate(firsts) if firsts else np.zeros(0, np.int64)
+    second = np.concatenate(seconds) if seconds else np.zeros(0, np.int64)
+    key = entry_col[first] * m0 + entry_col[second]
+    pairs, pair_index = np.unique(key, return_inverse=True)
+    return first, second, pair_index, pairs // m0, pairs % m0
+
+
+def build_design(X: np.ndarray, terms) -> Design:
+    """Index structure for fixed-effects X and random-effects ``terms`` (lme4's term order)."""
+    n, p = X.shape
+    layout = Layout(n, p, tuple(t.n_levels for t in terms), tuple(t.n_columns for t in terms))
+    m0 = layout.n_trailing
+    slot_col, slot_val = _trailing_slots(terms, X)
+    level1 = terms[0].codes
+    # Entries of A21 = F'WZ_1: one per (term-1 level, trailing column) that co-occur. Exact zeros
+    # (dummy columns) touch nothing, so they are left out of the sparsity pattern.
+    touched = slot_val != 0
+    key = (level1[:, None] * m0 + slot_col)
+    unique_keys, inverse = np.unique(key[touched], return_inverse=True)
+    slot_entry = np.full(key.shape, len(unique_keys), dtype=np.int64)  # dummy entry for zeros
+    slot_entry[touched] = inverse
+    entry_level, entry_col = unique_keys // m0, unique_keys % m0
+    first, second, pair_index, pair_row, pair_col = _triples(entry_level, entry_col, m0)
+    as_int = lambda a: jnp.asarray(a, dtype=jnp.int32)
+    return Design(layout, as_int(level1), jnp.asarray(terms[0].X, jnp.float64), as_int(slot_col),
+                  jnp.asarray(slot_val, jnp.float64), as_int(slot_entry), as_int(entry_level),
+                  as_int(entry_col), as_int(first), as_int(second), as_int(pair_index),
+                  as_int(pair_row), as_int(pair_col))
+
+
+class CrossProducts(NamedTuple):
+    """Weighted cross-products: A11 (l1, p1, p1), A22 = F'WF (m0, m0), A21 entries (E, p1)."""
+
+    A11: jax.Array
+    A22: jax.Array
+    A21: jax.Array
+
+
+class ResponseStatistics(NamedTuple):
+    """Cross-products with the response r = y - offset: Z_1'Wr (l1, p1), F'Wr (m0,), r'Wr."""
+
+    Z1r: jax.Array
+    Fr: jax.Array
+    rr: jax.Array
+
+
+def crossproducts(design: Design, weights: jax.Array) -> CrossProducts:
+    """A11, A22 and the A21 entries for observation weights ``weights`` (pure JAX)."""
+    layout = design.layout
+    l1, m0 = layout.term_levels[0], layout.n_trailing
+    wX1 = weights[:, None] * design.X1
+    A11 = jax.ops.segment_sum(wX1[:, :, None] * design.X1[:, None, :], design.level1, l1)
+    wF = weights[:, None] * design.slot_val
+    outer = wF[:, :, None] * design.slot_val[:, None, :]
+    flat_index = design.slot_col[:, :, None] * m0 + design.slot_col[:, None, :]
+    A22 = jax.ops.segment_sum(outer.ravel(), flat_index.ravel(), m0 * m0).reshape(m0, m0)
+    n_entries = design.entry_level.shape[0]
+    contributions = design.slot_val[:, :, None] * wX1[:, None, :]
+    A21 = jax.ops.segment_sum(contributions.reshape(-1, contributions.shape[-1]),
+                              design.slot_entry.ravel(), n_entries + 1)[:n_entries]
+    return CrossProducts(A11, A22, A21)
+
+
+def response_statistics(design: Design, weights: jax.Array, response: jax.Array) -> ResponseStatistics:
+    """Z_1'W r, F'W r and r'W r for r = y - offset (pure JAX; vmappable over ``response``)."""
+    layout = design.layout
+    wr = weights * response
+    Z1r = jax.ops.segment_sum(wr[:, None] * design.X1, design.level1, layout.term_levels[0])
+    Fr = jax.ops.segment_sum((wr[:, None] * design.slot_val).ravel(), design.slot_col.ravel(),
+                             layout.n_trailing)
+    return ResponseStatistics(Z1r, Fr, jnp.sum(wr * response))

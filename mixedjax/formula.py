@@ -1,0 +1,240 @@
+"""lme4 formula syntax: split a formula into response, fixed part, offsets and bar terms.
+
+This module works on strings only. The fixed part and every bar term's left side are later handed
+to formulaic (see ``terms.py``); here we only find the random-effects bars, expand lme4's shorthands
+and translate the few R spellings that formulaic (Python syntax) reads differently:
+
+* ``(expr || g)`` becomes one term per column group of ``expr``: ``(1 | g) + (0 + x | g)`` for each
+  term ``x`` of ``expr`` (lme4's ``expandDoubleVerts``).
+* ``(expr | a/b)`` becomes ``(expr | a) + (expr | b:a)`` (lme4's ``expandSlash``; the nested factor is
+  named ``b:a``).
+* ``offset(z)`` terms of the fixed part are taken out and evaluated separately.
+* ``x^2`` inside ``I()`` is Python's ``x**2``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+class FormulaError(ValueError):
+    """A formula that lme4's syntax does not allow, with the reason and the fix."""
+
+
+@dataclass(frozen=True)
+class BarTerm:
+    """One random-effects term ``(lhs | group)`` after expansion.
+
+    ``lhs`` is a formula right-hand side (R syntax, e.g. ``"1 + Days"``); ``group`` names the
+    grouping factor as lme4 names it (``"Subject"``, ``"cask:batch"``); ``factors`` are the data
+    columns whose interaction forms it, in the order used for its level labels.
+    """
+
+    lhs: str
+    group: str
+    factors: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"({self.lhs} | {self.group})"
+
+
+@dataclass(frozen=True)
+class ParsedFormula:
+    """A parsed lme4 formula: ``response ~ fixed + offset(...) + bars``."""
+
+    text: str
+    response: str
+    fixed: str
+    offsets: tuple[str, ...]
+    bars: tuple[BarTerm, ...]
+    expanded_text: str  # as lme4 prints it after expanding ``||`` (e.g. in summary's Formula line)
+
+
+def _split_top_level(text: str, sep: str) -> list[str]:
+    """Split ``text`` on ``sep`` characters that are not inside parentheses."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                raise FormulaError(f"unbalanced parentheses in {text!r}: a ')' has no matching '('")
+        elif ch == sep and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    if depth != 0:
+        raise FormulaError(f"unbalanced parentheses in {text!r}: {depth} '(' not closed")
+    parts.append(text[start:])
+    return parts
+
+
+def _signed_terms(rhs: str) -> list[tuple[str, str]]:
+    """Split a right-hand side into (sign, term) pairs on top-level ``+`` and ``-``."""
+    terms, depth, start, sign = [], 0, 0, "+"
+    for i, ch in enumerate(rhs):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch in "+-" and depth == 0:
+            # '-' right after an operator or '(' is a unary minus inside an expression term
+            if rhs[start:i].strip() or ch == "+":
+                terms.append((sign, rhs[start:i].strip()))
+                sign, start = ch, i + 1
+            elif ch == "-":
+                sign, start = "-", i + 1
+    terms.append((sign, rhs[start:].strip()))
+    return [(s, t) for s, t in terms if t]
+
+
+def _strip_outer_parens(term: str) -> str | None:
+    """Return the inside of ``(...)`` if the parentheses enclose the whole term, else None."""
+    term = term.strip()
+    if not (term.startswith("(") and term.endswith(")")):
+        return None
+    depth = 0
+    for i, ch in enumerate(term):
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0 and i < len(term) - 1:
+            return None
+    return term[1:-1]
+
+
+def _has_top_level_bar(text: str) -> bool:
+    return len(_split_top_level(text, "|")) > 1
+
+
+def _group_factors(group: str, term_text: str) -> list[tuple[str, tuple[str, ...]]]:
+    """Expand a grouping expression into (lme4 name, columns) pairs; ``a/b`` nests."""
+    group = group.strip()
+    if not group:
+        raise FormulaError(f"random-effects term {term_text!r} has no grouping factor after '|': "
+                           "write it as (expr | group), e.g. (1 | Subject)")
+    inner = _strip_outer_parens(group)
+    if inner is not None:
+        return _group_factors(inner, term_text)
+    nested = [p.strip() for p in _split_top_level(group, "/")]
+    if len(nested) > 1:
+        expanded, outer = [], ()
+        for part in nested:
+            cols = tuple(c.strip() for c in part.split(":"))
+            outer = cols + outer if outer else cols
+            expanded.append((":".join(outer), outer))
+        return expanded
+    cols = tuple(c.strip() for c in group.split(":"))
+    if any(not re.fullmatch(r"[A-Za-z_.][A-Za-z0-9_.]*|`[^`]+`", c) for c in cols):
+        raise FormulaError(f"grouping factor {group!r} in {term_text!r} must be a column name or an "
+                           "interaction of column names (a:b) or a nesting (a/b)")
+    return [(group, tuple(c.strip("`") for c in cols))]
+
+
+def _expand_double_bar(lhs: str) -> list[str]:
+    """``1 + x + z`` -> ``["1", "0 + x", "0 + z"]`` (lme4 drops the correlations)."""
+    terms = _signed_terms(lhs)
+    intercept = True
+    columns = []
+    for sign, term in terms:
+        if term in ("0", "-1") or (sign == "-" and term == "1"):
+            intercept = False
+        elif term == "1":
+            intercept = sign == "+"
+        else:
+            columns.append(term)
+    return (["1"] if intercept else []) + [f"0 + {c}" for c in columns]
+
+
+def _parse_bar(inside: str, term_text: str) -> list[tuple[str, str, tuple[str, ...]]]:
+    """Parse ``lhs | group`` or ``lhs || group`` into expanded (lhs, group, factors) triples."""
+    double = "||" in inside
+    pieces = inside.split("||") if double else _split_top_level(inside, "|")
+    if len(pieces) != 2:
+        raise FormulaError(f"malformed random-effects term {term_text!r}: expected (expr | group)")
+    lhs, group = pieces[0].strip(), pieces[1].strip()
+    if not lhs:
+        raise FormulaError(f"random-effects term {term_text!r} has nothing before '|': "
+                           "write (1 | group) for a random intercept")
+    lhs_list = _expand_double_bar(lhs) if double else [lhs]
+    return [(one_lhs, name, cols) for name, cols in _group_factors(group, term_text)
+            for one_lhs in lhs_list]
+
+
+def _collect_bars(rhs: str) -> tuple[list[tuple[str, str]], list[tuple[str, str, tuple[str, ...]]]]:
+    """Separate bar terms (possibly inside extra parentheses) from the fixed-effects terms."""
+    fixed, bars = [], []
+    for sign, term in _signed_terms(rhs):
+        inside = _strip_outer_parens(term)
+        if inside is not None and _has_top_level_bar(inside):
+            if sign == "-":
+                raise FormulaError(f"cannot subtract a random-effects term: {term!r}")
+            bars.extend(_parse_bar(inside, term))
+        elif inside is not None and any(_strip_outer_parens(t) is not None and
+                                        _has_top_level_bar(_strip_outer_parens(t))
+                                        for _, t in _signed_terms(inside)):
+            more_fixed, more_bars = _collect_bars(inside)
+            fixed.extend(more_fixed)
+            bars.extend(more_bars)
+        elif "|" in term:
+            raise FormulaError(f"random-effects term {term!r} must be in parentheses: ({term})")
+        else:
+            fixed.append((sign, term))
+    return fixed, bars
+
+
+_OFFSET = re.compile(r"^offset\s*\((.*)\)$", re.S)
+
+
+def r_to_python(expr: str) -> str:
+    """Translate R arithmetic inside a term to Python: ``^`` is ``**``."""
+    return expr.replace("^", "**")
+
+
+def parse_formula(text: str) -> ParsedFormula:
+    """Parse an lme4 formula string.
+
+    >>> parse_formula("Reaction ~ Days + (Days | Subject)").bars
+    (BarTerm(lhs='Days', group='Subject', factors=('Subject',)),)
+    """
+    if not isinstance(text, str):
+        raise FormulaError(f"formula must be a string such as 'y ~ x + (1 | g)', got {type(text).__name__}")
+    sides = _split_top_level(text, "~")
+    if len(sides) != 2 or not sides[0].strip():
+        raise FormulaError(f"formula {text!r} needs a response and one '~', e.g. 'y ~ x + (1 | g)'")
+    response, rhs = sides[0].strip(), sides[1].strip()
+    if not rhs:
+        raise FormulaError(f"formula {text!r} has nothing after '~'")
+    fixed_terms, raw_bars = _collect_bars(rhs)
+    if not raw_bars:
+        raise FormulaError(f"no random-effects terms in {text!r}: add one such as (1 | group); "
+                           "for a model without random effects use an ordinary regression")
+    offsets, kept = [], []
+    for sign, term in fixed_terms:
+        match = _OFFSET.match(term)
+        if match and sign == "+":
+            offsets.append(match.group(1).strip())
+        else:
+            kept.append((sign, term))
+    fixed = " ".join(f"{s} {t}" if i or s == "-" else t for i, (s, t) in enumerate(kept)).strip()
+    if not fixed:
+        fixed = "1"
+    elif fixed.startswith("-"):
+        fixed = "1 " + fixed
+    bars = tuple(BarTerm(lhs, group, cols) for lhs, group, cols in raw_bars)
+    return ParsedFormula(text=text, response=response, fixed=fixed, offsets=tuple(offsets),
+                         bars=bars, expanded_text=_expanded_text(text, response, rhs))
+
+
+def _expanded_text(text: str, response: str, rhs: str) -> str:
+    """The formula as lme4 prints it: each ``(e || g)`` replaced by ``((1 | g) + (0 + x | g))``."""
+    if "||" not in rhs:
+        return text
+    out = []
+    for sign, term in _signed_terms(rhs):
+        inside = _strip_outer_parens(term)
+        if inside is not None and "||" in inside:
+            lhs, group = (p.strip() for p in inside.split("||"))
+            term = "(" + " + ".join(f"({one} | {group})" for one in _expand_double_bar(lhs)) + ")"
+        out.append((sign, term))
+    body = " ".join(f"{s} {t}" if i or s == "-" else t for i, (s, t) in enumerate(out))
+    return f"{response} ~ {body}"

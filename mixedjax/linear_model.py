@@ -1,0 +1,168 @@
+"""``lmer``: fit a linear mixed model by REML or ML, as lme4 does, and the fitted-model object.
+
+The fit is one jitted call, ``fit_linear(problem, theta0, reml)``: Newton's method on the profiled
+deviance, then the conditional solution at the optimum. It is compiled once per model structure
+(the ``Layout`` and array shapes), so refitting a new response of the same shape never recompiles,
+and it is a pure function, so ``jax.vmap`` runs it over many responses (see ``batch.py``).
+"""
+from __future__ import annotations
+
+import warnings
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from . import _jax  # noqa: F401  (float64)
+from . import lmm
+from .display import SummaryData
+from .model import ModelSpec, caller_data_name, model_spec, numeric_response
+from .optimize import minimize
+from .results import (ConvergenceWarning, MixedModelResults, OptimizerSummary, SINGULAR_MESSAGE,
+                      SingularFitWarning, convergence_messages, scaled_quantiles)
+
+OPTIMIZER_NAME = "Newton"
+
+
+@partial(jax.jit, static_argnames=("reml", "max_iterations"))
+def fit_linear(problem: lmm.LinearProblem, theta0, reml: bool, max_iterations: int = 100):
+    """Minimize the profiled deviance over theta and solve for beta and b at the optimum."""
+    result = minimize(lambda theta: lmm.profiled_deviance(theta, problem, reml), theta0,
+                      max_iterations=max_iterations)
+    theta = lmm.canonical_theta(result.x, problem.design.layout)
+    return result, theta, lmm.solve(theta, problem)
+
+
+def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights=None, offset=None,
+         data_name: str | None = None, devfun_only: bool = False, start=None,
+         max_iterations: int = 100) -> "LinearMixedModel":
+    """Fit a linear mixed model (lme4's ``lmer``).
+
+    ``formula`` uses lme4's syntax, e.g. ``"Reaction ~ Days + (Days | Subject)"``; ``weights`` and
+    ``offset`` take a column name or an array; ``data_name`` is what summary prints after
+    ``Data:`` (default: the caller's variable name for ``data``, when it can be found).
+    With ``devfun_only=True`` the profiled deviance function of theta is returned instead of a fit.
+    """
+    spec = model_spec(formula, data, weights=weights, offset=offset)
+    y = numeric_response(spec)
+    problem = lmm.linear_problem(spec.design, spec.frame.weights, y - spec.offset)
+    if devfun_only:
+        return jax.jit(lambda theta: lmm.profiled_deviance(theta, problem, bool(REML)))
+    theta0 = lmm.theta_start(spec.design.layout) if start is None else np.asarray(start, float)
+    result, theta, solution = fit_linear(problem, jnp.asarray(theta0), bool(REML), max_iterations)
+    name = data_name if data_name is not None else caller_data_name(data)
+    return LinearMixedModel(spec, y, problem, result, theta, solution, bool(REML), name)
+
+
+class LinearMixedModel(MixedModelResults):
+    """A fitted linear mixed model (lme4's ``lmerMod``).
+
+    y | b ~ N(X beta + Z b + offset, sigma^2 W^{-1}), b ~ N(0, sigma^2 Lambda Lambda').
+    """
+
+    def __init__(self, spec: ModelSpec, y, problem, result, theta, solution, reml: bool, data_name):
+        self.spec, self.y, self.problem, self.reml, self.data_name = spec, y, problem, reml, data_name
+        self.theta_values = np.asarray(theta)
+        self.beta = np.asarray(solution.beta)
+        self.b = np.asarray(solution.b)
+        self.u = np.asarray(solution.u)
+        components = solution.components
+        self._components = lmm.DevianceComponents(*(float(c) for c in components))
+        n, p = float(problem.n_obs), spec.design.layout.n_fixed
+        self.sigma = float(np.sqrt(self._components.pwrss / (n - p if reml else n)))
+        self._covariance_scale = self.sigma ** 2
+        RXt = np.asarray(solution.RXt)
+        RXt_inv = np.linalg.inv(RXt) if RXt.size else RXt
+        self.vcov_matrix = self.sigma ** 2 * (RXt_inv.T @ RXt_inv)
+        singular = self.is_singular
+        messages = convergence_messages(np.asarray(result.grad), np.asarray(result.hess), singular)
+        if int(result.status) not in (0, 2):
+            messages.insert(0, f"optimizer stopped: {int(result.iterations)} iterations, "
+                               "iteration limit reached before convergence")
+        self.optimizer = OptimizerSummary.from_result(result, OPTIMIZER_NAME, messages)
+        for message in messages:
+            warnings.warn(message, ConvergenceWarning, stacklevel=3)
+        if singular:
+            warnings.warn(SINGULAR_MESSAGE, SingularFitWarning, stacklevel=3)
+
+    # ---- criteria ----------------------------------------------------------------------------
+    def _criterion(self, reml: bool) -> float:
+        return float(lmm.objective(self._components_at(reml), self.problem.n_obs,
+                                   self.spec.design.layout.n_fixed, self.problem.log_det_weights, reml))
+
+    def _components_at(self, reml: bool):
+        return self._components
+
+    @property
+    def reml_criterion(self) -> float:
+        """REML criterion at the estimates (what summary prints for a REML fit)."""
+        return self._criterion(True)
+
+    @property
+    def deviance(self) -> float:
+        """ML deviance -2 log L at the estimates (for a REML fit: lme4's deviance(fit, REML=FALSE))."""
+        return self._criterion(False)
+
+    @property
+    def loglik(self) -> float:
+        """Log-likelihood: the REML log-likelihood for REML fits (as lme4's logLik), else ML."""
+        return -0.5 * (self.reml_criterion if self.reml else self.deviance)
+
+    llf = loglik
+
+    # ---- fitted values and residuals ---------------------------------------------------------------
+    @property
+    def fitted(self) -> np.ndarray:
+        return self.linear_predictor()
+
+    def residuals(self, type: str = "response", scaled: bool = False) -> np.ndarray:
+        """Residuals y - fitted (``"response"``) or weighted (``"pearson"``); ``scaled`` divides by sigma."""
+        raw = self.y - self.fitted
+        if type == "pearson":
+            raw = raw * np.sqrt(self.spec.frame.weights)
+        elif type != "response":
+            raise ValueError(f"residuals type must be 'response' or 'pearson', not {type!r}")
+        return raw / self.sigma if scaled else raw
+
+    def _conditional_variances(self) -> list[np.ndarray]:
+        from .conditional import conditional_variances
+        return conditional_variances(self)
+
+    def deviance_function(self, reml: bool | None = None):
+        """The profiled deviance (REML criterion if ``reml``) as a jitted, differentiable function
+        of theta (lme4's devFunOnly)."""
+        reml = self.reml if reml is None else reml
+        problem = self.problem
+        return jax.jit(lambda theta: lmm.profiled_deviance(theta, problem, reml))
+
+    def refit(self, y) -> "LinearMixedModel":
+        """Refit the same design to a new response vector (reuses the compiled fit)."""
+        y = np.asarray(y, dtype=float)
+        problem = lmm.linear_problem(self.spec.design, self.spec.frame.weights, y - self.spec.offset)
+        result, theta, solution = fit_linear(problem, jnp.asarray(lmm.theta_start(self.spec.design.layout)),
+                                             self.reml)
+        return LinearMixedModel(self.spec, y, problem, result, theta, solution, self.reml, self.data_name)
+
+    def predict(self, newdata: pd.DataFrame | None = None, re_form=None,
+                allow_new_levels: bool = False) -> np.ndarray:
+        """Predictions (see ``predict.py``): fixed part plus the random effects in ``re_form``."""
+        from .predict import predict
+        return predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels)
+
+    # ---- summary ---------------------------------------------------------------------------------
+    def summary_data(self) -> SummaryData:
+        est, se = self.beta, np.sqrt(np.diag(self.vcov_matrix))
+        common = dict(
+            kind="lmer", formula=self.spec.formula.expanded_text, data_name=self.data_name,
+            reml=self.reml, resid_quantiles=scaled_quantiles(self.residuals("pearson", scaled=True)),
+            varcorr=self._varcorr_blocks(), residual_sd=self.sigma, nobs=self.nobs,
+            ngrps=tuple(self.ngrps.items()), coef_names=tuple(self.spec.fixed.names),
+            coef_columns=("Estimate", "Std. Error", "t value"),
+            coef_values=np.column_stack([est, se, est / se]) if len(est) else np.zeros((0, 3)),
+            fixef_corr=self._fixef_correlation(), messages=self._summary_messages())
+        if self.reml:
+            return SummaryData(reml_criterion=self.reml_criterion, **common)
+        return SummaryData(aic=self.aic, bic=self.bic, loglik=self.loglik, deviance=self.deviance,
+                           df_resid=self.df_resid, **common)

@@ -1,0 +1,98 @@
+"""From a formula and a DataFrame to the arrays a fit needs: parse, frame, model matrices, design.
+
+``ModelSpec`` is the formula-to-design half of the pipeline, shared by ``lmer`` and ``glmer``; it
+keeps what prediction on new data needs (formulaic specs, factor levels).
+"""
+from __future__ import annotations
+
+import inspect
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .design import Design, build_design
+from .formula import ParsedFormula, parse_formula
+from .frame import DataError, ModelFrame, build_frame
+from .terms import (FixedEffectsMatrix, RandomEffectsTerm, check_identifiable, evaluate_expression,
+                    fixed_effects_matrix, random_effects_terms)
+
+
+class RankDeficiencyWarning(UserWarning):
+    """Linearly dependent fixed-effects columns were dropped (lme4: message + drop.cols)."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model's parsed formula, frame, fixed-effects matrix, random-effects terms and design."""
+
+    formula: ParsedFormula
+    frame: ModelFrame
+    fixed: FixedEffectsMatrix
+    terms: tuple[RandomEffectsTerm, ...]
+    design: Design = field(repr=False)
+    offset: np.ndarray = field(repr=False)
+
+    @property
+    def n_obs(self) -> int:
+        return len(self.frame.data)
+
+    def group_names(self) -> list[str]:
+        """VarCorr's group labels: factor names made unique in term order (``Subject.1``)."""
+        seen: dict[str, int] = {}
+        names = []
+        for term in self.terms:
+            count = seen.get(term.group, 0)
+            names.append(term.group if count == 0 else f"{term.group}.{count}")
+            seen[term.group] = count + 1
+        return names
+
+    def factors(self) -> dict[str, list[int]]:
+        """Unique grouping factors (in term order) -> indices of their terms."""
+        out: dict[str, list[int]] = {}
+        for i, term in enumerate(self.terms):
+            out.setdefault(term.group, []).append(i)
+        return out
+
+    def theta_names(self) -> list[str]:
+        return [name for term in self.terms for name in term.theta_names()]
+
+
+def model_spec(formula: str, data: pd.DataFrame, weights=None, offset=None) -> ModelSpec:
+    parsed = parse_formula(formula)
+    frame = build_frame(parsed, data, weights=weights, offset=offset)
+    fixed = fixed_effects_matrix(parsed, frame)
+    if fixed.dropped:
+        warnings.warn(f"fixed-effect model matrix is rank deficient so dropping {len(fixed.dropped)} "
+                      f"column{'s' if len(fixed.dropped) > 1 else ''} / coefficient"
+                      f"{'s' if len(fixed.dropped) > 1 else ''}: {', '.join(fixed.dropped)}",
+                      RankDeficiencyWarning, stacklevel=3)
+    terms = random_effects_terms(parsed, frame)
+    check_identifiable(terms, len(frame.data))
+    total_offset = frame.offset.copy()
+    for expression in parsed.offsets:
+        total_offset += evaluate_expression(expression, frame.data, "offset")
+    return ModelSpec(parsed, frame, fixed, tuple(terms), build_design(fixed.X, terms), total_offset)
+
+
+def caller_data_name(data, depth: int = 2) -> str | None:
+    """The name the caller bound ``data`` to (what lme4 prints after ``Data:``), if unique."""
+    frame = inspect.currentframe()
+    try:
+        for _ in range(depth):
+            frame = frame.f_back if frame is not None else None
+        if frame is None:
+            return None
+        names = [n for n, v in {**frame.f_globals, **frame.f_locals}.items()
+                 if v is data and not n.startswith("_")]
+        return names[0] if len(names) == 1 else None
+    finally:
+        del frame
+
+
+def numeric_response(spec: ModelSpec) -> np.ndarray:
+    y = evaluate_expression(spec.formula.response, spec.frame.data, "response")
+    if not np.isfinite(y).all():
+        raise DataError(f"response {spec.formula.response!r} has non-finite values")
+    return y

@@ -1,0 +1,312 @@
+"""What a fitted mixed model reports, with lme4's names: shared by linear and generalized fits.
+
+Numbers come in as numpy arrays from the fit; this module labels them (pandas) and derives the
+tables lme4 prints. It does no optimization.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .display import SummaryData, VarCorrBlock, format_summary, format_summary_html
+from .model import ModelSpec
+from .optimize import STATUS_MESSAGES, OptimizeResult
+
+SINGULAR_TOLERANCE = 1e-4  # lme4's getSingTol(): a diagonal of theta below this is on the boundary
+SINGULAR_MESSAGE = "boundary (singular) fit: see help('isSingular')"
+
+
+class SingularFitWarning(UserWarning):
+    """A covariance parameter estimate is on the boundary (a variance 0 or a correlation +-1)."""
+
+
+class ConvergenceWarning(UserWarning):
+    """The optimizer stopped without meeting lme4's convergence checks."""
+
+
+@dataclass(frozen=True)
+class OptimizerSummary:
+    """The optimizer's record as kept on a result (lme4's ``optinfo``)."""
+
+    name: str
+    start: np.ndarray
+    end: np.ndarray
+    value: float
+    iterations: int
+    evaluations: int
+    gradient_norm: float
+    status: int
+    message: str
+    messages: tuple[str, ...]  # lme4-style convergence messages (empty when all checks pass)
+
+    @classmethod
+    def from_result(cls, result: OptimizeResult, name: str, messages=()) -> "OptimizerSummary":
+        status = int(result.status)
+        return cls(name, np.asarray(result.x0), np.asarray(result.x), float(result.fun),
+                   int(result.iterations), int(result.evaluations),
+                   float(np.max(np.abs(np.asarray(result.grad)), initial=0.0)), status,
+                   STATUS_MESSAGES.get(status, "unknown"), tuple(messages))
+
+
+def convergence_messages(grad: np.ndarray, hess: np.ndarray, singular: bool,
+                         gradient_tol: float = 2e-3) -> list[str]:
+    """lme4's checkConv with exact derivatives: scaled gradient and Hessian eigenvalues.
+
+    Skipped for singular fits, as lme4 does (the boundary makes both checks meaningless)."""
+    if singular or grad.size == 0:
+        return []
+    messages = []
+    eigenvalues = np.linalg.eigvalsh(hess)
+    try:
+        scaled = np.linalg.solve(np.linalg.cholesky(hess), grad)
+        worst = np.maximum(np.minimum(np.abs(scaled), np.abs(grad)), 0)
+    except np.linalg.LinAlgError:
+        worst = np.abs(grad)
+    if np.max(worst) > gradient_tol:
+        k = int(np.argmax(worst))
+        messages.append(f"Model failed to converge with max|grad| = {np.max(worst):.6g} "
+                        f"(tol = {gradient_tol:g}, component {k + 1})")
+    if np.min(eigenvalues) < -1e-6:
+        messages.append(f"Model failed to converge: degenerate  Hessian with "
+                        f"{int(np.sum(eigenvalues < -1e-6))} negative eigenvalues")
+    elif np.max(eigenvalues) > 0 and np.min(eigenvalues) / np.max(eigenvalues) < 1e-6 * 1e-6:
+        messages.append("Model is nearly unidentifiable: very large eigenvalue ratio\n"
+                        " - Rescale variables?")
+    return messages
+
+
+def _correlation(cov: np.ndarray) -> np.ndarray:
+    sd = np.sqrt(np.diag(cov))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = cov / np.outer(sd, sd)
+    corr[~np.isfinite(corr)] = 0.0  # lme4 prints 0 correlation for a zero variance (NaN in R)
+    np.fill_diagonal(corr, 1.0)
+    return corr
+
+
+def term_factors(theta: np.ndarray, spec: ModelSpec) -> list[np.ndarray]:
+    """T_i per term from theta, as numpy (column-major lower triangles)."""
+    factors, start = [], 0
+    for term in spec.terms:
+        p = term.n_columns
+        T = np.zeros((p, p))
+        for j in range(p):
+            for i in range(j, p):
+                T[i, j] = theta[start]
+                start += 1
+        factors.append(T)
+    return factors
+
+
+class MixedModelResults:
+    """Everything common to fitted lmer and glmer models. Subclasses set the attributes below
+    and implement ``_family_fitted`` / ``_conditional_variances``."""
+
+    spec: ModelSpec
+    beta: np.ndarray
+    theta_values: np.ndarray
+    b: np.ndarray
+    sigma: float
+    vcov_matrix: np.ndarray
+    optimizer: OptimizerSummary
+    data_name: str | None
+    _covariance_scale: float  # sigma^2 for lmer (Var(b) = sigma^2 T T'), 1 for glmer
+
+    # ---- fixed effects -------------------------------------------------------------------
+    @property
+    def fixef(self) -> pd.Series:
+        return pd.Series(self.beta, index=list(self.spec.fixed.names), name="fixef")
+
+    params = fixef
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        names = list(self.spec.fixed.names)
+        return pd.DataFrame(self.vcov_matrix, index=names, columns=names)
+
+    @property
+    def se(self) -> pd.Series:
+        return pd.Series(np.sqrt(np.diag(self.vcov_matrix)), index=list(self.spec.fixed.names),
+                         name="se")
+
+    bse = se
+
+    # ---- covariance parameters ---------------------------------------------------------------
+    @property
+    def theta(self) -> pd.Series:
+        return pd.Series(self.theta_values, index=self.spec.theta_names(), name="theta")
+
+    def _term_covariances(self) -> list[np.ndarray]:
+        return [self._covariance_scale * T @ T.T for T in term_factors(self.theta_values, self.spec)]
+
+    @property
+    def varcorr(self) -> pd.DataFrame:
+        """``as.data.frame(VarCorr(fit))``: grp, var1, var2, vcov, sdcor (variances, then
+        covariances/correlations of each term, then the residual)."""
+        rows = []
+        for group, term, cov in zip(self.spec.group_names(), self.spec.terms, self._term_covariances()):
+            names, corr = term.column_names, _correlation(cov)
+            for i, name in enumerate(names):
+                rows.append((group, name, None, cov[i, i], math.sqrt(max(cov[i, i], 0.0))))
+            for i in range(len(names)):
+                for j in range(i + 1, len(names)):
+                    rows.append((group, names[i], names[j], cov[i, j], corr[i, j]))
+        if self._has_residual():
+            rows.append(("Residual", None, None, self.sigma ** 2, self.sigma))
+        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+
+    def _has_residual(self) -> bool:
+        return True
+
+    @property
+    def is_singular(self) -> bool:
+        """lme4's isSingular: some diagonal element of theta is (numerically) zero."""
+        diagonal = []
+        for T in term_factors(self.theta_values, self.spec):
+            diagonal.extend(np.diag(T))
+        return bool(np.min(np.abs(diagonal)) < SINGULAR_TOLERANCE)
+
+    @property
+    def converged(self) -> bool:
+        return self.optimizer.status in (0, 2) and not self.optimizer.messages
+
+    # ---- random effects ----------------------------------------------------------------------
+    def _term_modes(self) -> list[np.ndarray]:
+        out, start = [], 0
+        for term in self.spec.terms:
+            size = term.n_levels * term.n_columns
+            out.append(self.b[start:start + size].reshape(term.n_levels, term.n_columns))
+            start += size
+        return out
+
+    def ranef_frames(self, condvar: bool = False) -> dict[str, pd.DataFrame]:
+        """Conditional modes per grouping factor (terms on one factor side by side); with
+        ``condvar=True`` also their conditional standard deviations in ``<column>_sd`` columns."""
+        modes = self._term_modes()
+        variances = self._conditional_variances() if condvar else None
+        out = {}
+        for factor, indices in self.spec.factors().items():
+            levels = list(self.spec.terms[indices[0]].levels)
+            frame = pd.DataFrame(index=pd.Index(levels, name=factor))
+            for i in indices:
+                for j, name in enumerate(self.spec.terms[i].column_names):
+                    frame[name] = modes[i][:, j]
+            if condvar:
+                for i in indices:
+                    for j, name in enumerate(self.spec.terms[i].column_names):
+                        frame[f"{name}_sd"] = np.sqrt(variances[i][:, j, j])
+            out[factor] = frame
+        return out
+
+    @property
+    def ranef(self) -> dict[str, pd.DataFrame]:
+        return self.ranef_frames(condvar=False)
+
+    def condvar(self) -> dict[str, np.ndarray]:
+        """Conditional covariance matrices of the random effects, per term: (levels, p, p)."""
+        return dict(zip(self.spec.group_names(), self._conditional_variances()))
+
+    @property
+    def coef(self) -> dict[str, pd.DataFrame]:
+        """lme4's coef(): fixed effects plus each factor's conditional modes, level by level."""
+        out = {}
+        for factor, frame in self.ranef.items():
+            table = pd.DataFrame({name: np.full(len(frame), value)
+                                  for name, value in self.fixef.items()}, index=frame.index)
+            for column in frame.columns:
+                table[column] = (table[column] if column in table else 0.0) + frame[column]
+            out[factor] = table
+        return out
+
+    # ---- sizes --------------------------------------------------------------------------------
+    @property
+    def nobs(self) -> int:
+        return self.spec.n_obs
+
+    @property
+    def ngrps(self) -> dict[str, int]:
+        return {factor: self.spec.terms[idx[0]].n_levels for factor, idx in self.spec.factors().items()}
+
+    @property
+    def n_params(self) -> int:
+        """Number of estimated parameters (logLik's df)."""
+        return len(self.beta) + len(self.theta_values) + int(self._estimates_scale())
+
+    def _estimates_scale(self) -> bool:
+        return True
+
+    @property
+    def df_resid(self) -> int:
+        return self.nobs - self.n_params
+
+    @property
+    def aic(self) -> float:
+        return -2.0 * self.loglik + 2.0 * self.n_params
+
+    @property
+    def bic(self) -> float:
+        return -2.0 * self.loglik + math.log(self.nobs) * self.n_params
+
+    # ---- linear predictor ------------------------------------------------------------------------
+    def _random_part(self) -> np.ndarray:
+        eta = np.zeros(self.nobs)
+        for term, modes in zip(self.spec.terms, self._term_modes()):
+            eta += np.sum(term.X * modes[term.codes], axis=1)
+        return eta
+
+    def linear_predictor(self) -> np.ndarray:
+        return self.spec.fixed.X @ self.beta + self._random_part() + self.spec.offset
+
+    # ---- summary ---------------------------------------------------------------------------------
+    def _varcorr_blocks(self) -> tuple[VarCorrBlock, ...]:
+        blocks = []
+        for group, term, cov in zip(self.spec.group_names(), self.spec.terms, self._term_covariances()):
+            blocks.append(VarCorrBlock(group, term.column_names, np.diag(cov).copy(),
+                                       np.sqrt(np.maximum(np.diag(cov), 0)),
+                                       _correlation(cov) if term.n_columns > 1 else None))
+        return tuple(blocks)
+
+    def _fixef_correlation(self) -> np.ndarray:
+        return _correlation(self.vcov_matrix)
+
+    def _summary_messages(self) -> tuple[str, ...]:
+        messages = list(self.optimizer.messages)
+        if self.is_singular:
+            messages.append(SINGULAR_MESSAGE)
+        if messages:
+            code = self.optimizer.status if self.optimizer.status not in (0, 2) else 0
+            messages.insert(0, f"optimizer ({self.optimizer.name}) convergence code: {code} "
+                               f"({'OK' if code == 0 else self.optimizer.message})")
+        return tuple(messages)
+
+    def summary(self) -> "Summary":
+        return Summary(self.summary_data())
+
+    def _repr_html_(self) -> str:
+        return format_summary_html(self.summary_data())
+
+    def __repr__(self) -> str:
+        return str(self.summary())
+
+
+class Summary:
+    """lme4's ``summary(fit)``: ``str()`` is the printed text, ``_repr_html_`` a notebook table."""
+
+    def __init__(self, data: SummaryData):
+        self.data = data
+
+    def __str__(self) -> str:
+        return format_summary(self.data)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        return format_summary_html(self.data)
+
+
+def scaled_quantiles(values: np.ndarray) -> tuple[float, ...]:
+    """Min, 1Q, Median, 3Q, Max as R's quantile(type = 7)."""
+    return tuple(float(v) for v in np.quantile(values, [0, 0.25, 0.5, 0.75, 1.0]))

@@ -1,0 +1,244 @@
+"""Tests of mixedjax/display.py: lme4's print(summary(fit)) text, reproduced exactly.
+
+The module is loaded from its file path so that these tests do not depend on the
+rest of the package.
+"""
+
+import importlib.util
+import json
+import math
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("mixedjax_display", ROOT / "mixedjax" / "display.py")
+display = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = display      # dataclasses look the module up while it is executed
+_spec.loader.exec_module(display)
+
+REF_DIRS = [ROOT / "tests" / "reference" / "fits", ROOT / "tests" / "reference_extra" / "fits"]
+
+
+def _reference_ids():
+    out = []
+    for d in REF_DIRS:
+        if not d.is_dir():
+            continue
+        for js in sorted(d.glob("*.json")):
+            if (d / (js.stem + ".summary.txt")).exists():
+                out.append(pytest.param(js, id=js.stem))
+    return out
+
+
+def _expand_double_bar(formula: str) -> str:
+    """lme4 prints `(a + b || g)` as `((1 | g) + (0 + a | g) + (0 + b | g))` (simple cases only)."""
+    def repl(m):
+        lhs, grp = m.group(1).strip(), m.group(2).strip()
+        terms = [t.strip() for t in lhs.split("+")]
+        intercept = not any(t in ("0", "-1") for t in terms)
+        terms = [t for t in terms if t not in ("0", "1", "-1")]
+        new = (["1"] if intercept else []) + ["0 + " + t for t in terms]
+        return "(" + " + ".join("(%s | %s)" % (t, grp) for t in new) + ")"
+    return re.sub(r"\(([^()|]+)\|\|([^()|]+)\)", repl, formula)
+
+
+def summary_data_from_json(path: Path) -> "display.SummaryData":
+    """Build SummaryData from a reference JSON (the numbers lme4 reported)."""
+    j = json.loads(path.read_text())
+    r = j["results"]
+    glmm = j["fun"] == "glmer"
+    blocks = []
+    for b in r["VarCorr"]:
+        terms = tuple(b["terms"])
+        corr = None
+        if len(terms) > 1 and b.get("corr") is not None:
+            corr = np.array(b["corr"]["values"], dtype=float)
+        blocks.append(display.VarCorrBlock(
+            group=b["group"], names=terms,
+            variance=np.array([b["var"][t] for t in terms], dtype=float),
+            sd=np.array([b["sd"][t] for t in terms], dtype=float),
+            corr=corr))
+    vc = np.array(r["vcov"]["values"], dtype=float)
+    sd = np.sqrt(np.diag(vc))
+    fcorr = vc / sd[:, None] / sd[None, :]
+    np.fill_diagonal(fcorr, 1.0)
+    ct = r["coef_table"]
+    q = r["scaled_resid_quantiles"]
+    messages = display.convergence_messages(
+        r["optimizer"], int(r["conv_opt_code"] or 0), tuple(r["conv_messages"] or ()),
+        tuple(r["optinfo_warnings"] or ()))
+    aic = r.get("summary_AICtab", {})
+    return display.SummaryData(
+        kind=j["fun"],
+        formula=_expand_double_bar(j["formula"]),
+        data_name=j["data_symbol"],
+        reml=bool(j.get("REML")) if not glmm else False,
+        family=j["family"] if glmm else None,
+        link=j["link"] if glmm else None,
+        nagq=int(j["nAGQ"]) if glmm else 1,
+        reml_criterion=r.get("REMLcrit"),
+        aic=aic.get("AIC"), bic=aic.get("BIC"), loglik=aic.get("logLik"),
+        deviance=aic.get("deviance"), df_resid=aic.get("df.resid"),
+        resid_quantiles=tuple(q[k] for k in ("Min", "1Q", "Median", "3Q", "Max")),
+        varcorr=tuple(blocks),
+        residual_sd=r.get("VarCorr_residual_sd"),
+        nobs=int(j["nobs"]),
+        ngrps=tuple((k, int(v)) for k, v in j["ngrps"].items()),
+        coef_names=tuple(ct["rows"]),
+        coef_columns=tuple(ct["columns"]),
+        coef_values=np.array(ct["values"], dtype=float),
+        fixef_corr=fcorr,
+        messages=messages,
+        weights=j.get("weights"),
+        offset=j.get("offset"),
+        control=j.get("control"),
+    )
+
+
+def _norm(text):
+    lines = [ln.rstrip() for ln in text.split("\n")]
+    while lines and lines[-1] == "":
+        lines.pop()
+    # the optimizer named on the convergence line may legitimately differ
+    return [re.sub(r"^optimizer \([^)]*\) convergence code", "optimizer (*) convergence code", ln)
+            for ln in lines]
+
+
+@pytest.mark.parametrize("json_path", _reference_ids())
+def test_reference_summary(json_path):
+    d = summary_data_from_json(json_path)
+    expected = (json_path.parent / (json_path.stem + ".summary.txt")).read_text()
+    got = display.format_summary(d)
+    assert _norm(got) == _norm(expected)
+
+
+@pytest.mark.parametrize("json_path", _reference_ids())
+def test_reference_html(json_path):
+    d = summary_data_from_json(json_path)
+    h = display.format_summary_html(d)
+    assert h.startswith("<div") and h.rstrip().endswith("</div>")
+    assert "Random effects" in h and "Fixed effects" in h
+
+
+def test_exact_text_ends_like_r():
+    """Singular fit: the convergence lines are followed by the blank line lme4 prints."""
+    path = ROOT / "tests" / "reference" / "fits" / "dyestuff2_reml_singular.json"
+    d = summary_data_from_json(path)
+    got = display.format_summary(d)
+    assert got.endswith("boundary (singular) fit: see help('isSingular')\n")
+    exp = path.with_name("dyestuff2_reml_singular.summary.txt").read_text()
+    assert got + "\n" == exp
+
+
+# ---------------------------------------------------------------------------
+# number formatting helpers, checked against values printed by R 4.2.2
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("x, digits, nsmall, expected", [
+    ([612.10, 35.07], 5, 0, ["612.10", " 35.07"]),        # format(c(612.10, 35.07), digits = 5)
+    ([612.0990, 35.07, 654.94], 4, 0, ["612.10", " 35.07", "654.94"]),
+    ([24.741, 5.922, 25.592], 4, 0, ["24.741", " 5.922", "25.592"]),
+    ([1764.0, 2451.0], 4, 0, ["1764", "2451"]),
+    ([0.1, 123456.0], 7, 0, ["     0.1", "123456.0"]),
+    ([1e-10, 1.0], 7, 0, ["1e-10", "1e+00"]),
+    ([123456789.0], 7, 0, ["123456789"]),
+    ([1.5e-8], 3, 0, ["1.5e-08"]),
+    ([0.000474, 0.001068, 0.000182], 3, 0, ["0.000474", "0.001068", "0.000182"]),
+    ([1.0, -0.363, 0.28], 7, 3, [" 1.000", "-0.363", " 0.280"]),
+    ([0.0, 0.5], 7, 3, ["0.000", "0.500"]),
+    ([9996.0], 3, 0, ["9996"]),                          # rounding would widen: stays fixed
+    ([0.15, 0.25], 1, 0, ["0.1", "0.2"]),
+    ([100.0, 1e5], 7, 0, ["1e+02", "1e+05"]),
+    ([float("nan"), 1.0], 7, 0, ["NaN", "  1"]),
+    ([None, 2.5], 7, 0, [" NA", "2.5"]),
+    ([1e-300, 1e300], 7, 0, ["1e-300", "1e+300"]),
+    ([123.456, 0.001234], 4, 0, ["1.235e+02", "1.234e-03"]),
+    ([0.99999, 1.00001], 4, 0, ["1", "1"]),
+    ([99999.5, 0.1], 5, 0, ["1e+05", "1e-01"]),
+    ([-0.0000123, 45.6], 3, 0, ["-1.23e-05", " 4.56e+01"]),
+])
+def test_r_format(x, digits, nsmall, expected):
+    assert display.r_format(x, digits=digits, nsmall=nsmall) == expected
+
+
+@pytest.mark.parametrize("x, digits, expected", [
+    (0.15, 1, 0.1), (2.5, 0, 2.0), (-1.005, 2, -1.0), (0.285, 2, 0.28),
+    (123.456, -1, 120.0), (1.0005, 3, 1.0), (2.675, 2, 2.67), (0.125, 2, 0.12),
+])
+def test_r_round(x, digits, expected):
+    assert display.r_round(x, digits) == expected
+
+
+@pytest.mark.parametrize("pv, expected", [
+    ([1.221464549e-09, 1.318465504e-256], ["1.22e-09", "< 2e-16"]),
+    ([1e-20, 1e-30], ["<2e-16", "<2e-16"]),
+    ([0.00713, 4.51e-06], ["0.00713", "4.51e-06"]),
+    ([0.5, 0.0123], ["0.5000", "0.0123"]),
+    ([0.0001234], ["0.000123"]),
+    ([0.00001234], ["1.23e-05"]),
+])
+def test_format_pval(pv, expected):
+    assert display.r_format_pval(pv, digits=3) == expected
+
+
+@pytest.mark.parametrize("names, minlength, expected", [
+    (["(Intercept)", "period2", "period3", "period4"], 6, ["(Intr)", "perid2", "perid3", "perid4"]),
+    (["(Intercept)", "Time", "Diet2", "Time:Diet2"], 6, ["(Intr)", "Time", "Diet2", "Tm:Dt2"]),
+    (["log(Days + 1)"], 11, ["log(Days+1)"]),
+    (["recipeB:temperature185"], 11, ["rcpB:tmp185"]),
+    (["SexMale", "age:SexMale"], 6, ["SexMal", "ag:SxM"]),
+    (["abcdefgh", "abcdefgi"], 4, ["abcdfgh", "abcdefg"]),
+    (["Cheese", "Chase"], 3, ["Ches", "Chas"]),
+    (["my var one", "my var two", "x   y z"], 4, ["myvo", "myvt", "xyz"]),
+    (["a b c d e f g h", "Treatment:Long name here"], 6, ["abcdefgh", "Tr:Lnh"]),
+])
+def test_abbreviate(names, minlength, expected):
+    assert display.r_abbreviate(names, minlength) == expected
+
+
+def test_zapsmall():
+    # zapsmall(c(-1.479837, 0.009499, 1.389712), 5)
+    assert display.r_zapsmall([-1.479837, 0.009499, 1.389712], 5) == [-1.47984, 0.0095, 1.38971]
+
+
+def test_strwrap_and_title():
+    t = "Generalized linear mixed model fit by maximum likelihood (Laplace Approximation)"
+    assert display.r_strwrap(t, 78, exdent=2) == [
+        "Generalized linear mixed model fit by maximum likelihood (Laplace",
+        "  Approximation)"]
+
+
+def test_glmer_nagq0_header():
+    d = display.SummaryData(kind="glmer", formula="y ~ x + (1 | g)", data_name="d",
+                            family="binomial", link="logit", nagq=0,
+                            aic=1.0, bic=2.0, loglik=-0.5, deviance=1.0, df_resid=10,
+                            resid_quantiles=(-1, -0.5, 0, 0.5, 1),
+                            varcorr=(display.VarCorrBlock("g", ("(Intercept)",), np.array([1.0]),
+                                                          np.array([1.0]), None),),
+                            nobs=12, ngrps=(("g", 3),), coef_names=("(Intercept)",),
+                            coef_columns=("Estimate", "Std. Error", "z value", "Pr(>|z|)"),
+                            coef_values=np.array([[0.5, 0.25, 2.0, 0.0455]]))
+    lines = display.format_summary(d).split("\n")
+    assert lines[:3] == [
+        "Generalized linear mixed model fit by maximum likelihood (Adaptive",
+        "  Gauss-Hermite Quadrature, nAGQ = 0) [glmerMod]",
+        " Family: binomial  ( logit )"]
+    # printCoefmat(digits = 4): estimates/SE rounded to 4 decimals, shown with 4 digits
+    assert "(Intercept)     0.50       0.25       2   0.0455 *" in lines
+
+
+def test_signif_stars():
+    assert display.r_signif_stars([0.0005, 0.001, 0.005, 0.03, 0.07, 0.5]) == [
+        "***", "***", "**", "*", ".", " "]
+
+
+def test_convergence_messages():
+    assert display.convergence_messages("nloptwrap", 0, ()) == ()
+    assert display.convergence_messages(
+        "nloptwrap", 0, ("boundary (singular) fit: see help('isSingular')",)) == (
+        "optimizer (nloptwrap) convergence code: 0 (OK)",
+        "boundary (singular) fit: see help('isSingular')")
