@@ -141,9 +141,10 @@ def build_design(X: np.ndarray, terms) -> Design:
     slot_entry[touched] = inverse
     entry_level, entry_col = unique_keys // m0, unique_keys % m0
     first, second, pair_index, pair_row, pair_col = _triples(entry_level, entry_col, m0)
-    as_int = lambda a: jnp.asarray(a, dtype=jnp.int32)
-    return Design(layout, as_int(level1), jnp.asarray(terms[0].X, jnp.float64), as_int(slot_col),
-                  jnp.asarray(slot_val, jnp.float64), as_int(slot_entry), as_int(entry_level),
+    # numpy arrays: jit takes them as arguments without a device round trip per fit
+    as_int = lambda a: np.ascontiguousarray(a, dtype=np.int32)
+    return Design(layout, as_int(level1), np.ascontiguousarray(terms[0].X, np.float64), as_int(slot_col),
+                  np.ascontiguousarray(slot_val, np.float64), as_int(slot_entry), as_int(entry_level),
                   as_int(entry_col), as_int(first), as_int(second), as_int(pair_index),
                   as_int(pair_row), as_int(pair_col))
 

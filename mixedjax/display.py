@@ -16,7 +16,10 @@ the summary uses:
   wrapping of wide matrices at the console width);
 * ``cat(..., fill = TRUE)`` line filling and ``strwrap()``;
 * ``abbreviate()``, ``format.pval()``, the significance stars of
-  ``symnum()`` and ``printCoefmat()``.
+  ``symnum()`` and ``printCoefmat()``;
+* ``deparse()`` of the formula and of the other call arguments (R's spacing
+  and line breaking at ``width.cutoff = 60``), with lme4's expansion of
+  ``(x || g)`` terms, so a formula can be passed as the user wrote it.
 
 Only numpy and the standard library are used.
 """
@@ -47,6 +50,7 @@ __all__ = [
     "r_strwrap",
     "r_signif_stars",
     "r_deparse",
+    "lme4_formula_lines",
 ]
 
 WIDTH = 80          # options(width = 80)
@@ -67,7 +71,7 @@ class VarCorrBlock:
 
     group: str              # as printed: "Subject", "Subject.1", "cask:batch"
     names: tuple            # column names, e.g. ("(Intercept)", "Days")
-    variance: np.ndarray    # (k,) variances as to be printed
+    variance: np.ndarray    # (k,) variances as to be printed (lme4 prints sd**2)
     sd: np.ndarray          # (k,) standard deviations
     corr: Optional[np.ndarray] = None   # (k, k) correlations; None when k == 1
 
@@ -77,7 +81,8 @@ class SummaryData:
     """Everything ``print(summary(fit))`` shows, as plain numbers and strings."""
 
     kind: str                      # "lmer" or "glmer"
-    formula: object                # str: formula as lme4 shows it (re-deparsed R-style); or tuple of deparse() lines
+    formula: object                # str, as written (re-deparsed R-style, `||` expanded);
+    #                                or a tuple of ready deparse() lines, printed as given
     data_name: Optional[str]       # printed after "   Data: "; None -> no Data line
     reml: bool = False             # lmer: REML fit?
     family: Optional[str] = None   # glmer: "binomial", "Gamma", "poisson", ...
@@ -183,10 +188,6 @@ def _scientific(x: float, digits: int):
     roundingwidens = (0 < kpower <= _KP_MAX
                       and Fraction(r) < _round_ld(Fraction(10 ** kpower) - Fraction(fuzz)))
     return neg, kpower, nsig, roundingwidens
-
-
-def _is_na(v) -> bool:
-    return v is None
 
 
 def _format_real_info(xs: Sequence, digits: int = DIGITS, nsmall: int = 0):
@@ -590,7 +591,6 @@ def _cat_fill(objs, sep: str = " ", fill: int = WIDTH) -> list:
     out = []
     width = 0
     sepw = len(sep)
-    first_obj = True
     for iobj, s in enumerate(objs):
         if s is None:
             continue
@@ -615,8 +615,6 @@ def _cat_fill(objs, sep: str = " ", fill: int = WIDTH) -> list:
                     if width + w + sepw > fill:
                         out.append("\n")
                         width = 0
-        first_obj = False
-    del first_obj
     out.append("\n")
     text = "".join(out)
     return text[:-1].split("\n")
@@ -883,11 +881,118 @@ def r_deparse(expr: str, cutoff: int = 60) -> list:
     return dp.lines
 
 
+def _node_text(n) -> str:
+    dp = _Deparser(cutoff=10 ** 9)
+    dp.node(n)
+    dp.writeline()
+    return dp.lines[0]
+
+
+def _term_labels(node):
+    """terms(~ node): (term labels in R's order, intercept?) for the usual formula operators."""
+    order = []   # variables in order of first appearance
+
+    def var(n):
+        key = _node_text(n)
+        if key not in order:
+            order.append(key)
+        return key
+
+    def walk(n):
+        # returns (list of terms as frozensets, intercept flag or None if unspecified)
+        if n.kind == "paren":
+            return walk(n.args[0])
+        if n.kind == "num" and n.value in ("0", "1"):
+            return [], n.value == "1"
+        if n.kind == "bin" and n.value in ("+", "-", "*", ":", "/", "^", "%in%"):
+            if n.value == "-" and n.args[1].kind == "num" and n.args[1].value in ("0", "1"):
+                t, icpt = walk(n.args[0])
+                return t, n.args[1].value == "0"
+            a, ia = walk(n.args[0])
+            if n.value == "^":
+                k = int(float(n.args[1].value)) if n.args[1].kind == "num" else 1
+                out = list(a)
+                cur = list(a)
+                for _ in range(k - 1):
+                    nxt = []
+                    for x in cur:
+                        for y in a:
+                            z = x | y
+                            if z not in out and z not in nxt:
+                                nxt.append(z)
+                    out += nxt
+                    cur = nxt
+                return out, ia
+            b, ib = walk(n.args[1])
+            if n.value == "+":
+                out = list(a) + [t for t in b if t not in a]
+                return out, (ib if ib is not None else ia)
+            if n.value == "-":
+                return [t for t in a if t not in b], ia
+            if n.value in (":", "%in%"):
+                out = []
+                for x in a:
+                    for y in b:
+                        if (x | y) not in out:
+                            out.append(x | y)
+                return out, ia
+            if n.value == "*":
+                out = list(a) + [t for t in b if t not in a]
+                for x in a:
+                    for y in b:
+                        if (x | y) not in out:
+                            out.append(x | y)
+                return out, ia
+            if n.value == "/":
+                allvars = frozenset().union(*a) if a else frozenset()
+                out = list(a)
+                for y in b:
+                    if (allvars | y) not in out:
+                        out.append(allvars | y)
+                return out, ia
+        return [frozenset([var(n)])], None
+
+    terms, icpt = walk(node)
+    terms = sorted(terms, key=len)      # stable: by degree, then appearance
+    labels = [":".join(v for v in order if v in t) for t in terms]
+    return labels, (True if icpt is None else icpt)
+
+
+def _expand_double_bars(n):
+    """lme4's expandDoubleVerts(): (a + b || g) -> ((1 | g) + (0 + a | g) + (0 + b | g))."""
+    if n.kind == "bin" and n.value == "||":
+        labels, icpt = _term_labels(n.args[0])
+        if not labels:
+            raise ValueError("'||' term without covariates")
+        grp = _node_text(n.args[1])
+        new = (["1"] if icpt else []) + ["0+" + lab for lab in labels]
+        text = "+".join("(%s|%s)" % (t, grp) for t in new)
+        return _Parser(text).parse()
+    n.args = [_expand_double_bars(a) for a in n.args]
+    if n.kind in ("call",) and n.value is not None and isinstance(n.value, _Node):
+        n.value = _expand_double_bars(n.value)
+    return n
+
+
+def lme4_formula_lines(formula: str, cutoff: int = 60) -> list:
+    """The lines ``deparse(fit@call$formula)`` gives for a formula written as `formula`:
+    R's spacing, lme4's expansion of ``||`` terms and deparse's line breaking."""
+    tree = _Parser(formula).parse()
+    try:
+        tree = _expand_double_bars(tree)
+    except ValueError:
+        tree = _Parser(formula).parse()
+    dp = _Deparser(cutoff)
+    dp.node(tree)
+    dp.writeline()
+    return dp.lines
+
+
 def _formula_lines(f) -> list:
     if not isinstance(f, str):
         return [str(x) for x in f]
     try:
-        return r_deparse(f)
+        return lme4_formula_lines(f)
     except (ValueError, RecursionError):
         return [f]
 
@@ -982,8 +1087,12 @@ def _prt_meth_title(d: SummaryData) -> list:
 
 
 def _as_lines(v) -> list:
+    """deparse() lines of an R expression given as text (or already as lines)."""
     if isinstance(v, str):
-        return [v]
+        try:
+            return r_deparse(v)
+        except (ValueError, RecursionError):
+            return [v]
     return [str(x) for x in v]
 
 
@@ -1002,7 +1111,7 @@ def _prt_call(d: SummaryData) -> list:
         lines += _cat_fill(["Weights:", _as_lines(d.weights)])
     if d.offset is not None:
         lines += _cat_fill([" Offset:", _as_lines(d.offset)])
-    if d.control is not None and d.control != "lmerControl()":
+    if d.control is not None and _as_lines(d.control) != ["lmerControl()"]:
         lines += _cat_fill(["Control:", _as_lines(d.control)])
     if d.subset is not None:
         lines += _cat_fill([" Subset:", _as_lines(d.subset)])
@@ -1096,6 +1205,15 @@ def _parse_num(s: str):
 
 def _coefmat_lines(names, columns, values, digits: int) -> list:
     """stats::printCoefmat(x, digits = digits) with default arguments."""
+    cf, colnames, legend = _coefmat_cells(names, columns, values, digits)
+    lines = _print_char_matrix(cf, [str(n) for n in names], colnames, right=True)
+    if legend:
+        lines += _cat_fill(["---\nSignif. codes:  ", SIGNIF_LEGEND], sep="", fill=WIDTH + 4)
+    return lines
+
+
+def _coefmat_cells(names, columns, values, digits: int):
+    """The character matrix printCoefmat() prints: (cells, column names, legend shown?)."""
     xm = np.asarray(values, dtype=float)
     p, nc = xm.shape
     has_p = nc >= 4 and len(columns) > 0 and str(columns[-1])[:3] in ("Pr(", "p-v")
@@ -1176,13 +1294,11 @@ def _coefmat_lines(names, columns, values, digits: int) -> list:
                     cf[i].append(stars[i].ljust(sw))
                 colnames.append("")
                 legend = True
-    lines = _print_char_matrix(cf, [str(n) for n in names], colnames, right=True)
-    if legend:
-        lines += _cat_fill(["---\nSignif. codes:  ", SIGNIF_LEGEND], sep="", fill=WIDTH + 4)
-    return lines
+    return cf, colnames, legend
 
 
-def _fixef_corr_lines(d: SummaryData, p: int) -> list:
+def _fixef_corr_cells(d: SummaryData, p: int):
+    """(cells, row names, column names) of the 'Correlation of Fixed Effects' matrix."""
     corr = np.asarray(d.fixef_corr, dtype=float)
     rn = [str(n) for n in d.coef_names]
     rns = r_abbreviate(rn, 11)
@@ -1192,8 +1308,13 @@ def _fixef_corr_lines(d: SummaryData, p: int) -> list:
     fm = r_format(flat, DIGITS, nsmall=3)
     cell = [[fm[j * p + i] if i > j else "" for j in range(p)] for i in range(p)]
     cells = [row[: p - 1] for row in cell[1:]]
+    return cells, rns[1:], cns[: p - 1]
+
+
+def _fixef_corr_lines(d: SummaryData, p: int) -> list:
+    cells, rnames, cnames = _fixef_corr_cells(d, p)
     lines = ["", "Correlation of Fixed Effects:"]
-    lines += _print_char_matrix(cells, rns[1:], cns[: p - 1], right=False)
+    lines += _print_char_matrix(cells, rnames, cnames, right=False)
     return lines
 
 
@@ -1231,7 +1352,7 @@ def format_summary(d: SummaryData) -> str:
     lines += _prt_aictab(d)
     lines.append("")
     lines += _prt_resids(d, digits)
-    lines += _prt_vc(d, max(3, DIGITS - 3))
+    lines += _prt_vc(d, digits)
     lines += _prt_grps(d)
     p = len(d.coef_names)
     if p > 0:
@@ -1301,7 +1422,8 @@ def format_summary_html(d: SummaryData) -> str:
     if d.formula is not None:
         info.append(("Formula", " ".join(x.strip() for x in _formula_lines(d.formula))))
     for lab, v in (("Data", d.data_name), ("Weights", d.weights), ("Offset", d.offset),
-                   ("Control", d.control if d.control != "lmerControl()" else None),
+                   ("Control", d.control if (d.control is not None and
+                                             _as_lines(d.control) != ["lmerControl()"]) else None),
                    ("Subset", d.subset)):
         if v is not None:
             info.append((lab, " ".join(_as_lines(v))))
@@ -1334,16 +1456,20 @@ def format_summary_html(d: SummaryData) -> str:
     p = len(d.coef_names)
     if p > 0:
         xm = np.asarray(d.coef_values, dtype=float)
-        lines = _coefmat_lines(d.coef_names, d.coef_columns, xm, digits)
+        cf, cols, legend = _coefmat_cells(d.coef_names, d.coef_columns, xm, digits)
         parts.append("<p><b>Fixed effects:</b></p>")
-        parts.append("<pre>%s</pre>" % esc("\n".join(lines)))
+        rows = [[str(n)] + list(r) for n, r in zip(d.coef_names, cf)]
+        parts.append(_html_table([""] + cols, rows, align_right_from=1))
+        if legend:
+            parts.append("<p><small>Signif. codes: %s</small></p>" % esc(SIGNIF_LEGEND))
         correlation = d.correlation
         if correlation is None:
             correlation = d.fixef_corr is not None and p <= COR_MAX
         if correlation and d.fixef_corr is not None and p > 1:
-            cl = _fixef_corr_lines(d, p)[2:]
+            cells, rnames, cnames = _fixef_corr_cells(d, p)
             parts.append("<p><b>Correlation of Fixed Effects:</b></p>")
-            parts.append("<pre>%s</pre>" % esc("\n".join(cl)))
+            rows = [[rn] + list(r) for rn, r in zip(rnames, cells)]
+            parts.append(_html_table([""] + list(cnames), rows, align_right_from=1))
         elif d.fixef_corr is not None and p > COR_MAX and d.correlation is None:
             parts.append("<p>Correlation matrix not shown by default, as p = %d &gt; %d.</p>" % (p, COR_MAX))
     msgs = list(d.fit_msgs) + list(d.messages)

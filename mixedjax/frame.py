@@ -38,6 +38,8 @@ class ModelFrame:
     dropped_columns: tuple[str, ...]
     weights: np.ndarray
     offset: np.ndarray
+    weights_name: str | None = None  # the column named by weights=, printed by summary
+    offset_name: str | None = None
 
 
 def _variables(expression: str) -> set[str]:
@@ -121,4 +123,5 @@ def build_frame(parsed: ParsedFormula, data: pd.DataFrame, weights=None, offset=
     if (weight_array < 0).any():
         raise DataError(f"weights must be non-negative; {(weight_array < 0).sum()} are negative")
     offset_array = np.zeros(n) if offset_values is None else offset_values[complete]
-    return ModelFrame(frame, complete, n_dropped, bad_columns, weight_array, offset_array)
+    return ModelFrame(frame, complete, n_dropped, bad_columns, weight_array, offset_array,
+                      weight_name, offset_name)

@@ -17,9 +17,11 @@ import pandas as pd
 
 from . import _jax  # noqa: F401  (float64)
 from . import lmm
+from .conditional import conditional_variances
 from .display import SummaryData
-from .model import ModelSpec, caller_data_name, model_spec, numeric_response
+from .model import ModelSpec, caller_data_name, model_spec, numeric_response, rank_message
 from .optimize import minimize
+from .predict import predict
 from .results import (ConvergenceWarning, MixedModelResults, OptimizerSummary, SINGULAR_MESSAGE,
                       SingularFitWarning, convergence_messages, scaled_quantiles)
 
@@ -27,12 +29,17 @@ OPTIMIZER_NAME = "Newton"
 
 
 @partial(jax.jit, static_argnames=("reml", "max_iterations"))
-def fit_linear(problem: lmm.LinearProblem, theta0, reml: bool, max_iterations: int = 100):
-    """Minimize the profiled deviance over theta and solve for beta and b at the optimum."""
-    result = minimize(lambda theta: lmm.profiled_deviance(theta, problem, reml), theta0,
-                      max_iterations=max_iterations)
-    theta = lmm.canonical_theta(result.x, problem.design.layout)
-    return result, theta, lmm.solve(theta, problem)
+def fit_linear(design, weights, response, theta0, reml: bool, max_iterations: int = 100):
+    """Minimize the profiled deviance over theta and solve for beta and b at the optimum.
+
+    ``response`` is y - offset. Returns the problem (cross-products), the optimizer's record,
+    the canonical theta and the conditional solution there."""
+    problem = lmm.linear_problem(design, weights, response)
+    objective = lambda theta: lmm.profiled_deviance(theta, problem, reml)
+    result = minimize(objective, theta0, max_iterations=max_iterations)
+    theta = lmm.snap_to_boundary(objective, lmm.canonical_theta(result.x, problem.design.layout),
+                                 result.fun, problem.design.layout)
+    return problem, result, theta, lmm.solve(theta, problem)
 
 
 def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights=None, offset=None,
@@ -47,11 +54,12 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights=None, offs
     """
     spec = model_spec(formula, data, weights=weights, offset=offset)
     y = numeric_response(spec)
-    problem = lmm.linear_problem(spec.design, spec.frame.weights, y - spec.offset)
     if devfun_only:
+        problem = lmm.linear_problem(spec.design, spec.frame.weights, y - spec.offset)
         return jax.jit(lambda theta: lmm.profiled_deviance(theta, problem, bool(REML)))
     theta0 = lmm.theta_start(spec.design.layout) if start is None else np.asarray(start, float)
-    result, theta, solution = fit_linear(problem, jnp.asarray(theta0), bool(REML), max_iterations)
+    problem, result, theta, solution = fit_linear(spec.design, spec.frame.weights, y - spec.offset,
+                                                  jnp.asarray(theta0), bool(REML), max_iterations)
     name = data_name if data_name is not None else caller_data_name(data)
     return LinearMixedModel(spec, y, problem, result, theta, solution, bool(REML), name)
 
@@ -89,11 +97,10 @@ class LinearMixedModel(MixedModelResults):
 
     # ---- criteria ----------------------------------------------------------------------------
     def _criterion(self, reml: bool) -> float:
-        return float(lmm.objective(self._components_at(reml), self.problem.n_obs,
+        """The REML or ML formula at the fitted components (a REML fit's ML deviance uses the
+        same ldL2 and pwrss, as lme4's deviance(fit, REML = FALSE))."""
+        return float(lmm.objective(self._components, self.problem.n_obs,
                                    self.spec.design.layout.n_fixed, self.problem.log_det_weights, reml))
-
-    def _components_at(self, reml: bool):
-        return self._components
 
     @property
     def reml_criterion(self) -> float:
@@ -127,7 +134,6 @@ class LinearMixedModel(MixedModelResults):
         return raw / self.sigma if scaled else raw
 
     def _conditional_variances(self) -> list[np.ndarray]:
-        from .conditional import conditional_variances
         return conditional_variances(self)
 
     def deviance_function(self, reml: bool | None = None):
@@ -140,16 +146,16 @@ class LinearMixedModel(MixedModelResults):
     def refit(self, y) -> "LinearMixedModel":
         """Refit the same design to a new response vector (reuses the compiled fit)."""
         y = np.asarray(y, dtype=float)
-        problem = lmm.linear_problem(self.spec.design, self.spec.frame.weights, y - self.spec.offset)
-        result, theta, solution = fit_linear(problem, jnp.asarray(lmm.theta_start(self.spec.design.layout)),
-                                             self.reml)
+        problem, result, theta, solution = fit_linear(
+            self.spec.design, self.spec.frame.weights, y - self.spec.offset,
+            jnp.asarray(lmm.theta_start(self.spec.design.layout)), self.reml)
         return LinearMixedModel(self.spec, y, problem, result, theta, solution, self.reml, self.data_name)
 
     def predict(self, newdata: pd.DataFrame | None = None, re_form=None,
-                allow_new_levels: bool = False) -> np.ndarray:
-        """Predictions (see ``predict.py``): fixed part plus the random effects in ``re_form``."""
-        from .predict import predict
-        return predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels)
+                allow_new_levels: bool = False, type: str = "response") -> np.ndarray:
+        """Predictions: the fixed part plus the random effects in ``re_form`` (None: all terms,
+        ``"~0"``: none, or a formula of bar terms such as ``"~(1 | Subject)"``)."""
+        return predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels, type=type)
 
     # ---- summary ---------------------------------------------------------------------------------
     def summary_data(self) -> SummaryData:
@@ -161,7 +167,9 @@ class LinearMixedModel(MixedModelResults):
             ngrps=tuple(self.ngrps.items()), coef_names=tuple(self.spec.fixed.names),
             coef_columns=("Estimate", "Std. Error", "t value"),
             coef_values=np.column_stack([est, se, est / se]) if len(est) else np.zeros((0, 3)),
-            fixef_corr=self._fixef_correlation(), messages=self._summary_messages())
+            fixef_corr=self._fixef_correlation(), messages=self._summary_messages(),
+            weights=self.spec.frame.weights_name, offset=self.spec.frame.offset_name,
+            fit_msgs=(rank_message(self.spec.fixed),) if self.spec.fixed.dropped else ())
         if self.reml:
             return SummaryData(reml_criterion=self.reml_criterion, **common)
         return SummaryData(aic=self.aic, bic=self.bic, loglik=self.loglik, deviance=self.deviance,

@@ -211,3 +211,13 @@ def canonical_theta(theta, layout: Layout):
         pieces.append(block * signs[cols[order]])
         start += count
     return jnp.concatenate(pieces)
+
+
+def snap_to_boundary(objective, theta, value, layout: Layout, tol: float = 1e-4):
+    """Set diagonal elements of theta below ``tol`` to exactly 0 when that does not raise the
+    objective by more than rounding: a boundary optimum (a variance 0, a correlation +-1) is
+    then reported exactly, as lme4's bounded optimizer reports it."""
+    on_diagonal = jnp.asarray(np.isfinite(theta_lower_bounds(layout)))
+    snapped = jnp.where(on_diagonal & (jnp.abs(theta) < tol), 0.0, theta)
+    keep = objective(snapped) <= value + 1e-10 * (1.0 + jnp.abs(value))
+    return jnp.where(keep, snapped, theta)

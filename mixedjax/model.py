@@ -59,15 +59,22 @@ class ModelSpec:
         return [name for term in self.terms for name in term.theta_names()]
 
 
+def rank_message(fixed: FixedEffectsMatrix) -> str:
+    """lme4's message for dropped fixed-effects columns (empty when X had full rank)."""
+    k = len(fixed.dropped)
+    if k == 0:
+        return ""
+    plural = "s" if k > 1 else ""
+    return f"fixed-effect model matrix is rank deficient so dropping {k} column{plural} / coefficient{plural}"
+
+
 def model_spec(formula: str, data: pd.DataFrame, weights=None, offset=None) -> ModelSpec:
     parsed = parse_formula(formula)
     frame = build_frame(parsed, data, weights=weights, offset=offset)
     fixed = fixed_effects_matrix(parsed, frame)
     if fixed.dropped:
-        warnings.warn(f"fixed-effect model matrix is rank deficient so dropping {len(fixed.dropped)} "
-                      f"column{'s' if len(fixed.dropped) > 1 else ''} / coefficient"
-                      f"{'s' if len(fixed.dropped) > 1 else ''}: {', '.join(fixed.dropped)}",
-                      RankDeficiencyWarning, stacklevel=3)
+        warnings.warn(f"{rank_message(fixed)}: {', '.join(fixed.dropped)}", RankDeficiencyWarning,
+                      stacklevel=3)
     terms = random_effects_terms(parsed, frame)
     check_identifiable(terms, len(frame.data))
     total_offset = frame.offset.copy()

@@ -58,18 +58,30 @@ def _newton_direction(grad, hess):
     return direction, decrement
 
 
+def value_grad_hess(fun: Callable):
+    """x -> (f, g, H) from one forward-over-reverse pass (one trace of ``fun``)."""
+    def grad_with_value(x):
+        value, grad = jax.value_and_grad(fun)(x)
+        return grad, (value, grad)
+
+    def evaluate(x):
+        hess, (value, grad) = jax.jacfwd(grad_with_value, has_aux=True)(x)
+        return value, grad, 0.5 * (hess + hess.T)
+    return evaluate
+
+
 def minimize(fun: Callable, x0, *, tol: float = 1e-10, max_iterations: int = 100,
              max_halvings: int = 40) -> OptimizeResult:
-    """Minimize ``fun`` (a scalar JAX function of a 1-d array) from ``x0``."""
-    value_and_grad = jax.value_and_grad(fun)
-    hessian = jax.hessian(fun)
+    """Minimize ``fun`` (a scalar JAX function of a 1-d array) from ``x0``.
+
+    The loop body evaluates (f, g, H) once at the current point, takes the Newton step with
+    backtracking, and stops when the decrement at the current point is below ``tol``; the
+    reported gradient and Hessian are those of the last point where they were evaluated.
+    """
+    evaluate = value_grad_hess(fun)
     x0 = jnp.asarray(x0, jnp.float64)
-    f0, g0 = value_and_grad(x0)
-    start_ok = jnp.isfinite(f0) & jnp.all(jnp.isfinite(g0))
 
-    def line_search(x, f, g, direction):
-        slope = jnp.dot(g, direction)
-
+    def line_search(x, f, slope, direction):
         def not_done(state):
             step, f_new, k = state
             return (k < max_halvings) & ~(f_new <= f + 1e-4 * step * slope)
@@ -79,30 +91,32 @@ def minimize(fun: Callable, x0, *, tol: float = 1e-10, max_iterations: int = 100
             step = step * 0.5
             return step, fun(x + step * direction), k + 1
 
-        first = fun(x + direction)
-        return jax.lax.while_loop(not_done, halve, (jnp.asarray(1.0), first, 0))
+        return jax.lax.while_loop(not_done, halve, (jnp.asarray(1.0), fun(x + direction), 0))
 
     def keep_going(state):
         return state["status"] < 0
 
     def iterate(state):
-        x, f, g, H = state["x"], state["f"], state["g"], state["H"]
-        direction, decrement = _newton_direction(g, H)
-        small = decrement < tol
-        step, f_new, halvings = line_search(x, f, g, direction)
-        accepted = (f_new <= f + 1e-4 * step * jnp.dot(g, direction)) & jnp.isfinite(f_new)
-        x_new = jnp.where(accepted, x + step * direction, x)
-        f_new, g_new = value_and_grad(x_new)
-        H_new = hessian(x_new)
+        x = state["x"]
+        f, g, H = evaluate(x)
+        finite = jnp.isfinite(f) & jnp.all(jnp.isfinite(g)) & jnp.all(jnp.isfinite(H))
+        direction, decrement = _newton_direction(g, jnp.where(finite, H, jnp.eye(H.shape[0])))
+        slope = jnp.dot(g, direction)
+        step, f_new, halvings = line_search(x, f, slope, direction)
+        accepted = (f_new <= f + 1e-4 * step * slope) & jnp.isfinite(f_new)
         iterations = state["iterations"] + 1
-        status = jnp.where(small, CONVERGED,
-                           jnp.where(~accepted, NO_PROGRESS,
-                                     jnp.where(iterations >= max_iterations, MAX_ITERATIONS, -1)))
-        return dict(x=x_new, f=f_new, g=g_new, H=H_new, iterations=iterations,
+        status = jnp.where(~finite, jnp.where(iterations == 1, NON_FINITE, NO_PROGRESS),
+                 jnp.where(decrement < tol, CONVERGED,
+                 jnp.where(~accepted, NO_PROGRESS,
+                 jnp.where(iterations >= max_iterations, MAX_ITERATIONS, -1))))
+        move = accepted & finite
+        return dict(x=jnp.where(move, x + step * direction, x), f=jnp.where(move, f_new, f),
+                    g=g, H=H, iterations=iterations,
                     evaluations=state["evaluations"] + halvings + 2, status=status)
 
-    state = dict(x=x0, f=f0, g=g0, H=hessian(x0), iterations=jnp.asarray(0),
-                 evaluations=jnp.asarray(1), status=jnp.where(start_ok, -1, NON_FINITE))
+    n = x0.shape[0]
+    state = dict(x=x0, f=jnp.asarray(jnp.inf), g=jnp.zeros(n), H=jnp.eye(n),
+                 iterations=jnp.asarray(0), evaluations=jnp.asarray(0), status=jnp.asarray(-1))
     state = jax.lax.while_loop(keep_going, iterate, state)
     return OptimizeResult(x0, state["x"], state["f"], state["g"], state["H"], state["iterations"],
                           state["evaluations"], state["status"])

@@ -257,6 +257,9 @@ class MixedModelResults:
             eta += np.sum(term.X * modes[term.codes], axis=1)
         return eta
 
+    def _link_inverse(self, eta: np.ndarray) -> np.ndarray:
+        return eta
+
     def linear_predictor(self) -> np.ndarray:
         return self.spec.fixed.X @ self.beta + self._random_part() + self.spec.offset
 

@@ -6,7 +6,6 @@ rest of the package.
 
 import importlib.util
 import json
-import math
 import re
 import sys
 from pathlib import Path
@@ -32,18 +31,6 @@ def _reference_ids():
             if (d / (js.stem + ".summary.txt")).exists():
                 out.append(pytest.param(js, id=js.stem))
     return out
-
-
-def _expand_double_bar(formula: str) -> str:
-    """lme4 prints `(a + b || g)` as `((1 | g) + (0 + a | g) + (0 + b | g))` (simple cases only)."""
-    def repl(m):
-        lhs, grp = m.group(1).strip(), m.group(2).strip()
-        terms = [t.strip() for t in lhs.split("+")]
-        intercept = not any(t in ("0", "-1") for t in terms)
-        terms = [t for t in terms if t not in ("0", "1", "-1")]
-        new = (["1"] if intercept else []) + ["0 + " + t for t in terms]
-        return "(" + " + ".join("(%s | %s)" % (t, grp) for t in new) + ")"
-    return re.sub(r"\(([^()|]+)\|\|([^()|]+)\)", repl, formula)
 
 
 def summary_data_from_json(path: Path) -> "display.SummaryData":
@@ -74,7 +61,7 @@ def summary_data_from_json(path: Path) -> "display.SummaryData":
     aic = r.get("summary_AICtab", {})
     return display.SummaryData(
         kind=j["fun"],
-        formula=_expand_double_bar(j["formula"]),
+        formula=j["formula"],        # `||` is expanded as lme4 does
         data_name=j["data_symbol"],
         reml=bool(j.get("REML")) if not glmm else False,
         family=j["family"] if glmm else None,
@@ -242,3 +229,86 @@ def test_convergence_messages():
         "nloptwrap", 0, ("boundary (singular) fit: see help('isSingular')",)) == (
         "optimizer (nloptwrap) convergence code: 0 (OK)",
         "boundary (singular) fit: see help('isSingular')")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("y~x+(1|g)", ["y ~ x + (1 | g)"]),
+    ("y ~ a/b - 1 + (0+x||g)", ["y ~ a/b - 1 + (0 + x || g)"]),
+    ("Reaction ~ Days + I(Days^2) + (Days | Subject)", ["Reaction ~ Days + I(Days^2) + (Days | Subject)"]),
+    ("y ~ log(Days + 1) + x %in% z + poly(x, 2, raw=TRUE) + `my var` + 1e5 + 0.5 + 2L + -1",
+     ["y ~ log(Days + 1) + x %in% z + poly(x, 2, raw = TRUE) + `my var` + ",
+      "    1e+05 + 0.5 + 2L + -1"]),
+    ("y ~ aaaaaaaaaaaaaaaaaaaaaaa*bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb*cccccccccccccccccccccccc + "
+     "f(aaaaaaaaaaaaaaaaaaaaaaaaaaaa, bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb, cccccccccccccccccccccc, "
+     "dddddddddddddddd) + (1 + xxxxxxxxxxxxxxxxxxxxxxxxxxxx + yyyyyyyyyyyyyyyyyyyyyyyyyyyyy + "
+     "zzzzzzzzzzzzzzzzzzzzzzz | gggggggggggggggggggggggggggggg)",
+     ["y ~ aaaaaaaaaaaaaaaaaaaaaaa * bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb * ",
+      "    cccccccccccccccccccccccc + f(aaaaaaaaaaaaaaaaaaaaaaaaaaaa, ",
+      "    bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb, cccccccccccccccccccccc, ",
+      "    dddddddddddddddd) + (1 + xxxxxxxxxxxxxxxxxxxxxxxxxxxx + yyyyyyyyyyyyyyyyyyyyyyyyyyyyy + ",
+      "    zzzzzzzzzzzzzzzzzzzzzzz | gggggggggggggggggggggggggggggg)"]),
+])
+def test_r_deparse(text, expected):
+    """deparse(quote(<formula>)) in R 4.2.2 (width.cutoff = 60)."""
+    assert display.r_deparse(text) == expected
+
+
+def _minimal_lmer(formula):
+    return display.SummaryData(
+        kind="lmer", formula=formula, data_name="d", reml=True, reml_criterion=100.0,
+        resid_quantiles=(-1, -0.5, 0, 0.5, 1),
+        varcorr=(display.VarCorrBlock("g", ("(Intercept)",), np.array([1.0]), np.array([1.0])),),
+        residual_sd=1.0, nobs=10, ngrps=(("g", 2),))
+
+
+@pytest.mark.parametrize("formula, expected", [
+    # long formulas: deparse() lines joined by cat(fill = TRUE), as lme4 prints them
+    ("y ~ predictor_1 + predictor_2 + predictor_3 + predictor_4 + predictor_5 + predictor_6 + "
+     "predictor_7 + predictor_8 + predictor_9 + predictor_10 + predictor_11 + (1 | g)",
+     ["Formula: ",
+      "y ~ predictor_1 + predictor_2 + predictor_3 + predictor_4 + predictor_5 +  ",
+      "    predictor_6 + predictor_7 + predictor_8 + predictor_9 + predictor_10 +  ",
+      "    predictor_11 + (1 | g)"]),
+    ("cnt ~ very_long_covariate_one + very_long_covariate_two + (1 | g)",
+     ["Formula: cnt ~ very_long_covariate_one + very_long_covariate_two + (1 |      g)"]),
+])
+def test_formula_line_wrapping(formula, expected):
+    lines = display.format_summary(_minimal_lmer(formula)).split("\n")
+    assert lines[1:1 + len(expected)] == expected
+
+
+def test_wide_matrix_wraps_like_r():
+    """Correlation of fixed effects with 12 coefficients wraps at width 80 (R output)."""
+    names = ["(Intercept)"] + ["predictor_%d" % i for i in range(1, 12)]
+    p = len(names)
+    corr = np.eye(p)
+    d = display.SummaryData(
+        kind="lmer", formula="y ~ x", data_name="d", reml=True, reml_criterion=1.0,
+        resid_quantiles=(-1, 0, 0, 0, 1), residual_sd=1.0, nobs=100,
+        varcorr=(display.VarCorrBlock("g", ("(Intercept)",), np.array([1.0]), np.array([1.0])),),
+        ngrps=(("g", 5),), coef_names=tuple(names), coef_columns=("Estimate", "Std. Error", "t value"),
+        coef_values=np.ones((p, 3)), fixef_corr=corr)
+    lines = display.format_summary(d).split("\n")
+    i = lines.index("Correlation of Fixed Effects:")
+    assert lines[i + 1].rstrip() == "            (Intr) prdc_1 prdc_2 prdc_3 prdc_4 prdc_5 prdc_6 prdc_7 prdc_8"
+    assert lines[i + 12] == "predictr_11 0.000  0.000  0.000  0.000  0.000  0.000  0.000  0.000  0.000 "
+    assert lines[i + 13] == "            prdc_9 prd_10"
+
+
+@pytest.mark.parametrize("text, expected", [
+    # deparse(lme4:::expandDoubleVerts(<formula>)) in R 4.2.2 + lme4 1.1-31
+    ("Reaction ~ Days + (Days || Subject)", ["Reaction ~ Days + ((1 | Subject) + (0 + Days | Subject))"]),
+    ("y ~ x + (x + z || g)", ["y ~ x + ((1 | g) + (0 + x | g) + (0 + z | g))"]),
+    ("y ~ (0 + x || g)", ["y ~ ((0 + x | g))"]),
+    ("y ~ (1 + x||g) + (1|h)", ["y ~ ((1 | g) + (0 + x | g)) + (1 | h)"]),
+    ("y ~ (a*b || g)", ["y ~ ((1 | g) + (0 + a | g) + (0 + b | g) + (0 + a:b | g))"]),
+    ("y ~ (x - 1 || g)", ["y ~ ((0 + x | g))"]),
+    ("y ~ (x + 0 || g/h)", ["y ~ ((0 + x | g/h))"]),
+    ("y ~ x + (log(z) + I(x^2) || g)", ["y ~ x + ((1 | g) + (0 + log(z) | g) + (0 + I(x^2) | g))"]),
+    ("y ~ (c + b:a + a + d:c || g)", ["y ~ ((1 | g) + (0 + c | g) + (0 + a | g) + (0 + b:a | g) + (0 + ",
+                                      "    c:d | g))"]),
+    ("y ~ ((a+b)^2 || g)", ["y ~ ((1 | g) + (0 + a | g) + (0 + b | g) + (0 + a:b | g))"]),
+    ("y ~ (a/b || g)", ["y ~ ((1 | g) + (0 + a | g) + (0 + a:b | g))"]),
+])
+def test_lme4_formula_lines(text, expected):
+    assert display.lme4_formula_lines(text) == expected

@@ -1,0 +1,96 @@
+"""Predictions on the fitted or new data (lme4's ``predict.merMod``).
+
+New data reuse the fit's formulaic specs (factor levels, contrasts, transformations) for the
+fixed part and for each term's columns, and the fitted levels of each grouping factor. A level of a
+fixed-effect factor that the fit never saw is an error; a new grouping level contributes a zero
+random effect when ``allow_new_levels`` is true and is an error otherwise.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .formula import FormulaError, parse_formula
+from .frame import DataError
+from .terms import evaluate_expression, factor_codes
+
+
+def _terms_in(re_form, spec) -> list[int]:
+    """Indices of the random-effects terms to include: all (None), none ("~0"), or those of a formula."""
+    if re_form is None:
+        return list(range(len(spec.terms)))
+    text = re_form.strip()
+    if text.replace(" ", "") in ("~0", "NA", "~1", "0"):
+        return []
+    wanted = parse_formula(("y " + text) if text.startswith("~") else f"y ~ {text}").bars
+    chosen = []
+    for bar in wanted:
+        matches = [i for i, t in enumerate(spec.terms) if t.bar.group == bar.group and
+                   t.bar.lhs.replace(" ", "") == bar.lhs.replace(" ", "")]
+        if not matches:
+            raise FormulaError(f"re_form term {bar} is not a random-effects term of the model "
+                               f"({', '.join(str(t.bar) for t in spec.terms)})")
+        chosen.extend(matches)
+    return sorted(set(chosen))
+
+
+def _matrix(model_spec, data: pd.DataFrame, what: str) -> np.ndarray:
+    try:
+        return np.asarray(model_spec.get_model_matrix(data, na_action="ignore"), dtype=float)
+    except Exception as error:  # formulaic: unseen level, missing column...
+        raise DataError(f"cannot build the {what} for newdata: {error}") from error
+
+
+def _check_fixed_levels(fit, newdata: pd.DataFrame) -> None:
+    frame = fit.spec.frame.data
+    for name in frame.columns:
+        if name in newdata.columns and not pd.api.types.is_numeric_dtype(frame[name]):
+            _, known = factor_codes(frame[name])
+            values = newdata[name].astype(str)
+            unseen = sorted(set(values.dropna()) - set(known))
+            if unseen:
+                raise DataError(f"newdata column {name!r} has level(s) {unseen} not in the fitted "
+                                f"data (levels: {list(known)})")
+
+
+def _group_codes(term, newdata: pd.DataFrame, allow_new_levels: bool) -> np.ndarray:
+    for column in term.bar.factors:
+        if column not in newdata.columns:
+            raise DataError(f"newdata lacks grouping column {column!r} needed by {term.bar}; "
+                            "add it or use re_form='~0'")
+    labels = newdata[term.bar.factors[0]].map(lambda v: str(int(v)) if isinstance(v, float)
+                                              and float(v).is_integer() else str(v))
+    for column in term.bar.factors[1:]:
+        labels = labels + ":" + newdata[column].astype(str)
+    position = {level: i for i, level in enumerate(term.levels)}
+    codes = np.array([position.get(label, -1) for label in labels], dtype=int)
+    if (codes < 0).any() and not allow_new_levels:
+        new = sorted(set(labels[codes < 0]))[:5]
+        raise DataError(f"new level(s) {new} of {term.group!r} not in the fitted data; "
+                        "use allow_new_levels=True to predict them with zero random effects")
+    return codes
+
+
+def predict(fit, newdata: pd.DataFrame | None = None, re_form=None, allow_new_levels: bool = False,
+            type: str = "link") -> np.ndarray:
+    spec = fit.spec
+    included = _terms_in(re_form, spec)
+    modes = fit._term_modes()
+    if newdata is None:
+        eta = spec.fixed.X @ fit.beta + spec.offset
+        for i in included:
+            term = spec.terms[i]
+            eta = eta + np.sum(term.X * modes[i][term.codes], axis=1)
+    else:
+        _check_fixed_levels(fit, newdata)
+        X = _matrix(spec.fixed.spec, newdata, "fixed-effects matrix")[:, spec.fixed.kept_index]
+        eta = X @ fit.beta
+        for expression in spec.formula.offsets:
+            eta = eta + evaluate_expression(expression, newdata, "offset")
+        for i in included:
+            term = spec.terms[i]
+            codes = _group_codes(term, newdata, allow_new_levels)
+            Xi = _matrix(term.spec, newdata, f"columns of {term.bar}")
+            effect = np.where(codes[:, None] >= 0, modes[i][np.maximum(codes, 0)], 0.0)
+            eta = eta + np.sum(Xi * effect, axis=1)
+    return fit._link_inverse(eta) if type == "response" else eta
