@@ -10,7 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .formula import FormulaError, parse_formula
+from formulaic import Formula
+
+from .formula import FormulaError, parse_formula, r_to_python
 from .frame import DataError
 from .terms import evaluate_expression, factor_codes
 
@@ -41,9 +43,13 @@ def _matrix(model_spec, data: pd.DataFrame, what: str) -> np.ndarray:
         raise DataError(f"cannot build the {what} for newdata: {error}") from error
 
 
-def _check_fixed_levels(fit, newdata: pd.DataFrame) -> None:
+def _check_fixed_levels(fit, newdata: pd.DataFrame, included: list[int]) -> None:
+    """Categorical predictors (not grouping factors) must use levels the fit saw."""
     frame = fit.spec.frame.data
-    for name in frame.columns:
+    names = set(Formula(r_to_python(fit.spec.formula.fixed)).required_variables)
+    for i in included:
+        names |= set(Formula(r_to_python(fit.spec.terms[i].bar.lhs)).required_variables)
+    for name in sorted(str(n) for n in names):
         if name in newdata.columns and not pd.api.types.is_numeric_dtype(frame[name]):
             _, known = factor_codes(frame[name])
             values = newdata[name].astype(str)
@@ -82,7 +88,7 @@ def predict(fit, newdata: pd.DataFrame | None = None, re_form=None, allow_new_le
             term = spec.terms[i]
             eta = eta + np.sum(term.X * modes[i][term.codes], axis=1)
     else:
-        _check_fixed_levels(fit, newdata)
+        _check_fixed_levels(fit, newdata, included)
         X = _matrix(spec.fixed.spec, newdata, "fixed-effects matrix")[:, spec.fixed.kept_index]
         eta = X @ fit.beta
         for expression in spec.formula.offsets:
