@@ -8,11 +8,14 @@ from . import _jax  # noqa: F401  (switches float64 on before anything else)
 from ._jax import enable_compilation_cache
 from .formula import FormulaError
 from .frame import DataError, MissingValuesWarning
+from .families import Family, Gamma, binomial, gaussian, inverse_gaussian, poisson
+from .generalized_model import GeneralizedLinearMixedModel, glmer
 from .linear_model import LinearMixedModel, lmer
 from .model import RankDeficiencyWarning
 from .results import ConvergenceWarning, SingularFitWarning
 
-__all__ = ["lmer", "LinearMixedModel", "FormulaError", "DataError", "MissingValuesWarning",
+__all__ = ["lmer", "LinearMixedModel", "glmer", "GeneralizedLinearMixedModel", "Family",
+           "binomial", "poisson", "Gamma", "inverse_gaussian", "gaussian", "FormulaError", "DataError", "MissingValuesWarning",
            "RankDeficiencyWarning", "ConvergenceWarning", "SingularFitWarning",
            "enable_compilation_cache"]
 __version__ = "0.1.0"

@@ -6,6 +6,7 @@ never modified (we work on a copy of the used columns).
 from __future__ import annotations
 
 import difflib
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -13,7 +14,7 @@ import numpy as np
 import pandas as pd
 from formulaic import Formula
 
-from .formula import ParsedFormula, r_to_python
+from .formula import ParsedFormula, _split_top_level, r_to_python
 
 
 class DataError(ValueError):
@@ -43,7 +44,13 @@ class ModelFrame:
 
 
 def _variables(expression: str) -> set[str]:
-    return set(Formula(r_to_python(expression)).required_variables) if expression.strip() else set()
+    expression = expression.strip()
+    if not expression:
+        return set()
+    if re.fullmatch(r"cbind\s*\(.*\)", expression, flags=re.S):  # binomial cbind(successes, failures)
+        inner = expression[expression.index("(") + 1:-1]
+        return set().union(*(_variables(part) for part in _split_top_level(inner, ",")))
+    return set(Formula(r_to_python(expression)).required_variables)
 
 
 def used_columns(parsed: ParsedFormula) -> list[str]:

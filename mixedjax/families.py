@@ -1,0 +1,262 @@
+"""GLM families and links as R names them, as small immutable (hashable) objects of JAX functions.
+
+A ``Family`` carries: the link (g, g^{-1}, d mu / d eta), the variance function V(mu), the unit
+deviance dev(y, mu) (times prior weight a), and R's ``family$aic`` (-2 log-likelihood, with the
+dispersion estimated as sum(dev) / sum(a) for Gamma and inverse.gaussian), which is what lme4's
+Laplace objective adds to log|L|^2 + ||u||^2.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax.numpy as jnp
+import jax.scipy.special as jsp
+import jax.scipy.stats as jst
+import numpy as np
+
+from . import _jax  # noqa: F401  (float64)
+
+_EPS = 2.220446049250313e-16
+_EXP_BOUND = 700.0  # exp() argument bound in log-type links, as R's pmax/pmin guards
+
+
+def _clip_exp(eta):
+    return jnp.exp(jnp.clip(eta, -_EXP_BOUND, _EXP_BOUND))
+
+
+@dataclass(frozen=True)
+class Link:
+    """A link g: mu -> eta, with inverse and derivative d mu / d eta."""
+
+    name: str
+
+    def linkfun(self, mu):
+        name = self.name
+        if name == "identity":
+            return mu
+        if name == "log":
+            return jnp.log(mu)
+        if name == "logit":
+            return jnp.log(mu / (1 - mu))
+        if name == "probit":
+            return jst.norm.ppf(mu)
+        if name == "cloglog":
+            return jnp.log(-jnp.log1p(-mu))
+        if name == "cauchit":
+            return jnp.tan(jnp.pi * (mu - 0.5))
+        if name == "inverse":
+            return 1.0 / mu
+        if name == "sqrt":
+            return jnp.sqrt(mu)
+        if name == "1/mu^2":
+            return 1.0 / mu ** 2
+        raise ValueError(name)
+
+    def linkinv(self, eta):
+        name = self.name
+        if name == "identity":
+            return eta
+        if name == "log":
+            return jnp.maximum(_clip_exp(eta), _EPS)
+        if name == "logit":
+            return jnp.clip(jsp.expit(eta), _EPS, 1 - _EPS)
+        if name == "probit":
+            bound = -jst.norm.ppf(_EPS)
+            return jst.norm.cdf(jnp.clip(eta, -bound, bound))
+        if name == "cloglog":
+            return jnp.clip(-jnp.expm1(-_clip_exp(eta)), _EPS, 1 - _EPS)
+        if name == "cauchit":
+            bound = -jnp.tan(jnp.pi * (_EPS - 0.5))
+            return 0.5 + jnp.arctan(jnp.clip(eta, -bound, bound)) / jnp.pi
+        if name == "inverse":
+            return 1.0 / eta
+        if name == "sqrt":
+            return eta ** 2
+        if name == "1/mu^2":
+            return 1.0 / jnp.sqrt(eta)
+        raise ValueError(name)
+
+    def mu_eta(self, eta):
+        name = self.name
+        if name == "identity":
+            return jnp.ones_like(eta)
+        if name == "log":
+            return jnp.maximum(_clip_exp(eta), _EPS)
+        if name == "logit":
+            e = _clip_exp(-jnp.abs(eta))
+            return jnp.maximum(e / (1 + e) ** 2, _EPS)
+        if name == "probit":
+            return jnp.maximum(jst.norm.pdf(eta), _EPS)
+        if name == "cloglog":
+            eta = jnp.minimum(eta, _EXP_BOUND)
+            return jnp.maximum(jnp.exp(eta - jnp.exp(eta)), _EPS)
+        if name == "cauchit":
+            return jnp.maximum(1.0 / (jnp.pi * (1 + eta ** 2)), _EPS)
+        if name == "inverse":
+            return -1.0 / eta ** 2
+        if name == "sqrt":
+            return 2.0 * eta
+        if name == "1/mu^2":
+            return -1.0 / (2.0 * eta ** 1.5)
+        raise ValueError(name)
+
+
+_ALLOWED_LINKS = {
+    "binomial": ("logit", "probit", "cloglog", "cauchit", "log"),
+    "poisson": ("log", "identity", "sqrt"),
+    "Gamma": ("inverse", "log", "identity"),
+    "inverse.gaussian": ("1/mu^2", "log", "inverse", "identity"),
+    "gaussian": ("identity", "log", "inverse"),
+}
+
+
+@dataclass(frozen=True)
+class Family:
+    """A GLM family (R's ``family`` object): name, link, variance, deviance and aic."""
+
+    name: str
+    link: Link
+
+    def __post_init__(self):
+        allowed = _ALLOWED_LINKS.get(self.name)
+        if allowed is None:
+            raise ValueError(f"unknown family {self.name!r}; use one of {', '.join(_ALLOWED_LINKS)}")
+        if self.link.name not in allowed:
+            raise ValueError(f"link {self.link.name!r} not available for {self.name} family; "
+                             f"available links are {', '.join(repr(a) for a in allowed)}")
+
+    def __str__(self) -> str:
+        return f"{self.name}({self.link.name})"
+
+    @property
+    def has_dispersion(self) -> bool:
+        """Gamma, inverse.gaussian and gaussian estimate a scale; binomial and poisson fix it at 1."""
+        return self.name in ("Gamma", "inverse.gaussian", "gaussian")
+
+    @property
+    def canonical(self) -> bool:
+        return (self.name, self.link.name) in {("binomial", "logit"), ("poisson", "log"),
+                                               ("Gamma", "inverse"), ("inverse.gaussian", "1/mu^2"),
+                                               ("gaussian", "identity")}
+
+    def variance(self, mu):
+        if self.name == "binomial":
+            return mu * (1 - mu)
+        if self.name == "poisson":
+            return mu
+        if self.name == "Gamma":
+            return mu ** 2
+        if self.name == "inverse.gaussian":
+            return mu ** 3
+        return jnp.ones_like(mu)
+
+    def unit_deviance(self, y, mu, weights):
+        """a * d(y, mu), R's ``dev.resids``; 0 log 0 = 0. Written as y log y - y log mu so that
+        derivatives in mu stay finite at y = 0."""
+        if self.name == "binomial":
+            return 2 * weights * (jsp.xlogy(y, y) - jsp.xlogy(y, mu)
+                                  + jsp.xlogy(1 - y, 1 - y) - jsp.xlogy(1 - y, 1 - mu))
+        if self.name == "poisson":
+            return 2 * weights * (jsp.xlogy(y, y) - jsp.xlogy(y, mu) - (y - mu))
+        if self.name == "Gamma":
+            return -2 * weights * (jnp.log(jnp.where(y == 0, 1.0, y / mu)) - (y - mu) / mu)
+        if self.name == "inverse.gaussian":
+            return weights * (y - mu) ** 2 / (y * mu ** 2)
+        return weights * (y - mu) ** 2
+
+    def aic(self, y, mu, weights, deviance_sum):
+        """R's ``family$aic(y, n, mu, wt, dev)``: -2 log-likelihood (+2 for an estimated scale)."""
+        if self.name == "binomial":
+            successes = jnp.round(weights * y)
+            log_density = (jsp.gammaln(weights + 1) - jsp.gammaln(successes + 1)
+                           - jsp.gammaln(weights - successes + 1)
+                           + jsp.xlogy(successes, mu) + jsp.xlogy(weights - successes, 1 - mu))
+            return -2 * jnp.sum(jnp.where(weights > 0, log_density, 0.0))
+        if self.name == "poisson":
+            log_density = jsp.xlogy(y, mu) - mu - jsp.gammaln(y + 1)
+            return -2 * jnp.sum(weights * log_density)
+        total_weight = jnp.sum(weights)
+        dispersion = deviance_sum / total_weight
+        if self.name == "Gamma":
+            shape = 1.0 / dispersion
+            log_density = (-jsp.gammaln(shape) - shape * jnp.log(mu * dispersion)
+                           + (shape - 1) * jnp.log(y) - y / (mu * dispersion))
+            return -2 * jnp.sum(weights * log_density) + 2
+        if self.name == "inverse.gaussian":
+            return (total_weight * (jnp.log(dispersion * 2 * jnp.pi) + 1)
+                    + 3 * jnp.sum(jnp.log(y) * weights) + 2)
+        n = y.shape[0]
+        return n * (jnp.log(2 * jnp.pi * deviance_sum / n) + 1) + 2 - jnp.sum(jnp.log(weights))
+
+    def mustart(self, y, weights):
+        """R's ``family$initialize`` starting means (numpy)."""
+        if self.name == "binomial":
+            return (weights * y + 0.5) / (weights + 1)
+        if self.name == "poisson":
+            return y + 0.1
+        return np.asarray(y, float)
+
+    def validate(self, y: np.ndarray, weights: np.ndarray) -> None:
+        """R's response checks, with counts of the rows that break each rule."""
+        from .frame import DataError
+        if self.name == "binomial":
+            outside = int(np.sum((y < 0) | (y > 1)))
+            if outside:
+                raise DataError(f"binomial response: {outside} values outside [0, 1]; use 0/1, "
+                                "proportions with weights= as numbers of trials, or cbind(successes, failures)")
+            successes = weights * y
+            broken = int(np.sum(np.abs(successes - np.round(successes)) > 1e-7))
+            if broken:
+                raise DataError(f"binomial response: {broken} rows have a non-integer number of "
+                                "successes (proportion x weights); weights must be numbers of trials")
+        elif self.name == "poisson":
+            negative = int(np.sum(y < 0))
+            if negative:
+                raise DataError(f"poisson response: {negative} negative counts")
+            fractional = int(np.sum(np.abs(y - np.round(y)) > 1e-7))
+            if fractional:
+                import warnings
+                warnings.warn(f"non-integer x = {y[np.abs(y - np.round(y)) > 1e-7][0]} in {fractional} "
+                              "poisson responses (R: dpois non-integer x)", UserWarning, stacklevel=4)
+        elif self.name in ("Gamma", "inverse.gaussian"):
+            bad = int(np.sum(y <= 0))
+            if bad:
+                raise DataError(f"{self.name} response: {bad} non-positive values; "
+                                "the response must be > 0")
+
+
+def binomial(link: str = "logit") -> Family:
+    return Family("binomial", Link(link))
+
+
+def poisson(link: str = "log") -> Family:
+    return Family("poisson", Link(link))
+
+
+def Gamma(link: str = "inverse") -> Family:  # noqa: N802 (R's name)
+    return Family("Gamma", Link(link))
+
+
+def inverse_gaussian(link: str = "1/mu^2") -> Family:
+    return Family("inverse.gaussian", Link(link))
+
+
+def gaussian(link: str = "identity") -> Family:
+    return Family("gaussian", Link(link))
+
+
+_BY_NAME = {"binomial": binomial, "poisson": poisson, "Gamma": Gamma, "gamma": Gamma,
+            "inverse.gaussian": inverse_gaussian, "inverse_gaussian": inverse_gaussian,
+            "gaussian": gaussian}
+
+
+def as_family(family) -> Family:
+    """A Family from a Family, a name ("binomial", "Gamma", "inverse.gaussian", ...) or a factory."""
+    if isinstance(family, Family):
+        return family
+    if callable(family) and family in _BY_NAME.values():
+        return family()
+    if isinstance(family, str) and family in _BY_NAME:
+        return _BY_NAME[family]()
+    raise ValueError(f"family must be a mixedjax family such as mixedjax.binomial(link='probit') or "
+                     f"one of {', '.join(sorted(set(_BY_NAME)))}; got {family!r}")

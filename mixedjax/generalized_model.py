@@ -1,0 +1,318 @@
+"""``glmer``: generalized linear mixed models by Laplace, nAGQ = 0 or adaptive Gauss-Hermite,
+as lme4 does, and the fitted-model object.
+
+Two stages, as lme4's defaults: (1) nAGQ = 0, theta optimized with beta estimated inside PIRLS;
+(2) from there, (theta, beta) optimized on the Laplace or AGQ objective. Both stages are Newton's
+method on exact autodiff derivatives (through PIRLS by implicit differentiation), one jitted call
+per model structure and family.
+"""
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from . import _jax  # noqa: F401  (float64)
+from . import glmm, lmm
+from .design import build_design
+from .display import SummaryData
+from .families import Family, as_family
+from .formula import FormulaError, _split_top_level
+from .frame import DataError
+from .model import ModelSpec, caller_data_name, model_spec, rank_message
+from .optimize import minimize
+from .predict import predict
+from .results import (ConvergenceWarning, MixedModelResults, OptimizerSummary, SINGULAR_MESSAGE,
+                      SingularFitWarning, convergence_messages, scaled_quantiles)
+from .terms import evaluate_expression
+
+OPTIMIZER_NAME = "Newton"
+
+
+def _binomial_response(spec: ModelSpec, prior_weights: np.ndarray):
+    """(proportions, trials x prior weights) from cbind(s, f), a 0/1 or two-level response."""
+    response = spec.formula.response
+    frame = spec.frame.data
+    match = re.fullmatch(r"cbind\s*\((.*)\)", response.strip(), flags=re.S)
+    if match:
+        parts = _split_top_level(match.group(1), ",")
+        if len(parts) != 2:
+            raise FormulaError(f"cbind() in {response!r} needs two arguments: successes, failures")
+        successes = evaluate_expression(parts[0], frame, "successes")
+        failures = evaluate_expression(parts[1], frame, "failures")
+        if (successes < 0).any() or (failures < 0).any():
+            raise DataError(f"cbind(successes, failures): {int(np.sum((successes < 0) | (failures < 0)))} "
+                            "rows have negative counts")
+        trials = successes + failures
+        y = np.where(trials > 0, successes / np.where(trials > 0, trials, 1.0), 0.0)
+        return y, prior_weights * trials
+    if response in frame.columns:
+        column = frame[response]
+        if isinstance(column.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(column) \
+                or pd.api.types.is_bool_dtype(column):
+            if pd.api.types.is_bool_dtype(column):
+                return column.to_numpy(dtype=float), prior_weights
+            codes = pd.Categorical(column)
+            if len(codes.categories) != 2:
+                raise DataError(f"binomial response {response!r} has {len(codes.categories)} levels; "
+                                "a factor response needs exactly 2 (the first is failure)")
+            return (codes.codes == 1).astype(float), prior_weights
+    return evaluate_expression(response, frame, "response"), prior_weights
+
+
+def _response(spec: ModelSpec, family: Family):
+    weights = spec.frame.weights.astype(float)
+    if family.name == "binomial":
+        y, weights = _binomial_response(spec, weights)
+    else:
+        y = evaluate_expression(spec.formula.response, spec.frame.data, "response")
+    if not np.isfinite(y).all():
+        raise DataError(f"response {spec.formula.response!r} has non-finite values")
+    family.validate(y, weights)
+    return y, weights
+
+
+def glmm_data(spec: ModelSpec, y, weights, family: Family) -> glmm.GLMMData:
+    design_re = build_design(np.zeros((spec.n_obs, 0)), list(spec.terms))
+    return glmm.GLMMData(spec.design, design_re, spec.fixed.X, tuple(t.codes for t in spec.terms),
+                         tuple(t.X for t in spec.terms), y, weights, spec.offset,
+                         family.mustart(y, weights))
+
+
+@partial(jax.jit, static_argnames=("family", "n_agq", "max_iterations"))
+def fit_generalized(data: glmm.GLMMData, theta0, family: Family, n_agq: int, max_iterations: int = 100):
+    """Stage 1 (nAGQ = 0) then, unless n_agq == 0, stage 2 on the Laplace (1) or AGQ (> 1) objective.
+    Returns (stage-1 record, final record, theta, beta, Hessian at the optimum, pieces there)."""
+    layout = data.design.layout
+    n_theta = layout.n_theta
+    stage1_objective = lambda theta: glmm.laplace_deviance(theta, None, data, family, joint=True)
+    stage1 = minimize(stage1_objective, theta0, max_iterations=max_iterations)
+    theta1 = lmm.canonical_theta(stage1.x, layout)
+    beta1 = glmm.laplace_pieces(theta1, None, data, family, True).beta
+    if n_agq == 0:
+        theta = lmm.snap_to_boundary(stage1_objective, theta1, stage1.fun, layout)
+        pieces = glmm.laplace_pieces(theta, None, data, family, True)
+        return stage1, stage1, theta, pieces.beta, stage1.hess, pieces
+
+    def objective(x):
+        theta, beta = x[:n_theta], x[n_theta:]
+        if n_agq == 1:
+            return glmm.laplace_deviance(theta, beta, data, family)
+        return glmm.agq_deviance(theta, beta, data, family, n_agq)
+
+    stage2 = minimize(objective, jnp.concatenate([theta1, beta1]), max_iterations=max_iterations)
+    theta = lmm.canonical_theta(stage2.x[:n_theta], layout)
+    beta = stage2.x[n_theta:]
+    theta = lmm.snap_to_boundary(lambda t: objective(jnp.concatenate([t, beta])), theta, stage2.fun, layout)
+    x = jnp.concatenate([theta, beta])
+    hessian = jax.hessian(objective)(x)
+    pieces = glmm.laplace_pieces(theta, beta, data, family, False)
+    return stage1, stage2._replace(x=x, fun=objective(x)), theta, beta, hessian, pieces
+
+
+def glmer(formula: str, data: pd.DataFrame, family="binomial", nAGQ: int = 1, weights=None,
+          offset=None, data_name: str | None = None, devfun_only: bool = False, start=None,
+          max_iterations: int = 100):
+    """Fit a generalized linear mixed model (lme4's ``glmer``).
+
+    ``family``: a family object (``mixedjax.binomial(link="probit")``, ``mixedjax.Gamma("log")``)
+    or a name with its default link ("binomial", "poisson", "Gamma", "inverse.gaussian",
+    "gaussian"). ``nAGQ``: 1 = Laplace (default), 0 = fixed effects estimated inside PIRLS,
+    > 1 = adaptive Gauss-Hermite with that many points (one scalar random-effects term only).
+    With nAGQ > 1 the reported log-likelihood follows lme4: it is built from deviance residuals and
+    omits the saturated-model constant, so it is not on the Laplace fit's scale.
+    """
+    family = as_family(family)
+    if family.name == "gaussian" and family.link.name == "identity":
+        warnings.warn("calling glmer() with family=gaussian (identity link) as a shortcut to lmer() "
+                      "is deprecated; please call lmer() directly", DeprecationWarning, stacklevel=2)
+        from .linear_model import lmer
+        return lmer(formula, data, weights=weights, offset=offset,
+                    data_name=data_name if data_name is not None else caller_data_name(data))
+    nAGQ = int(nAGQ)
+    if nAGQ < 0 or nAGQ > 100:
+        raise ValueError(f"nAGQ must be between 0 and 100, got {nAGQ}")
+    spec = model_spec(formula, data, weights=weights, offset=offset)
+    if nAGQ > 1 and (len(spec.terms) != 1 or spec.terms[0].n_columns != 1):
+        raise ValueError("nAGQ > 1 is only available for models with a single, scalar random-effects "
+                         f"term; this model has {', '.join(str(t.bar) for t in spec.terms)}. Use nAGQ=1")
+    y, prior_weights = _response(spec, family)
+    arrays = glmm_data(spec, y, prior_weights, family)
+    if devfun_only:
+        n_theta = spec.design.layout.n_theta
+        if nAGQ == 0:
+            return jax.jit(lambda theta: glmm.laplace_deviance(theta, None, arrays, family, True))
+        if nAGQ == 1:
+            return jax.jit(lambda x: glmm.laplace_deviance(x[:n_theta], x[n_theta:], arrays, family))
+        return jax.jit(lambda x: glmm.agq_deviance(x[:n_theta], x[n_theta:], arrays, family, nAGQ))
+    theta0 = lmm.theta_start(spec.design.layout) if start is None else np.asarray(start, float)
+    outputs = fit_generalized(arrays, jnp.asarray(theta0), family, nAGQ, max_iterations)
+    name = data_name if data_name is not None else caller_data_name(data)
+    return GeneralizedLinearMixedModel(spec, arrays, family, nAGQ, outputs, name)
+
+
+class GeneralizedLinearMixedModel(MixedModelResults):
+    """A fitted GLMM (lme4's ``glmerMod``). Var(b) = Lambda Lambda' (not scaled by sigma^2, as
+    lme4 >= 2.0-1 reports it)."""
+
+    def __init__(self, spec, data, family: Family, n_agq: int, outputs, data_name):
+        stage1, final, theta, beta, hessian, pieces = outputs
+        self.spec, self.data, self.family, self.nAGQ, self.data_name = spec, data, family, n_agq, data_name
+        self.theta_values = np.asarray(theta)
+        self.beta = np.asarray(beta)
+        self.u = np.asarray(pieces.u)
+        self.b = self._spherical_to_b(self.u)
+        self.mu = np.asarray(pieces.mu)
+        self.y = np.asarray(data.y)
+        self.prior_weights = np.asarray(data.weights)
+        self._objective = float(final.fun)
+        self._ussq = float(pieces.ussq)
+        self._covariance_scale = 1.0
+        pearson_ss = float(np.sum(self.prior_weights * (self.y - self.mu) ** 2 /
+                                  np.asarray(family.variance(jnp.asarray(self.mu)))))
+        self.sigma = math.sqrt((pearson_ss + self._ussq) / self.nobs) if family.has_dispersion else 1.0
+        self.hessian = np.asarray(hessian)
+        self.vcov_matrix, vcov_warning = self._vcov()
+        singular = self.is_singular
+        n_theta = len(self.theta_values)
+        messages = convergence_messages(np.asarray(final.grad), np.asarray(final.hess), singular)
+        if int(final.status) not in (0, 2):
+            messages.insert(0, "iteration limit reached before convergence")
+        self.optimizer = OptimizerSummary.from_result(final, OPTIMIZER_NAME, messages)
+        self.stage1 = OptimizerSummary.from_result(stage1, OPTIMIZER_NAME)
+        for message in messages + ([vcov_warning] if vcov_warning else []):
+            warnings.warn(message, ConvergenceWarning, stacklevel=3)
+        if singular:
+            warnings.warn(SINGULAR_MESSAGE, SingularFitWarning, stacklevel=3)
+        del n_theta
+
+    def _spherical_to_b(self, u):
+        from .results import term_factors
+        out, start = [], 0
+        for T, term in zip(term_factors(self.theta_values, self.spec), self.spec.terms):
+            size = term.n_levels * term.n_columns
+            out.append((u[start:start + size].reshape(term.n_levels, term.n_columns) @ T.T).ravel())
+            start += size
+        return np.concatenate(out)
+
+    # ---- standard errors ------------------------------------------------------------------------
+    def vcov_rx(self) -> np.ndarray:
+        """vcov(beta) from R_X of the weighted PLS system at the optimum (theta treated as known)."""
+        eta = jnp.asarray(self.linear_predictor())
+        w, _, _ = glmm.fisher_weights(eta, self.data, self.family)
+        solution = lmm.solve(jnp.asarray(self.theta_values), lmm.linear_problem(self.spec.design, w, eta))
+        RXt_inv = np.linalg.inv(np.asarray(solution.RXt))
+        scale = self.sigma ** 2 if self.family.has_dispersion else 1.0
+        return scale * (RXt_inv.T @ RXt_inv)
+
+    def _vcov(self):
+        """lme4's use.hessian: 2 [H^{-1}]_beta,beta of the deviance over (theta, beta); RX-based
+        when H is not positive definite (with a warning) or for nAGQ = 0."""
+        if self.nAGQ == 0:
+            return self.vcov_rx(), None
+        n_theta = len(self.theta_values)
+        H = 0.5 * (self.hessian + self.hessian.T)
+        eigenvalues = np.linalg.eigvalsh(H) if np.all(np.isfinite(H)) else np.array([-1.0])
+        if eigenvalues.min() <= 0:
+            return self.vcov_rx(), ("variance-covariance matrix computed from finite-difference "
+                                    "Hessian is not positive definite or contains NA values: "
+                                    "falling back to var-cov estimated from RX")
+        V = 2.0 * np.linalg.inv(H)[n_theta:, n_theta:]
+        return 0.5 * (V + V.T), None
+
+    # ---- criteria ----------------------------------------------------------------------------------
+    @property
+    def loglik(self) -> float:
+        """-D/2 (Laplace or AGQ approximation; for nAGQ > 1 on lme4's deviance-residual scale)."""
+        return -0.5 * self._objective
+
+    llf = loglik
+
+    @property
+    def deviance(self) -> float:
+        """-2 log-likelihood (the summary's ``deviance`` column)."""
+        return self._objective
+
+    def _estimates_scale(self) -> bool:
+        return self.family.has_dispersion
+
+    def _has_residual(self) -> bool:
+        return self.family.has_dispersion
+
+    # ---- fitted values and residuals -------------------------------------------------------------------
+    def _link_inverse(self, eta):
+        return np.asarray(self.family.link.linkinv(jnp.asarray(eta)))
+
+    @property
+    def fitted(self) -> np.ndarray:
+        return self.mu
+
+    def residuals(self, type: str = "deviance", scaled: bool = False) -> np.ndarray:
+        """"deviance" (default, as R), "pearson", "response" or "working" residuals."""
+        y, mu, a = self.y, self.mu, self.prior_weights
+        if type == "response":
+            out = y - mu
+        elif type == "pearson":
+            out = (y - mu) * np.sqrt(a) / np.sqrt(np.asarray(self.family.variance(jnp.asarray(mu))))
+        elif type == "deviance":
+            unit = np.asarray(self.family.unit_deviance(jnp.asarray(y), jnp.asarray(mu), jnp.asarray(a)))
+            out = np.sign(y - mu) * np.sqrt(np.maximum(unit, 0.0))
+        elif type == "working":
+            eta = jnp.asarray(self.linear_predictor())
+            out = (y - mu) / np.asarray(self.family.link.mu_eta(eta))
+        else:
+            raise ValueError(f"residuals type must be 'deviance', 'pearson', 'response' or 'working', not {type!r}")
+        return out / self.sigma if scaled else out
+
+    def predict(self, newdata: pd.DataFrame | None = None, re_form=None,
+                allow_new_levels: bool = False, type: str = "link") -> np.ndarray:
+        """Predictions on the link (default, as R) or response scale."""
+        return predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels, type=type)
+
+    def _conditional_variances(self) -> list[np.ndarray]:
+        from .conditional import precision_inverse_blocks
+        from .results import term_factors
+        eta = jnp.asarray(self.linear_predictor())
+        w, _, _ = glmm.fisher_weights(eta, self.data, self.family)
+        problem = lmm.linear_problem(self.data.design_re, w, jnp.zeros_like(eta))
+        blocks = precision_inverse_blocks(self.theta_values, problem, self.spec)
+        return [np.einsum("ab,lbc,dc->lad", T, block, T)
+                for T, block in zip(term_factors(self.theta_values, self.spec), blocks)]
+
+    # ---- summary ---------------------------------------------------------------------------------------
+    def summary(self, legacy_varcorr: bool = False):
+        """lme4's summary; ``legacy_varcorr=True`` prints Gamma/inverse.gaussian random-effect
+        variances multiplied by sigma^2, as lme4 < 2.0-1 did (e.g. the lme4 chapter's outputs)."""
+        from .results import Summary
+        return Summary(self.summary_data(legacy_varcorr))
+
+    def summary_data(self, legacy_varcorr: bool = False) -> SummaryData:
+        from math import erfc, sqrt
+        est, se = self.beta, np.sqrt(np.diag(self.vcov_matrix))
+        z = est / se
+        p = np.array([erfc(abs(v) / sqrt(2.0)) for v in z])
+        blocks = self._varcorr_blocks()
+        if legacy_varcorr and self.family.has_dispersion:
+            from dataclasses import replace
+            blocks = tuple(replace(b, variance=b.variance * self.sigma ** 2, sd=b.sd * self.sigma)
+                           for b in blocks)
+        statistic = "t value" if self.family.has_dispersion else "z value"
+        return SummaryData(
+            kind="glmer", formula=self.spec.formula.expanded_text, data_name=self.data_name,
+            family=self.family.name, link=self.family.link.name, nagq=self.nAGQ,
+            aic=self.aic, bic=self.bic, loglik=self.loglik, deviance=self.deviance,
+            df_resid=self.df_resid,
+            resid_quantiles=scaled_quantiles(self.residuals("pearson", scaled=True)),
+            varcorr=blocks, residual_sd=self.sigma if self.family.has_dispersion else None,
+            nobs=self.nobs, ngrps=tuple(self.ngrps.items()), coef_names=tuple(self.spec.fixed.names),
+            coef_columns=("Estimate", "Std. Error", statistic, "Pr(>|z|)"),
+            coef_values=np.column_stack([est, se, z, p]), fixef_corr=self._fixef_correlation(),
+            messages=self._summary_messages(), weights=self.spec.frame.weights_name,
+            offset=self.spec.frame.offset_name,
+            fit_msgs=(rank_message(self.spec.fixed),) if self.spec.fixed.dropped else ())
