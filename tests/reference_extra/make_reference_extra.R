@@ -406,5 +406,16 @@ try_fit(S(id = "sim_poisson_weights_laplace", data_symbol = "simdat", fun = "glm
   nAGQ = 1, formula = "count ~ x + (1 | g)", weights = "w",
   notes = "poisson with prior weights (0.5, 1, 2, 3)"), simpw)
 
+try_fit(S(id = "cbpp_binomial_nagq0", data_symbol = "cbpp", fun = "glmer", family = "binomial",
+  nAGQ = 0, formula = "cbind(incidence, size - incidence) ~ period + (1 | herd)",
+  notes = "nAGQ = 0: fixed effects estimated in the PIRLS step"), cbpp_d)
+try_fit(S(id = "grouseticks_poisson_nagq0", data_symbol = "grouseticks", fun = "glmer", family = "poisson",
+  nAGQ = 0, formula = "TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | LOCATION)",
+  notes = "nAGQ = 0 with two grouping factors"), grouse)
+try_fit(S(id = "sim_poisson_sqrt_laplace", data_symbol = "simdat", fun = "glmer", family = 'poisson(link = "sqrt")',
+  nAGQ = 1, formula = "count ~ x + (1 | g)", notes = "poisson, sqrt link"), simpw)
+try_fit(S(id = "sim_gamma_identity_slopes", data_symbol = "simdat", fun = "glmer", family = 'Gamma(link = "log")',
+  nAGQ = 1, formula = "y ~ x + (x || g)", notes = "Gamma log, uncorrelated random slopes"), simgam)
+
 if (length(failed)) { cat("FAILED fits:\n"); cat(failed, sep = "\n") } else cat("all fits OK\n")
 cat(capture.output(sessionInfo()), sep = "\n", file = file.path(OUT, "fits", "sessionInfo.txt"))
