@@ -94,10 +94,10 @@ def fit_generalized(data: glmm.GLMMData, theta0, family: Family, n_agq: int, max
     stage1_objective = lambda theta: glmm.laplace_deviance(theta, None, data, family, joint=True)
     stage1 = minimize(stage1_objective, theta0, max_iterations=max_iterations)
     theta1 = lmm.canonical_theta(stage1.x, layout)
-    beta1 = glmm.laplace_pieces(theta1, None, data, family, True).beta
+    beta1 = glmm.laplace_pieces(theta1, None, data, family, True, differentiable=False).beta
     if n_agq == 0:
         theta = lmm.snap_to_boundary(stage1_objective, theta1, stage1.fun, layout)
-        pieces = glmm.laplace_pieces(theta, None, data, family, True)
+        pieces = glmm.laplace_pieces(theta, None, data, family, True, differentiable=False)
         return stage1, stage1, theta, pieces.beta, stage1.hess, pieces
 
     def objective(x):
@@ -112,8 +112,9 @@ def fit_generalized(data: glmm.GLMMData, theta0, family: Family, n_agq: int, max
     theta = lmm.snap_to_boundary(lambda t: objective(jnp.concatenate([t, beta])), theta, stage2.fun, layout)
     x = jnp.concatenate([theta, beta])
     hessian = jax.hessian(objective)(x)
-    pieces = glmm.laplace_pieces(theta, beta, data, family, False)
-    return stage1, stage2._replace(x=x, fun=objective(x)), theta, beta, hessian, pieces
+    pieces = glmm.laplace_pieces(theta, beta, data, family, False, differentiable=False)
+    value = pieces.ldL2 + pieces.ussq + pieces.aic if n_agq == 1 else objective(x)
+    return stage1, stage2._replace(x=x, fun=value), theta, beta, hessian, pieces
 
 
 def glmer(formula: str, data: pd.DataFrame, family="binomial", nAGQ: int = 1, weights=None,
@@ -280,7 +281,7 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         from .results import term_factors
         eta = jnp.asarray(self.linear_predictor())
         w, _, _ = glmm.fisher_weights(eta, self.data, self.family)
-        problem = lmm.linear_problem(self.data.design_re, w, jnp.zeros_like(eta))
+        problem = lmm.linear_problem(self.data.design_re, w, jnp.ones_like(eta))  # any response with r'Wr > 0
         blocks = precision_inverse_blocks(self.theta_values, problem, self.spec)
         return [np.einsum("ab,lbc,dc->lad", T, block, T)
                 for T, block in zip(term_factors(self.theta_values, self.spec), blocks)]

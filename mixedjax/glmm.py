@@ -173,9 +173,13 @@ class LaplacePieces(NamedTuple):
     aic: jax.Array
 
 
-def laplace_pieces(theta, beta, data: GLMMData, family: Family, joint: bool) -> LaplacePieces:
+def laplace_pieces(theta, beta, data: GLMMData, family: Family, joint: bool,
+                   differentiable: bool = True) -> LaplacePieces:
+    """The Laplace objective's pieces at the conditional mode; ``differentiable=False`` skips the
+    implicit-derivative wrapper (cheaper to compile) where only values are needed."""
     q = data.design.layout.n_random
-    v = conditional_mode(theta, beta, data, family, joint)
+    v = (conditional_mode(theta, beta, data, family, joint) if differentiable
+         else pirls(theta, beta, data, family, joint)[0])
     u, beta = _split(v, beta, joint, q)
     eta = linear_predictor(theta, u, beta, data)
     w, mu, _ = fisher_weights(eta, data, family)

@@ -101,7 +101,79 @@ def term_factors(theta: np.ndarray, spec: ModelSpec) -> list[np.ndarray]:
     return factors
 
 
-class MixedModelResults:
+class BatchMethods:
+    """Simulation, batch refits and the parametric bootstrap (see ``simulate.py``, ``batch.py``)."""
+
+    def simulate(self, nsim: int = 1, seed: int = 0, use_u: bool = False, as_frame: bool = False):
+        """nobs x nsim responses simulated from the fitted model (lme4's simulate)."""
+        from .simulate import simulate
+        values = simulate(self, nsim=nsim, seed=seed, use_u=use_u)
+        return pd.DataFrame(values, columns=[f"sim_{i + 1}" for i in range(nsim)]) if as_frame else values
+
+    def refit_batch(self, Y, **options):
+        """Refit the design to every column of Y (nobs x nsim) in one compiled, vmapped call."""
+        from .batch import refit_batch
+        return refit_batch(self, Y, **options)
+
+    def bootstrap(self, nsim: int, statistic=None, seed: int = 0, use_u: bool = False, **options):
+        """Parametric bootstrap (lme4's bootMer): simulate nsim responses, refit them all in a
+        batch, and apply ``statistic`` (default: fixef, theta and sigma per replicate) to the
+        ``BatchResult``. Returns a ``BootstrapResult``."""
+        from .batch import BootstrapResult, default_statistic
+        batch = self.refit_batch(self.simulate(nsim, seed=seed, use_u=use_u), **options)
+        statistic = statistic or default_statistic
+        return BootstrapResult(statistic(batch), statistic_of_fit(self, statistic), batch)
+
+    def confint(self, method: str = "Wald", level: float = 0.95, nsim: int = 500, seed: int = 0,
+                **options) -> pd.DataFrame:
+        """Confidence intervals with lme4's row names (.sig01, ..., .sigma, fixed effects):
+        ``"Wald"`` (fixed effects only, as lme4; NA for covariance parameters) or ``"boot"``
+        (percentile intervals from a parametric bootstrap of ``nsim`` replicates)."""
+        from math import sqrt
+        from statistics import NormalDist
+        lower, upper = (1 - level) / 2, 1 - (1 - level) / 2
+        columns = [f"{100 * lower:.3g} %", f"{100 * upper:.3g} %"]
+        sig_names = self._sig_names()
+        if method == "Wald":
+            z = NormalDist().inv_cdf(upper)
+            rows = {name: (np.nan, np.nan) for name in sig_names}
+            for name, est, se in zip(self.fixef.index, self.beta, np.sqrt(np.diag(self.vcov_matrix))):
+                rows[name] = (est - z * se, est + z * se)
+            return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
+        if method == "boot":
+            boot = self.bootstrap(nsim, seed=seed, statistic=_sd_scale_statistic, **options)
+            values = boot.replicates
+            values.columns = sig_names + list(self.fixef.index)
+            return values.quantile([lower, upper]).T.set_axis(columns, axis=1)
+        raise ValueError(f"method must be 'Wald' or 'boot', not {method!r}")
+
+    def _sig_names(self) -> list[str]:
+        count = sum(t.n_theta for t in self.spec.terms)
+        names = [f".sig{i + 1:02d}" for i in range(count)]
+        return names + ([".sigma"] if self._has_residual() else [])
+
+
+def statistic_of_fit(fit, statistic):
+    """Apply a batch statistic to the original fit (lme4's t0), through a one-replicate batch."""
+    from .batch import BatchResult
+    se = np.sqrt(np.diag(fit.vcov_matrix))
+    single = BatchResult(fit.theta_values[None], fit.beta[None], se[None], np.array([fit.sigma]),
+                         np.array([getattr(fit, "reml_criterion", None) if getattr(fit, "reml", False)
+                                   else fit.deviance]), np.array([fit.optimizer.iterations]),
+                         np.array([fit.optimizer.status]), np.array([fit.is_singular]),
+                         list(fit.theta.index), list(fit.fixef.index),
+                         "REML" if getattr(fit, "reml", False) else "deviance",
+                         tuple(t.n_columns for t in fit.spec.terms), not hasattr(fit, "family"),
+                         fit._has_residual())
+    return statistic(single).iloc[0]
+
+
+def _sd_scale_statistic(batch) -> pd.DataFrame:
+    """Standard deviations and correlations (lme4's .sig parameters), sigma, fixed effects."""
+    return batch.sd_scale_frame()
+
+
+class MixedModelResults(BatchMethods):
     """Everything common to fitted lmer and glmer models. Subclasses set the attributes below
     and implement ``_family_fitted`` / ``_conditional_variances``."""
 

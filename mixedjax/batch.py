@@ -1,0 +1,246 @@
+"""Many refits of one design at once: the compiled single fit under ``vmap``, chunked, sharded.
+
+``refit_batch(fit, Y)`` refits every column of Y (nobs x nsim) with the same design. Inside one
+jitted call, ``lax.map(..., batch_size=vmap_width)`` runs ``vmap_width`` fits in lock step (a
+vmapped while loop runs until its slowest member finishes, so narrow vmaps keep one hard replicate
+from slowing the rest); the host loops over chunks of ``chunk_size`` replicates, which bounds
+memory at about chunk_size x (nobs + parameters) numbers plus one vmap width of working arrays.
+With several JAX devices the replicates of a chunk are split across them with ``jax.shard_map``.
+
+Every replicate reports its own status: a singular or non-converged replicate never raises; the
+iteration cap (``max_iterations``) bounds how long it can hold its lane.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from . import _jax  # noqa: F401  (float64)
+from . import lmm
+from .optimize import STATUS_MESSAGES
+from .results import SINGULAR_TOLERANCE
+
+
+class ReplicateFit(NamedTuple):
+    """Per-replicate estimates (leading axis: replicate)."""
+
+    theta: jax.Array
+    beta: jax.Array
+    se: jax.Array
+    sigma: jax.Array
+    criterion: jax.Array
+    iterations: jax.Array
+    status: jax.Array
+    singular: jax.Array
+
+
+def _diagonal_positions(layout) -> np.ndarray:
+    return np.flatnonzero(np.isfinite(lmm.theta_lower_bounds(layout)))
+
+
+def _linear_replicate(design, weights, theta0, reml: bool, max_iterations: int, response):
+    from .linear_model import fit_linear
+    problem, result, theta, solution = fit_linear(design, weights, response, theta0, reml, max_iterations)
+    layout = design.layout
+    dof = problem.n_obs - (layout.n_fixed if reml else 0)
+    sigma = jnp.sqrt(solution.components.pwrss / dof)
+    RX_inv = jax.scipy.linalg.solve_triangular(solution.RXt, jnp.eye(layout.n_fixed), lower=True)
+    se = sigma * jnp.sqrt(jnp.sum(RX_inv ** 2, axis=0))
+    criterion = lmm.objective(solution.components, problem.n_obs, layout.n_fixed,
+                              problem.log_det_weights, reml)
+    singular = jnp.min(jnp.abs(theta[_diagonal_positions(layout)])) < SINGULAR_TOLERANCE
+    return ReplicateFit(theta, solution.beta, se, sigma, criterion, result.iterations,
+                        result.status, singular)
+
+
+def _generalized_replicate(data, theta0, family, n_agq: int, max_iterations: int, y):
+    from .generalized_model import fit_generalized
+    data = data._replace(y=y, mustart=family.mustart(y, data.weights))
+    stage1, final, theta, beta, hessian, pieces = fit_generalized(data, theta0, family, n_agq,
+                                                                  max_iterations)
+    n_theta = theta.shape[0]
+    inverse = jnp.linalg.inv(0.5 * (hessian + hessian.T))
+    se = jnp.sqrt(jnp.abs(2.0 * jnp.diagonal(inverse)[n_theta:]))
+    mu = pieces.mu
+    pearson = jnp.sum(data.weights * (y - mu) ** 2 / family.variance(mu))
+    sigma = jnp.where(family.has_dispersion, jnp.sqrt((pearson + pieces.ussq) / y.shape[0]), 1.0)
+    layout = data.design.layout
+    singular = jnp.min(jnp.abs(theta[_diagonal_positions(layout)])) < SINGULAR_TOLERANCE
+    return ReplicateFit(theta, beta, se, sigma, final.fun, final.iterations, final.status, singular)
+
+
+@partial(jax.jit, static_argnames=("replicate", "vmap_width"))
+def _map_replicates(replicate, responses, vmap_width: int):
+    return jax.lax.map(replicate, responses, batch_size=vmap_width)
+
+
+def _run_chunk(replicate, responses, vmap_width: int):
+    devices = jax.devices()
+    if len(devices) > 1 and responses.shape[0] % len(devices) == 0:
+        mesh = jax.make_mesh((len(devices),), ("replicate",))
+        spec = jax.sharding.PartitionSpec("replicate")
+        sharded = jax.jit(jax.shard_map(lambda r: jax.lax.map(replicate, r, batch_size=vmap_width),
+                                        mesh=mesh, in_specs=spec, out_specs=spec))
+        return sharded(jax.device_put(responses, jax.sharding.NamedSharding(mesh, spec)))
+    return _map_replicates(replicate, responses, vmap_width)
+
+
+@dataclass
+class BatchResult:
+    """Refits of one design to many responses: arrays with a leading replicate axis."""
+
+    theta: np.ndarray
+    beta: np.ndarray
+    se: np.ndarray
+    sigma: np.ndarray
+    criterion: np.ndarray
+    iterations: np.ndarray
+    status: np.ndarray
+    singular: np.ndarray
+    theta_names: list
+    fixef_names: list
+    criterion_name: str
+    term_columns: tuple = ()
+    sigma_scales_covariance: bool = True  # lmer: Var(b) = sigma^2 T T'; glmer: T T'
+    has_residual: bool = True
+
+    @property
+    def converged(self) -> np.ndarray:
+        return (self.status == 0) | (self.status == 2)
+
+    @property
+    def nsim(self) -> int:
+        return self.theta.shape[0]
+
+    def messages(self) -> list[str]:
+        out = []
+        for status, singular in zip(self.status, self.singular):
+            text = STATUS_MESSAGES.get(int(status), "unknown")
+            out.append(text + ("; boundary (singular) fit" if singular else ""))
+        return out
+
+    def fixef_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.beta, columns=self.fixef_names)
+
+    def sd_scale_frame(self) -> pd.DataFrame:
+        """Per replicate: random-effect SDs and correlations in theta's layout (lme4's .sig01,
+        .sig02, ...), then sigma (if the model has a residual), then the fixed effects."""
+        columns, start = {}, 0
+        scale = self.sigma if self.sigma_scales_covariance else np.ones_like(self.sigma)
+        for p in self.term_columns:
+            count = p * (p + 1) // 2
+            T = np.zeros((self.nsim, p, p))
+            rows, cols = np.tril_indices(p)
+            order = np.lexsort((rows, cols))
+            T[:, rows[order], cols[order]] = self.theta[:, start:start + count]
+            cov = scale[:, None, None] ** 2 * T @ np.swapaxes(T, 1, 2)
+            sd = np.sqrt(np.maximum(np.diagonal(cov, axis1=1, axis2=2), 0))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                corr = cov / (sd[:, :, None] * sd[:, None, :])
+            for i, j in zip(rows[order], cols[order]):
+                columns[f".sig{len(columns) + 1:02d}"] = sd[:, i] if i == j else corr[:, i, j]
+            start += count
+        if self.has_residual:
+            columns[".sigma"] = self.sigma
+        frame = pd.DataFrame(columns)
+        for j, name in enumerate(self.fixef_names):
+            frame[name] = self.beta[:, j]
+        return frame
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per replicate: fixed effects, their SEs, theta, sigma, criterion, status."""
+        frame = pd.DataFrame(self.beta, columns=self.fixef_names)
+        for j, name in enumerate(self.fixef_names):
+            frame[f"se.{name}"] = self.se[:, j]
+        for j, name in enumerate(self.theta_names):
+            frame[name] = self.theta[:, j]
+        frame["sigma"] = self.sigma
+        frame[self.criterion_name] = self.criterion
+        frame["iterations"] = self.iterations
+        frame["converged"] = self.converged
+        frame["singular"] = self.singular
+        frame["message"] = self.messages()
+        return frame
+
+
+def refit_batch(fit, Y, chunk_size: int = 2000, vmap_width: int = 64, progress: bool | None = None,
+                max_iterations: int = 100) -> BatchResult:
+    """Refit ``fit``'s design to every column of ``Y`` (nobs x nsim) in compiled, vmapped chunks."""
+    Y = np.asarray(Y, dtype=float)
+    if Y.ndim != 2 or Y.shape[0] != fit.nobs:
+        raise ValueError(f"Y must have shape (nobs, nsim) = ({fit.nobs}, nsim), got {Y.shape}")
+    replicate = _replicate_function(fit, max_iterations)
+    responses = Y.T - (0.0 if hasattr(fit, "family") else fit.spec.offset[None, :])
+    chunks = range(0, responses.shape[0], chunk_size)
+    if progress is None:
+        progress = responses.shape[0] > 5 * chunk_size
+    if progress:
+        try:
+            from tqdm.auto import tqdm
+            chunks = tqdm(chunks, unit="chunk", desc=f"refitting {responses.shape[0]} datasets")
+        except ImportError:  # tqdm is optional
+            pass
+    pieces = [jax.device_get(_run_chunk(replicate, jnp.asarray(responses[s:s + chunk_size]),
+                                        min(vmap_width, chunk_size))) for s in chunks]
+    stacked = ReplicateFit(*(np.concatenate([getattr(p, f) for p in pieces]) for f in ReplicateFit._fields))
+    criterion_name = "REML" if getattr(fit, "reml", False) else "deviance"
+    return BatchResult(*stacked, theta_names=list(fit.theta.index), fixef_names=list(fit.fixef.index),
+                       criterion_name=criterion_name,
+                       term_columns=tuple(t.n_columns for t in fit.spec.terms),
+                       sigma_scales_covariance=not hasattr(fit, "family"),
+                       has_residual=fit._has_residual())
+
+
+def default_statistic(batch: BatchResult) -> pd.DataFrame:
+    """bootMer's default for merMod: fixed effects, theta and sigma per replicate."""
+    frame = batch.fixef_frame()
+    for j, name in enumerate(batch.theta_names):
+        frame[name] = batch.theta[:, j]
+    frame["sigma"] = batch.sigma
+    return frame
+
+
+@dataclass
+class BootstrapResult:
+    """A parametric bootstrap: ``replicates`` (one row per simulated dataset), ``t0`` (the
+    statistic on the original fit) and the underlying ``batch`` (with per-replicate status)."""
+
+    replicates: pd.DataFrame
+    t0: pd.Series
+    batch: BatchResult
+
+    @property
+    def sd(self) -> pd.Series:
+        return self.replicates[self.batch.converged].std()
+
+    @property
+    def bias(self) -> pd.Series:
+        return self.replicates[self.batch.converged].mean() - self.t0
+
+    def percentile_intervals(self, level: float = 0.95) -> pd.DataFrame:
+        lower, upper = (1 - level) / 2, 1 - (1 - level) / 2
+        return self.replicates[self.batch.converged].quantile([lower, upper]).T
+
+    def summary(self) -> pd.DataFrame:
+        return pd.DataFrame({"original": self.t0, "bias": self.bias, "std. error": self.sd})
+
+
+def _replicate_function(fit, max_iterations: int):
+    """A hashable-by-identity closure over the fit's design: one compile per fitted model."""
+    cache = fit.__dict__.setdefault("_batch_functions", {})
+    if max_iterations in cache:
+        return cache[max_iterations]
+    theta0 = jnp.asarray(lmm.theta_start(fit.spec.design.layout))
+    if hasattr(fit, "family"):
+        replicate = partial(_generalized_replicate, fit.data, theta0, fit.family, fit.nAGQ, max_iterations)
+    else:
+        replicate = partial(_linear_replicate, fit.spec.design, jnp.asarray(fit.spec.frame.weights),
+                            theta0, fit.reml, max_iterations)
+    cache[max_iterations] = replicate
+    return replicate

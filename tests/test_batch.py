@@ -1,0 +1,98 @@
+"""Simulation, batch refits and the parametric bootstrap."""
+import numpy as np
+import pandas as pd
+import pytest
+
+import mixedjax as mj
+from conftest import reference_fit
+
+
+@pytest.fixture(scope="module")
+def sleep_fit():
+    return reference_fit("public", "sleepstudy_slopes_reml")
+
+
+@pytest.fixture(scope="module")
+def sleep_batch(sleep_fit):
+    Y = sleep_fit.simulate(200, seed=11)
+    return Y, sleep_fit.refit_batch(Y, chunk_size=100, vmap_width=16)
+
+
+def test_simulation_moments_match_the_model(sleep_fit):
+    Y = sleep_fit.simulate(4000, seed=3)
+    assert Y.shape == (180, 4000)
+    X = sleep_fit.spec.fixed.X
+    np.testing.assert_allclose(Y.mean(axis=1), X @ sleep_fit.beta, atol=4 * 60 / np.sqrt(4000))
+    # marginal variance at Days = 0: Var(b0) + sigma^2
+    day0 = sleep_fit.spec.frame.data["Days"].to_numpy() == 0
+    expected = sleep_fit.varcorr.vcov[0] + sleep_fit.sigma ** 2
+    assert abs(Y[day0].var(axis=1).mean() / expected - 1) < 0.05
+
+
+def test_simulation_is_reproducible_and_use_u(sleep_fit):
+    np.testing.assert_array_equal(sleep_fit.simulate(3, seed=5), sleep_fit.simulate(3, seed=5))
+    conditional = sleep_fit.simulate(2000, seed=1, use_u=True)
+    np.testing.assert_allclose(conditional.mean(axis=1), sleep_fit.fitted, atol=4 * 26 / np.sqrt(2000))
+
+
+def test_batch_equals_single_fits(sleep_fit, sleep_batch):
+    Y, batch = sleep_batch
+    for j in (0, 57, 199):
+        single = sleep_fit.refit(Y[:, j])
+        assert abs(batch.criterion[j] - single.reml_criterion) <= 1e-6 * abs(single.reml_criterion)
+        np.testing.assert_allclose(batch.beta[j], single.beta, rtol=1e-6)
+        np.testing.assert_allclose(batch.se[j], single.se, rtol=1e-6)
+        np.testing.assert_allclose(batch.theta[j], single.theta_values, rtol=1e-5, atol=1e-7)
+        assert abs(batch.sigma[j] - single.sigma) < 1e-6 * single.sigma
+    assert batch.converged.all()
+
+
+def test_batch_frame(sleep_batch):
+    _, batch = sleep_batch
+    frame = batch.to_frame()
+    assert len(frame) == 200
+    assert {"(Intercept)", "se.Days", "Subject.Days", "sigma", "REML", "converged", "singular",
+            "message"} <= set(frame.columns)
+
+
+def test_a_singular_replicate_does_not_stop_the_batch(sleep_fit):
+    Y = sleep_fit.simulate(8, seed=2)
+    rng = np.random.default_rng(0)
+    Y[:, 3] = 250 + rng.normal(0, 30, 180)  # no subject effect at all: a boundary fit
+    batch = sleep_fit.refit_batch(Y, chunk_size=8, vmap_width=4)
+    assert batch.singular[3] and batch.converged.all()
+    assert "singular" in batch.messages()[3]
+
+
+def test_bootstrap_sd_matches_lme4_bootmer(sleep_fit):
+    """lme4 bootMer (nsim 500) gives 6.87 (intercept) and 1.62 (Days); with 500 replicates each,
+    the relative Monte Carlo error of an SD is about 1/sqrt(2 * 500) = 3.2% per study."""
+    boot = sleep_fit.bootstrap(500, seed=2024)
+    sd = boot.sd
+    assert abs(sd["(Intercept)"] / 6.87 - 1) < 0.15
+    assert abs(sd["Days"] / 1.62 - 1) < 0.15
+    assert boot.batch.converged.mean() > 0.99
+    assert abs(boot.t0["(Intercept)"] - sleep_fit.fixef["(Intercept)"]) < 1e-9
+
+
+def test_boot_confint_has_lme4_names(sleep_fit):
+    ci = sleep_fit.confint(method="boot", nsim=100, seed=1)
+    assert list(ci.index) == [".sig01", ".sig02", ".sig03", ".sigma", "(Intercept)", "Days"]
+    assert list(ci.columns) == ["2.5 %", "97.5 %"]
+    assert (ci["2.5 %"] < ci["97.5 %"]).all()
+    wald = sleep_fit.confint()
+    assert np.isnan(wald.loc[".sig01"]).all()
+    np.testing.assert_allclose(wald.loc["Days"], [10.467 - 1.96 * 1.5458, 10.467 + 1.96 * 1.5458], atol=2e-3)
+
+
+def test_glmer_batch_equals_single_fit():
+    fit = reference_fit("public", "cbpp_binomial_laplace")
+    Y = fit.simulate(6, seed=4)
+    assert np.all((Y >= 0) & (Y <= 1))
+    batch = fit.refit_batch(Y, chunk_size=6, vmap_width=3)
+    data = fit.spec.frame.data.copy()
+    trials = fit.prior_weights
+    data["incidence"] = np.round(Y[:, 2] * trials)
+    single = mj.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", data, family="binomial")
+    assert abs(batch.criterion[2] - single.deviance) <= 1e-6 * abs(single.deviance)
+    np.testing.assert_allclose(batch.beta[2], single.beta, rtol=1e-5)
