@@ -107,7 +107,7 @@ class BatchMethods:
     def simulate(self, nsim: int = 1, seed: int = 0, use_u: bool = False, as_frame: bool = False):
         """nobs x nsim responses simulated from the fitted model (lme4's simulate)."""
         from .simulate import simulate
-        values = simulate(self, nsim=nsim, seed=seed, use_u=use_u)
+        values = np.array(simulate(self, nsim=nsim, seed=seed, use_u=use_u))  # writable copy
         return pd.DataFrame(values, columns=[f"sim_{i + 1}" for i in range(nsim)]) if as_frame else values
 
     def refit_batch(self, Y, **options):

@@ -96,3 +96,20 @@ def test_glmer_batch_equals_single_fit():
     single = mj.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", data, family="binomial")
     assert abs(batch.criterion[2] - single.deviance) <= 1e-6 * abs(single.deviance)
     np.testing.assert_allclose(batch.beta[2], single.beta, rtol=1e-5)
+
+
+def test_power_study_recovers_parameters():
+    rng = np.random.default_rng(1)
+    design = pd.DataFrame({"g": np.repeat([f"s{i}" for i in range(20)], 8),
+                           "x": np.tile(np.arange(8.0), 20)})
+    beta, theta, sigma = [1.0, 0.5], [0.8], 2.0
+    Y = mj.simulate_formula("y ~ x + (1 | g)", design, beta, theta, sigma, nsim=3000, seed=2)
+    # marginal variance = sigma^2 (theta^2 + 1)
+    assert abs(Y.var(axis=1).mean() / (sigma ** 2 * (theta[0] ** 2 + 1)) - 1) < 0.05
+    table = mj.power("y ~ x + (1 | g)", design, {"(Intercept)": 1.0, "x": 0.5}, theta, sigma,
+                     nsim=300, seed=3, chunk_size=300, vmap_width=16)
+    assert list(table.index) == ["(Intercept)", "x"]
+    assert abs(table.loc["x", "bias"]) < 0.03
+    assert 0.88 < table.loc["x", "coverage"] < 0.99
+    assert table.loc["x", "power"] > 0.95 and table["converged"].iloc[0] > 0.99
+    del rng
