@@ -13,6 +13,9 @@ NOTEBOOKS = os.path.join(os.path.dirname(HERE), "notebooks")
 @pytest.mark.parametrize("name", sorted(n for n in os.listdir(NOTEBOOKS) if n.endswith(".ipynb")))
 def test_notebook_runs(name, monkeypatch):
     monkeypatch.setenv("MIXEDJAX_NOTEBOOK_SMALL", "1")
+    # the kernel imports this checkout's mixedjax even when it is not pip-installed
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [os.path.dirname(HERE),
+                                                                   os.environ.get("PYTHONPATH")])))
     notebook = nbformat.read(os.path.join(NOTEBOOKS, name), as_version=4)
     client = nbclient.NotebookClient(notebook, timeout=900, kernel_name="python3",
                                      resources={"metadata": {"path": NOTEBOOKS}})
