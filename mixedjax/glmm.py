@@ -18,6 +18,7 @@ AGQ:      D = sum_j devc_j(0) + log|L|^2 - 2 sum_j log sum_k w_k exp(z_k^2/2 - (
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -25,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _jax  # noqa: F401  (float64)
-from . import lmm
+from . import blocks, lmm
 from .design import Design, ResponseStatistics, crossproducts
 from .families import Family
 
@@ -136,21 +137,97 @@ def pirls(theta, beta, data: GLMMData, family: Family, joint: bool, tol: float =
     return state.v, state.iterations
 
 
+def observed_weights(eta, data: GLMMData, family: Family):
+    """h = d^2 (dev / 2) / d eta^2 per observation (the Fisher weights for canonical links)."""
+    half_deviance = lambda e: 0.5 * jnp.sum(family.unit_deviance(data.y, family.link.linkinv(e),
+                                                                 data.weights))
+    return jax.jvp(jax.grad(half_deviance), (eta,), (jnp.ones_like(eta),))[1]
+
+
+def _scale_trailing(w, factors, layout, transpose: bool):
+    """S w (rows of term i times T_i') or S' w (times T_i) for a trailing vector w (m0,)."""
+    pieces, start = [], 0
+    for T, l, p in zip(factors[1:], layout.term_levels[1:], layout.term_columns[1:]):
+        block = w[start:start + l * p].reshape(l, p)
+        pieces.append((block @ (T.T if transpose else T)).ravel())
+        start += l * p
+    pieces.append(w[start:])
+    return jnp.concatenate(pieces)
+
+
+def structured_solve(theta, design: Design, weights, rhs):
+    """x = P^{-1} rhs for P = Lambda'[Z X]' H [Z X] Lambda + diag(I_q, 0) (``design``'s columns,
+    H = diag(weights)), by block elimination through the factorization of ``lmm``:
+    x_F = C^{-1} (r_F - G M^{-1} r_1), x_1 = M^{-1} (r_1 - G' x_F), G = S A21 T_1, C = L22 L22'."""
+    layout = design.layout
+    l1, p1, m0 = layout.term_levels[0], layout.term_columns[0], layout.n_trailing
+    stats = ResponseStatistics(jnp.zeros((l1, p1)), jnp.zeros(m0), jnp.asarray(1.0))
+    cross = crossproducts(design, weights)
+    factor = lmm.factorize(theta, design, cross, stats)
+    factors = lmm.covariance_factors(theta, layout)
+    T1 = factors[0]
+    L1_inv = blocks.lower_inverse(factor.L1)
+    M_inv = blocks.matmul(jnp.swapaxes(L1_inv, -1, -2), L1_inv)
+
+    def G(v):  # (l1, p1) -> (m0,)
+        t = v @ T1.T
+        by_col = jax.ops.segment_sum(jnp.sum(cross.A21 * t[design.entry_level], axis=-1),
+                                     design.entry_col, m0)
+        return _scale_trailing(by_col, factors, layout, transpose=False)
+
+    def G_transpose(w):  # (m0,) -> (l1, p1)
+        w = _scale_trailing(w, factors, layout, transpose=True)
+        by_level = jax.ops.segment_sum(cross.A21 * w[design.entry_col][:, None], design.entry_level, l1)
+        return by_level @ T1
+
+    r1, rF = rhs[:l1 * p1].reshape(l1, p1), rhs[l1 * p1:]
+    a = jnp.einsum("lab,lb->la", M_inv, r1)
+    L = factor.L22[:m0, :m0]
+    z = jax.scipy.linalg.solve_triangular(L, rF - G(a), lower=True)
+    xF = jax.scipy.linalg.solve_triangular(L.T, z, lower=False)
+    x1 = a - jnp.einsum("lab,lb->la", M_inv, G_transpose(xF))
+    return jnp.concatenate([x1.ravel(), xF])
+
+
 def conditional_mode(theta, beta, data: GLMMData, family: Family, joint: bool):
-    """u~ (or [u~, beta~]) with exact implicit derivatives in theta and beta."""
+    """u~ (or [u~, beta~]) with exact implicit derivatives in theta and beta, to any order.
+
+    At the mode F(v) = grad PSUD / 2 = 0, so dv = -J^{-1} dF with J = dF/dv = P(h) (observed
+    weights h), solved through the structured factorization. Where some h <= 0 (possible for
+    non-canonical links far from the data) the dense Hessian is used instead."""
+    return _conditional_mode(family, joint, theta, beta, data)
+
+
+@partial(jax.custom_jvp, nondiff_argnums=(0, 1))
+def _conditional_mode(family, joint, theta, beta, data):
+    return pirls(theta, beta, data, family, joint)[0]
+
+
+@_conditional_mode.defjvp
+def _conditional_mode_jvp(family, joint, primals, tangents):
+    theta, beta, data = primals
+    d_theta, d_beta, _ = tangents  # data are constants of the fit
+    v = _conditional_mode(family, joint, theta, beta, data)
+    half_gradient = lambda v, t, b: 0.5 * jax.grad(penalized_deviance)(v, t, b, data, family, joint)
+    if beta is None:
+        dF = jax.jvp(lambda t: half_gradient(v, t, None), (theta,), (d_theta,))[1]
+    else:
+        dF = jax.jvp(lambda t, b: half_gradient(v, t, b), (theta, beta), (d_theta, d_beta))[1]
     q = data.design.layout.n_random
-    size = q + (data.design.layout.n_fixed if joint else 0)
+    u, beta_now = _split(v, beta, joint, q)
+    eta = linear_predictor(theta, u, beta_now, data)
+    h = observed_weights(eta, data, family)
+    design = data.design if joint else data.design_re
 
-    def gradient(v):
-        return 0.5 * jax.grad(penalized_deviance)(v, theta, beta, data, family, joint)
+    def structured(rhs):
+        return structured_solve(theta, design, h, rhs)
 
-    def solve(_, __):
-        return pirls(jax.lax.stop_gradient(theta), jax.lax.stop_gradient(beta), data, family, joint)[0]
+    def dense(rhs):
+        J = jax.jacfwd(lambda w: half_gradient(w, theta, beta))(v)
+        return jnp.linalg.solve(J, rhs)
 
-    def tangent_solve(linear, rhs):
-        return jnp.linalg.solve(jax.jacobian(linear)(rhs), rhs)
-
-    return jax.lax.custom_root(gradient, jnp.zeros(size), solve, tangent_solve)
+    dv = jax.lax.cond(jnp.all(h > 0), structured, dense, -dF)
+    return v, dv
 
 
 def log_det_L(theta, weights, data: GLMMData):
