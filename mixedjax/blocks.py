@@ -1,12 +1,23 @@
-"""Many tiny dense matrices at once: Cholesky and triangular inverse unrolled over the block size.
+"""Triangular-matrix kernels: many tiny blocks at once, and one large dense factor.
 
 Term 1 contributes l_1 blocks of p_1 x p_1 (p_1 is 1, 2, 3, ... rarely above 8). Batched LAPACK
-calls on such blocks are very slow, particularly under vmap (DESIGN.md section 5), so the
+calls on such blocks are very slow, particularly under vmap (DESIGN.md section 5), so their
 factorization is written out elementwise: a Python loop over the (static) block size whose body
 operates on whole arrays of shape (..., l_1).
+
+The trailing factor is one dense matrix of order m0 + 1 (1159 for InstEval). The derivatives of
+its log-determinant need its inverse; ``upper_triangular_inverse`` and ``triangular_gram`` form it
+blockwise from matrix products, which XLA's CPU backend runs several times faster than
+triangular solves or a plain product of full matrices.
 """
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import functools
+import os
+
+import jax
 import jax.numpy as jnp
 
 
@@ -43,3 +54,108 @@ def lower_inverse(L):
 def matmul(A, B):
     """Blockwise A @ B for (..., p, r) and (..., r, s), unrolled (fast for tiny blocks)."""
     return jnp.sum(A[..., :, :, None] * B[..., None, :, :], axis=-2)
+
+
+def upper_triangular_inverse(R, base: int = 64):
+    """Inverse of one dense upper-triangular matrix R (n, n), recursively by 2 x 2 blocks:
+    inv([A, B; 0, C]) = [A^-1, -A^-1 B C^-1; 0, C^-1]. Nearly all the work is matrix products,
+    which XLA's CPU backend runs faster than a triangular solve against the identity."""
+    n = R.shape[-1]
+    if n <= base:
+        return jax.lax.linalg.triangular_solve(R, jnp.eye(n, dtype=R.dtype), left_side=True,
+                                               lower=False)
+    k = n // 2
+    A_inv = upper_triangular_inverse(R[:k, :k], base)
+    C_inv = upper_triangular_inverse(R[k:, k:], base)
+    B = -A_inv @ (R[:k, k:] @ C_inv)
+    return jnp.block([[A_inv, B], [jnp.zeros((n - k, k), R.dtype), C_inv]])
+
+
+def triangular_gram(U, base: int = 128):
+    """U U' for one dense upper-triangular U (n, n), recursively by 2 x 2 blocks (a third of the
+    multiplications of the plain product):
+    [A, B; 0, C] [A, B; 0, C]' = [A A' + B B', B C'; C B', C C']."""
+    n = U.shape[-1]
+    if n <= base:
+        return U @ U.T
+    k = n // 2
+    A, B, C = U[:k, :k], U[:k, k:], U[k:, k:]
+    top = triangular_gram(A, base) + B @ B.T
+    off = B @ C.T
+    return jnp.block([[top, off], [off.T, triangular_gram(C, base)]])
+
+
+def cholesky_with_inverse(C, base: int = 64):
+    """(L, L^-1) for L = chol(C) of one dense symmetric positive definite C, recursively by 2 x 2
+    blocks: L11 = chol(C11), L21 = C21 L11^-T, L22 = chol(C22 - L21 L21'), and
+    L^-1 = [L11^-1, 0; -L22^-1 L21 L11^-1, L22^-1]. Blocks up to ``base`` use LAPACK; the rest is
+    matrix products in XLA's own thread pool. (LAPACK's multithreaded factorization of a large
+    matrix busy-waits for its threads, which collapses when other work, XLA's or another
+    process's, occupies the cores.) A non-positive pivot gives NaN, as LAPACK's does."""
+    n = C.shape[-1]
+    if n <= base:
+        L = jax.lax.linalg.cholesky(C.T, symmetrize_input=False)  # C' = C, as LAPACK reads it
+        return L, jax.lax.linalg.triangular_solve(L, jnp.eye(n, dtype=C.dtype), left_side=True,
+                                                  lower=True)
+    k = _split(n, base)
+    L11, L11_inv = cholesky_with_inverse(C[:k, :k], base)
+    L21 = C[k:, :k] @ L11_inv.T
+    L22, L22_inv = cholesky_with_inverse(C[k:, k:] - L21 @ L21.T, base)
+    zero = jnp.zeros((k, n - k), C.dtype)
+    L = jnp.block([[L11, zero], [L21, L22]])
+    L_inv = jnp.block([[L11_inv, zero], [-L22_inv @ (L21 @ L11_inv), L22_inv]])
+    return L, L_inv
+
+
+def _split(n: int, base: int) -> int:
+    """Where to split n rows: half, rounded to a multiple of ``base`` where that keeps both
+    halves non-empty (so that the leaves are mostly full ``base`` blocks)."""
+    k = (n // 2 + base - 1) // base * base
+    return k if 0 < k < n else n // 2
+
+
+@functools.lru_cache(maxsize=None)
+def _openblas_thread_control():
+    """(get, set) for the thread count of the OpenBLAS that JAX's CPU LAPACK kernels call (SciPy's
+    bundled copy), or None where it cannot be found (not Linux, another LAPACK)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "openblas" in line.lower()}
+    except OSError:
+        return None
+    for path in sorted(paths, key=lambda p: "scipy.libs" not in p):
+        if not os.path.exists(path):
+            continue
+        try:
+            library = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix in ("scipy_openblas_", "openblas_"):
+            get = getattr(library, prefix + "get_num_threads", None)
+            set_ = getattr(library, prefix + "set_num_threads", None)
+            if get is not None and set_ is not None:
+                get.restype, set_.argtypes = ctypes.c_int, [ctypes.c_int]
+                return get, set_
+    return None
+
+
+@contextlib.contextmanager
+def single_threaded_lapack():
+    """Run LAPACK single-threaded inside the block (restored after it).
+
+    The factorizations call LAPACK on blocks of at most 64 rows only, where threads gain nothing;
+    but OpenBLAS's threads busy-wait, and when XLA's own thread pool (or another process) has the
+    cores, each small call can take milliseconds instead of microseconds (InstEval's fit: 5.9 s
+    instead of 1.6 s). Results must be ready before the block ends (block_until_ready)."""
+    jax.devices()  # initializes the CPU backend, which loads the LAPACK kernels
+    control = _openblas_thread_control()
+    if control is None:
+        yield
+        return
+    get, set_ = control
+    previous = get()
+    set_(1)
+    try:
+        yield
+    finally:
+        set_(previous)

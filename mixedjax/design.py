@@ -63,7 +63,11 @@ class Design:
     there, ``slot_entry`` (n, s) the A21 entry it adds to.
     Entries: ``entry_level``, ``entry_col`` (E,). Triples: ``triple_first``, ``triple_second``
     (T,) entry indices of the same level with col(first) >= col(second); ``triple_pair`` (T,)
-    index into ``pair_row``/``pair_col`` (P,).
+    index into ``pair_row``/``pair_col`` (P,), non-decreasing (triples are sorted by pair);
+    ``triple_level`` (T,) their level of term 1.
+    Dense scatter: the augmented trailing matrix over [F, r] is (m0 + 1) x (m0 + 1); position
+    ``dense_index[u]`` (flattened, increasing, each once) receives value ``dense_source[u]`` of
+    [pair values (P), F'r updates (m0), r'r update (1)] -- both triangles of every pair.
     """
 
     layout: Layout
@@ -79,6 +83,9 @@ class Design:
     triple_pair: jax.Array
     pair_row: jax.Array
     pair_col: jax.Array
+    triple_level: jax.Array
+    dense_index: jax.Array
+    dense_source: jax.Array
 
     def tree_flatten(self):
         names = [f for f in self.__dataclass_fields__ if f != "layout"]
@@ -107,8 +114,34 @@ def _trailing_slots(terms, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(cols, axis=1).astype(np.int64), np.stack(vals, axis=1).astype(float)
 
 
+_DENSE_LOOKUP_LIMIT = 1 << 26  # m0^2 up to this: find distinct pairs with a dense table, not a sort
+
+
+def _distinct(keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(keys, return_inverse=True) for integer keys in [0, size), by a dense table when
+    ``size`` is moderate (linear time instead of a sort of millions of keys)."""
+    if size > _DENSE_LOOKUP_LIMIT:
+        return np.unique(keys, return_inverse=True)
+    present = np.zeros(size, bool)
+    present[keys] = True
+    distinct = np.flatnonzero(present)
+    lookup = np.zeros(size, np.int64)
+    lookup[distinct] = np.arange(len(distinct))
+    return distinct, lookup[keys]
+
+
+def _stable_order(keys: np.ndarray) -> np.ndarray:
+    """np.argsort(keys, kind="stable") for non-negative integer keys below 2**32, as two radix
+    passes over 16-bit halves (numpy sorts 16-bit keys by radix: several times faster)."""
+    if len(keys) == 0 or keys.max() >= 2 ** 32:
+        return np.argsort(keys, kind="stable")
+    low = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
+    return low[np.argsort((keys[low] >> 16).astype(np.uint16), kind="stable")]
+
+
 def _triples(entry_level: np.ndarray, entry_col: np.ndarray, m0: int):
-    """All pairs of entries within one level (entries are sorted by level, then column)."""
+    """All pairs of entries within one level (entries are sorted by level, then column), sorted by
+    the pair of trailing columns they touch."""
     starts = np.flatnonzero(np.r_[True, entry_level[1:] != entry_level[:-1]]) if len(entry_level) \
         else np.zeros(0, int)
     counts = np.diff(np.r_[starts, len(entry_level)])
@@ -121,8 +154,27 @@ def _triples(entry_level: np.ndarray, entry_col: np.ndarray, m0: int):
     first = np.concatenate(firsts) if firsts else np.zeros(0, np.int64)
     second = np.concatenate(seconds) if seconds else np.zeros(0, np.int64)
     key = entry_col[first] * m0 + entry_col[second]
-    pairs, pair_index = np.unique(key, return_inverse=True)
-    return first, second, pair_index, pairs // m0, pairs % m0
+    pairs, pair_index = _distinct(key, m0 * m0)
+    # sorted by pair: the segment sum into pairs writes sequentially, and its transpose (a gather
+    # from the pairs) reads sequentially
+    order = _stable_order(pair_index)
+    return first[order], second[order], pair_index[order], pairs // m0, pairs % m0
+
+
+def _dense_positions(pair_row: np.ndarray, pair_col: np.ndarray, m0: int):
+    """Flattened positions in the (m0 + 1)^2 augmented matrix of every pair (both triangles), of
+    the F'r column and row, and of the r'r corner; and which update value each receives."""
+    size = m0 + 1
+    n_pairs = len(pair_row)
+    off = np.flatnonzero(pair_row != pair_col)
+    columns = np.arange(m0)
+    index = np.concatenate([pair_row * size + pair_col, pair_col[off] * size + pair_row[off],
+                            columns * size + m0, m0 * size + columns, [m0 * size + m0]])
+    source = np.concatenate([np.arange(n_pairs), off, n_pairs + columns, n_pairs + columns,
+                             [n_pairs + m0]])
+    order = _stable_order(index)
+    dtype = np.int32 if size * size < 2 ** 31 else np.int64
+    return np.ascontiguousarray(index[order], dtype), np.ascontiguousarray(source[order], np.int32)
 
 
 def build_design(X: np.ndarray, terms) -> Design:
@@ -141,12 +193,14 @@ def build_design(X: np.ndarray, terms) -> Design:
     slot_entry[touched] = inverse
     entry_level, entry_col = unique_keys // m0, unique_keys % m0
     first, second, pair_index, pair_row, pair_col = _triples(entry_level, entry_col, m0)
+    dense_index, dense_source = _dense_positions(pair_row, pair_col, m0)
     # numpy arrays: jit takes them as arguments without a device round trip per fit
     as_int = lambda a: np.ascontiguousarray(a, dtype=np.int32)
     return Design(layout, as_int(level1), np.ascontiguousarray(terms[0].X, np.float64), as_int(slot_col),
                   np.ascontiguousarray(slot_val, np.float64), as_int(slot_entry), as_int(entry_level),
                   as_int(entry_col), as_int(first), as_int(second), as_int(pair_index),
-                  as_int(pair_row), as_int(pair_col))
+                  as_int(pair_row), as_int(pair_col), as_int(entry_level[first]), dense_index,
+                  dense_source)
 
 
 class CrossProducts(NamedTuple):

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import _jax  # noqa: F401  (float64)
-from . import lmm
+from . import blocks, lmm
 from .conditional import conditional_variances
 from .display import SummaryData
 from .model import ModelSpec, caller_data_name, model_spec, numeric_response, rank_message
@@ -28,18 +28,36 @@ from .results import (ConvergenceWarning, MixedModelResults, OptimizerSummary, S
 OPTIMIZER_NAME = "Newton"
 
 
-@partial(jax.jit, static_argnames=("reml", "max_iterations"))
 def fit_linear(design, weights, response, theta0, reml: bool, max_iterations: int = 100):
     """Minimize the profiled deviance over theta and solve for beta and b at the optimum.
 
     ``response`` is y - offset. Returns the problem (cross-products), the optimizer's record,
-    the canonical theta and the conditional solution there."""
+    the canonical theta and the conditional solution there. One compiled call per model
+    structure; called with concrete arrays it runs with LAPACK single-threaded and waits for the
+    result (``blocks.single_threaded_lapack``); under a transformation (vmap, jit) it is traced as
+    the pure function it is."""
+    args = (design, weights, response, theta0)
+    if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(args)):
+        return _fit_linear(*args, reml, max_iterations)
+    with blocks.single_threaded_lapack():
+        return jax.block_until_ready(_fit_linear(*args, reml, max_iterations))
+
+
+@partial(jax.jit, static_argnames=("reml", "max_iterations"))
+def _fit_linear(design, weights, response, theta0, reml: bool, max_iterations: int = 100):
     problem = lmm.linear_problem(design, weights, response)
     objective = lambda theta: lmm.profiled_deviance(theta, problem, reml)
-    result = minimize(objective, theta0, max_iterations=max_iterations)
+    result = minimize(objective, theta0, max_iterations=max_iterations,
+                      value_grad_hess=lmm.deviance_value_grad_hess(problem, reml),
+                      log_steps=np.isfinite(lmm.theta_lower_bounds(design.layout)))
     theta = lmm.snap_to_boundary(objective, lmm.canonical_theta(result.x, problem.design.layout),
                                  result.fun, problem.design.layout)
     return problem, result, theta, lmm.solve(theta, problem)
+
+
+for _name in ("lower", "trace", "eval_shape", "clear_cache", "_cache_size"):
+    if hasattr(_fit_linear, _name):  # fit_linear keeps the jitted function's API
+        setattr(fit_linear, _name, getattr(_fit_linear, _name))
 
 
 def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights=None, offset=None,

@@ -13,9 +13,21 @@ Term 1's blocks are factored in closed form (``blocks``); its coupling to the tr
 eliminated through the Schur complement C = S (A22 - sum_g A21_g K_g A21_g') S' + diag(I, 0), with
 K_g = T_1 M_g^{-1} T_1', M_g = T_1' A11_g T_1 + I and S = blockdiag(I (x) T_i', I); C is then
 factored densely.
+
+Cost, for large models (InstEval: 2M triples, C of order 1159):
+- the update sum_g A21_g K_g A21_g' is linear in K, so its theta-free per-triple weights are formed
+  once per problem (``triple_coefficients``) and each evaluation is one gather of K per triple
+  and one segment sum over the pairs (sorted), scattered once into both triangles;
+- the objective needs only log-determinants of C's leading blocks and its last pivot
+  (``trailing_log_det``), whose derivative is A_b + c v v' from one inverse: reverse mode never
+  differentiates the factorization, and ``deviance_value_grad_hess`` assembles the exact Hessian
+  from the same inverse at the cost of one matrix product per covariance parameter;
+- the dense factorization and inverse are blocked products (``blocks``), not LAPACK on the whole
+  matrix.
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -75,33 +87,138 @@ class Factorization(NamedTuple):
     L22: jax.Array       # (m0 + 1, m0 + 1) chol(C) over [Z_2..Z_k, X, r]
 
 
-def factorize(theta, design: Design, cross: CrossProducts, stats: ResponseStatistics) -> Factorization:
-    layout = design.layout
-    factors = covariance_factors(theta, layout)
-    T1 = factors[0]
-    p1, m0, q_rest = layout.term_columns[0], layout.n_trailing, layout.n_trailing_random
-    M = jnp.einsum("ba,lbc,cd->lad", T1, cross.A11, T1) + jnp.eye(p1)
+def triple_coefficients(design: Design, cross: CrossProducts) -> jax.Array:
+    """A21[first] (x) A21[second] per triple, (T, p1 * p1): the Schur-complement update is linear
+    in the term-1 blocks K, sum_t coef_t . K[level_t], and these weights do not depend on theta."""
+    first = cross.A21[design.triple_first]
+    second = cross.A21[design.triple_second]
+    p1 = cross.A21.shape[-1]
+    return (first[:, :, None] * second[:, None, :]).reshape(first.shape[0], p1 * p1)
+
+
+def augmented_crossproducts(cross: CrossProducts, stats: ResponseStatistics) -> jax.Array:
+    """[[A22, F'Wr], [r'WF, r'Wr]] (m0 + 1, m0 + 1), exactly symmetric."""
+    A22 = 0.5 * (cross.A22 + cross.A22.T)
+    return jnp.block([[A22, stats.Fr[:, None]], [stats.Fr[None, :], stats.rr[None, None]]])
+
+
+def _term1_blocks(T1, A11):
+    """chol(M_g), K_g = T_1 M_g^{-1} T_1' and M_g^{-1} T_1' for M_g = T_1' A11_g T_1 + I."""
+    p1 = T1.shape[0]
+    M = jnp.einsum("ba,lbc,cd->lad", T1, A11, T1) + jnp.eye(p1)
     L1 = blocks.cholesky(M)
     L1_inv = blocks.lower_inverse(L1)
-    M_inv_T1t = blocks.matmul(jnp.swapaxes(L1_inv, -1, -2), blocks.matmul(L1_inv, jnp.broadcast_to(T1.T, M.shape)))
+    M_inv_T1t = blocks.matmul(jnp.swapaxes(L1_inv, -1, -2),
+                              blocks.matmul(L1_inv, jnp.broadcast_to(T1.T, M.shape)))
     K = jnp.einsum("ab,lbc->lac", T1, M_inv_T1t)
-    # sum_g A21_g K_g A21_g' over the distinct pairs of trailing columns
-    KA = jnp.einsum("eab,eb->ea", K[design.entry_level], cross.A21)
-    pair_values = jax.ops.segment_sum(
-        jnp.sum(cross.A21[design.triple_first] * KA[design.triple_second], axis=-1),
-        design.triple_pair, design.pair_row.shape[0])
-    update = jnp.zeros((m0, m0)).at[design.pair_row, design.pair_col].add(pair_values)
-    update = update + update.T - jnp.diag(jnp.diag(update))
+    return L1, K, M_inv_T1t
+
+
+def _scale_trailing(D: jax.Array, factors: list[jax.Array], layout: Layout) -> jax.Array:
+    """S D S' for S = blockdiag(I (x) T_2', ..., I (x) T_k', I)."""
+    if all(p == 1 for p in layout.term_columns[1:]):
+        # scalar terms: S is diagonal, so S D S' = D * s s' (one fused pass; s s' is exactly
+        # symmetric, so C stays exactly symmetric)
+        values = jnp.stack([T[0, 0] for T in factors[1:]] + [jnp.ones((), D.dtype)])
+        counts = list(layout.term_levels[1:]) + [layout.n_fixed + 1]
+        s = values.at[np.repeat(np.arange(len(counts)), counts)].get(mode="promise_in_bounds")
+        return D * (s[:, None] * s[None, :])
+    return _scale_trailing_rows(_scale_trailing_rows(D, factors, layout).T, factors, layout)
+
+
+def _schur_unscaled(K, design: Design, cross: CrossProducts, stats: ResponseStatistics,
+                    triple_coef, augmented):
+    """D = [[A22, F'r], [r'F, r'r]] - sum_g [A21_g; r_g'] K_g [A21_g; r_g']' ((m0 + 1)^2), affine in
+    the term-1 blocks K: one gather of K per triple, a segment sum over the (sorted) pairs of
+    trailing columns, and one scatter into both triangles."""
+    layout = design.layout
+    l1, p1, m0 = layout.term_levels[0], layout.term_columns[0], layout.n_trailing
+    K_triples = K.reshape(l1, p1 * p1).at[design.triple_level].get(mode="promise_in_bounds")
+    pair_values = jax.ops.segment_sum(jnp.sum(triple_coef * K_triples, axis=-1), design.triple_pair,
+                                      design.pair_row.shape[0], indices_are_sorted=True)
     Kc = jnp.einsum("lab,lb->la", K, stats.Z1r)
-    Fr_update = jax.ops.segment_sum(jnp.sum(cross.A21 * Kc[design.entry_level], axis=-1),
-                                    design.entry_col, m0)
+    Fr_update = jax.ops.segment_sum(
+        jnp.sum(cross.A21 * Kc.at[design.entry_level].get(mode="promise_in_bounds"), axis=-1),
+        design.entry_col, m0)
     rr_update = jnp.sum(stats.Z1r * Kc)
-    D = jnp.block([[cross.A22 - update, (stats.Fr - Fr_update)[:, None]],
-                   [(stats.Fr - Fr_update)[None, :], (stats.rr - rr_update)[None, None]]])
-    C = _scale_trailing_rows(_scale_trailing_rows(D, factors, layout).T, factors, layout)
-    C = C + jnp.diag(jnp.r_[jnp.ones(q_rest), jnp.zeros(m0 - q_rest + 1)])
-    L22 = jnp.linalg.cholesky(C)
+    updates = jnp.concatenate([pair_values, Fr_update, rr_update[None]])
+    return augmented.reshape(-1).at[design.dense_index].add(
+        -updates.at[design.dense_source].get(mode="promise_in_bounds"), indices_are_sorted=True,
+        unique_indices=True).reshape(m0 + 1, m0 + 1)
+
+
+def _schur_scaled(D, theta, layout: Layout):
+    """C = S D S' + diag(I_{q_rest}, 0): the trailing terms' T_i applied, and the identity added."""
+    size, q_rest = layout.n_trailing + 1, layout.n_trailing_random
+    penalty = jnp.concatenate([jnp.ones(q_rest, D.dtype), jnp.zeros(size - q_rest, D.dtype)])
+    return _scale_trailing(D, covariance_factors(theta, layout), layout) + jnp.diag(penalty)
+
+
+def _term1_of_theta(theta, layout: Layout, A11):
+    return _term1_blocks(covariance_factors(theta, layout)[0], A11)
+
+
+def _trailing_system(theta, design: Design, cross: CrossProducts, stats: ResponseStatistics,
+                     triple_coef=None, augmented=None):
+    """Term 1's blocks and C = S (D - sum_g A21_g K_g A21_g') S' + diag(I, 0), the Schur
+    complement over [Z_2..Z_k, X, r] (symmetric, (m0 + 1) x (m0 + 1))."""
+    layout = design.layout
+    L1, K, M_inv_T1t = _term1_of_theta(theta, layout, cross.A11)
+    if triple_coef is None:
+        triple_coef = triple_coefficients(design, cross)
+    if augmented is None:
+        augmented = augmented_crossproducts(cross, stats)
+    D = _schur_unscaled(K, design, cross, stats, triple_coef, augmented)
+    return L1, K, M_inv_T1t, _schur_scaled(D, theta, layout)
+
+
+def factorize(theta, design: Design, cross: CrossProducts, stats: ResponseStatistics,
+              triple_coef=None, augmented=None) -> Factorization:
+    """The blocked factor at theta. ``triple_coef`` and ``augmented`` (from
+    ``triple_coefficients`` and ``augmented_crossproducts``) may be passed when precomputed."""
+    L1, K, M_inv_T1t, C = _trailing_system(theta, design, cross, stats, triple_coef, augmented)
+    L22 = _cholesky(C)
     return Factorization(L1, K, M_inv_T1t, L22)
+
+
+def _cholesky(C):
+    """chol(C) of a symmetric positive definite C (NaN where it is not): ``blocks``'s recursive
+    factorization (mostly matrix products in XLA's thread pool) above 64 rows, LAPACK below."""
+    return blocks.cholesky_with_inverse(C)[0]
+
+
+def _inverse_pieces(C, b: int):
+    """chol(C) = L, U = L^-T and A_b = (C's leading b x b block)^-1, zero-padded to C's shape.
+
+    U's leading b x b block is the inverse transpose of L's, so A_b = U_b U_b'."""
+    L, L_inv = blocks.cholesky_with_inverse(C)
+    # materialized: XLA would otherwise fold the transpose into the products below, and its CPU
+    # products with a transposed left operand run at half speed
+    U = jax.lax.optimization_barrier(L_inv.T)
+    A_b = jnp.zeros_like(C).at[:b, :b].set(blocks.triangular_gram(U[:b, :b]))
+    return L, U, A_b
+
+
+@partial(jax.custom_jvp, nondiff_argnums=(2,))
+def trailing_log_det(C, scale, b: int):
+    """log|C_b| + scale log r^2 for symmetric positive definite C (m + 1, m + 1), where C_b is the
+    leading b x b block and r^2 = L_mm^2 the last pivot of chol(C) = L; NaN where C is not
+    positive definite. Its derivative is cheap: with U = L^-T, A_b = C_b^-1 (padded) and v = U's
+    last column, d/dC = A_b + scale v v' (one inverse, no differentiation of the factorization)."""
+    log_diag = jnp.log(jnp.diagonal(_cholesky(C)))
+    return 2.0 * jnp.sum(log_diag[:b]) + 2.0 * scale * log_diag[-1]
+
+
+@trailing_log_det.defjvp
+def _trailing_log_det_jvp(b, primals, tangents):
+    C, scale = primals
+    C_dot, scale_dot = tangents
+    L, U, A_b = _inverse_pieces(C, b)
+    log_diag = jnp.log(jnp.diagonal(L))
+    log_r2 = 2.0 * log_diag[-1]
+    v = U[:, -1]
+    G = A_b + scale * (v[:, None] * v[None, :])
+    return 2.0 * jnp.sum(log_diag[:b]) + scale * log_r2, jnp.sum(G * C_dot) + scale_dot * log_r2
 
 
 class DevianceComponents(NamedTuple):
@@ -113,12 +230,16 @@ class DevianceComponents(NamedTuple):
 
 
 def deviance_components(factor: Factorization, layout: Layout) -> DevianceComponents:
+    log_diag1 = jnp.log(jnp.diagonal(factor.L1, axis1=-2, axis2=-1))
+    return _components(2.0 * jnp.sum(log_diag1), jnp.log(jnp.diagonal(factor.L22)), layout)
+
+
+def _components(ld1, log_diag2, layout: Layout) -> DevianceComponents:
+    """Components from 2 sum log diag(L1) and log diag(L22)."""
     q_rest, p = layout.n_trailing_random, layout.n_fixed
-    diag1 = jnp.diagonal(factor.L1, axis1=-2, axis2=-1)
-    diag2 = jnp.diagonal(factor.L22)
-    ldL2 = 2.0 * (jnp.sum(jnp.log(diag1)) + jnp.sum(jnp.log(diag2[:q_rest])))
-    ldRX2 = 2.0 * jnp.sum(jnp.log(diag2[q_rest:q_rest + p]))
-    return DevianceComponents(ldL2, ldRX2, diag2[-1] ** 2)
+    ldL2 = ld1 + 2.0 * jnp.sum(log_diag2[:q_rest])
+    ldRX2 = 2.0 * jnp.sum(log_diag2[q_rest:q_rest + p])
+    return DevianceComponents(ldL2, ldRX2, jnp.exp(2.0 * log_diag2[-1]))
 
 
 def objective(components: DevianceComponents, n_obs, n_fixed: int, log_det_weights, reml: bool):
@@ -134,31 +255,156 @@ def objective(components: DevianceComponents, n_obs, n_fixed: int, log_det_weigh
 
 
 class LinearProblem(NamedTuple):
-    """Everything the profiled deviance needs besides theta (a pytree; traced under jit/vmap)."""
+    """Everything the profiled deviance needs besides theta (a pytree; traced under jit/vmap).
+
+    ``triple_coef`` and ``augmented`` are theta-free precomputations (``triple_coefficients``,
+    ``augmented_crossproducts``); None means "compute on use"."""
 
     design: Design
     cross: CrossProducts
     stats: ResponseStatistics
     n_obs: jax.Array
     log_det_weights: jax.Array
+    triple_coef: jax.Array | None = None
+    augmented: jax.Array | None = None
 
 
 def linear_problem(design: Design, weights, response) -> LinearProblem:
     weights = jnp.asarray(weights, jnp.float64)
     positive = weights > 0
-    return LinearProblem(design, crossproducts(design, weights),
-                         response_statistics(design, weights, jnp.asarray(response, jnp.float64)),
-                         jnp.sum(positive).astype(jnp.float64),
-                         jnp.sum(jnp.where(positive, jnp.log(jnp.where(positive, weights, 1.0)), 0.0)))
+    cross = crossproducts(design, weights)
+    stats = response_statistics(design, weights, jnp.asarray(response, jnp.float64))
+    return LinearProblem(design, cross, stats, jnp.sum(positive).astype(jnp.float64),
+                         jnp.sum(jnp.where(positive, jnp.log(jnp.where(positive, weights, 1.0)), 0.0)),
+                         triple_coefficients(design, cross), augmented_crossproducts(cross, stats))
 
+
+def _problem_factorize(theta, problem: LinearProblem) -> Factorization:
+    return factorize(theta, problem.design, problem.cross, problem.stats, problem.triple_coef,
+                     problem.augmented)
+
+
+def _deviance_parts(theta, problem: LinearProblem):
+    """(2 sum log diag L1, C): the term-1 log-determinant and the trailing Schur complement."""
+    L1, _, _, C = _trailing_system(theta, problem.design, problem.cross, problem.stats,
+                                   problem.triple_coef, problem.augmented)
+    return 2.0 * jnp.sum(jnp.log(jnp.diagonal(L1, axis1=-2, axis2=-1))), C
+
+
+def _dense_weights(problem: LinearProblem, reml: bool):
+    """(b, scale, constant): d = ld1 + log|C_b| + scale log r^2 + constant.
+
+    REML: log|L|^2 + log|R_X|^2 = ld1 + log|C_FF| (b = m0), scale = n - p; ML: log|L|^2 = ld1 +
+    log|C_b| over the q_rest trailing random-effects rows, scale = n."""
+    layout = problem.design.layout
+    if reml:
+        b, scale = layout.n_trailing, problem.n_obs - layout.n_fixed
+    else:
+        b, scale = layout.n_trailing_random, problem.n_obs
+    constant = scale * (1.0 + jnp.log(2.0 * jnp.pi / scale)) - problem.log_det_weights
+    return b, scale, constant
 
 
 def profiled_deviance(theta, problem: LinearProblem, reml: bool):
     """REML criterion (``reml=True``) or ML deviance at theta, beta and sigma profiled out."""
-    layout = problem.design.layout
-    factor = factorize(theta, problem.design, problem.cross, problem.stats)
-    return objective(deviance_components(factor, layout), problem.n_obs, layout.n_fixed,
-                     problem.log_det_weights, reml)
+    ld1, C = _deviance_parts(theta, problem)
+    b, scale, constant = _dense_weights(problem, reml)
+    value = ld1 + trailing_log_det(C, scale, b) + constant
+    return jnp.where(jnp.isfinite(value), value, jnp.inf)
+
+
+_HESSIAN_BATCH_LIMIT = 1 << 25  # n_theta * (m0 + 1)^2 above this: one theta direction at a time
+
+
+def deviance_value_grad_hess(problem: LinearProblem, reml: bool):
+    """theta -> (d, grad d, hess d) of ``profiled_deviance``, exactly, at about the cost of a few
+    gradients (forward-over-reverse autodiff through the dense factorization costs far more).
+
+    d = ld1(K) + h(C) + const, where theta gives the term-1 blocks K (and ld1 = log|L1|^2), K gives
+    D = D0 - U(K) with U linear (the triples), and C = S D S' + diag(I, 0) with S from the
+    trailing terms; h(C) = log|C_b| + c log r^2 (``trailing_log_det``). With A_b = C_b^-1
+    (zero-padded), A_F the same over all m0 rows and v = chol(C)^-T's last column:
+        grad h = G = A_b + c v v'
+        d2h[Ck, Cl] = -tr(A_b Ck A_b Cl) - c (2 (Ck v)' A_F (Cl v) + (v'Ck v)(v'Cl v)).
+    The Hessian of d is d2h at Ck = dC/dtheta_k plus <G, d2C/dtheta^2>, which splits into
+    (a) the Hessian of ld1 + <K_bar, K(theta)> (K_bar = U'(S'GS), tiny blocks), (b) the Hessian
+    of <G, S(theta) D S(theta)'> with D fixed, and (c) the mixed terms <G, d_l S dD_k S' + ...>;
+    only the term-1 directions need a pass over the triples.
+    """
+    design, cross, stats = problem.design, problem.cross, problem.stats
+    layout = design.layout
+    m0 = layout.n_trailing
+    size, n_theta = m0 + 1, layout.n_theta
+    n1 = layout.term_columns[0] * (layout.term_columns[0] + 1) // 2  # term 1's share of theta
+    batched = n_theta * size * size <= _HESSIAN_BATCH_LIMIT
+    triple_coef = triple_coefficients(design, cross) if problem.triple_coef is None \
+        else problem.triple_coef
+    augmented = augmented_crossproducts(cross, stats) if problem.augmented is None \
+        else problem.augmented
+
+    def term1(theta):
+        L1, K, _ = _term1_of_theta(theta, layout, cross.A11)
+        return 2.0 * jnp.sum(jnp.log(jnp.diagonal(L1, axis1=-2, axis2=-1))), K
+
+    unscaled = lambda K: _schur_unscaled(K, design, cross, stats, triple_coef, augmented)
+    scaled = lambda D, theta: _schur_scaled(D, theta, layout)
+
+    def evaluate(theta):
+        b, scale, constant = _dense_weights(problem, reml)
+        (ld1, K), term1_pullback = jax.vjp(term1, theta)
+        D, unscaled_pullback = jax.vjp(unscaled, K)
+        C, scaled_pullback = jax.vjp(scaled, D, theta)
+        L, U, A_b = _inverse_pieces(C, b)
+        log_diag = jnp.log(jnp.diagonal(L))
+        value = ld1 + 2.0 * jnp.sum(log_diag[:b]) + 2.0 * scale * log_diag[-1] + constant
+        value = jnp.where(jnp.isfinite(value), value, jnp.inf)
+        v = U[:, m0]
+        G = A_b + scale * (v[:, None] * v[None, :])
+        D_bar, grad_scaled = scaled_pullback(G)
+        K_bar, = unscaled_pullback(D_bar)
+        grad = term1_pullback((jnp.ones_like(ld1), K_bar))[0] + grad_scaled
+
+        # (a) and (b): second derivatives through K(theta) and through S(theta)
+        hess = jax.hessian(lambda t: (lambda o: o[0] + jnp.sum(K_bar * o[1]))(term1(t)))(theta)
+        hess = hess + jax.hessian(lambda t: jnp.sum(G * scaled(D, t)))(theta)
+        # tangents of K and D along term 1's directions (the others leave K and D unchanged)
+        basis = jnp.eye(n_theta, dtype=theta.dtype)
+        K_dot = jax.vmap(lambda e: jax.jvp(lambda t: term1(t)[1], (theta,), (e,))[1])(basis[:n1])
+        D_dot = jax.vmap(lambda k: jax.jvp(unscaled, (K,), (k,))[1])(K_dot)
+        # (c): d/dtheta_l <G, S dD_k S'> for term-1 directions k
+        mixed = jax.vmap(lambda dD: jax.grad(lambda t: jnp.sum(G * scaled(dD, t)))(theta))(D_dot)
+        mixed = jnp.zeros((n_theta, n_theta), theta.dtype).at[:n1].set(mixed)
+        hess = hess + mixed + mixed.T
+        # the second-order term of h, from C_dot_k = S dD_k S' + d_k(S) D S' + S D d_k(S)'
+        D_dot = jnp.concatenate([D_dot, jnp.zeros((n_theta - n1,) + D.shape, D.dtype)])
+        C_dot_of = lambda dD, e: jax.jvp(scaled, (D, theta), (dD, e))[1]
+        R = U[:, b:m0]  # A_F = A_b + R R'
+
+        def second_order_vector(u):
+            """-c (2 u_k' A_F u_l + s_k s_l) for the directions' u_k = C_k v (rows of u)."""
+            A_F_u = u @ A_b + (u @ R) @ R.T
+            s = u @ v
+            return -scale * (2.0 * u @ A_F_u.T + s[:, None] * s[None, :])
+
+        if batched:
+            C_dot = jax.vmap(C_dot_of)(D_dot, basis)
+            P = jnp.einsum("ij,kjl->kil", A_b, C_dot)
+            P_t = jnp.swapaxes(P, 1, 2)
+            dense = -jnp.einsum("kij,lij->kl", P, P_t) + second_order_vector(C_dot @ v)
+        else:
+            full = lambda t: scaled(unscaled(term1(t)[1]), t)
+
+            def row(args):
+                dD, e = args
+                C_dot = C_dot_of(dD, e)
+                Q = A_b @ C_dot @ A_b
+                return -jax.vjp(full, theta)[1](Q)[0], C_dot @ v
+            dense, C_dot_v = jax.lax.map(row, (D_dot, basis))
+            dense = dense + second_order_vector(C_dot_v)
+        hess = hess + dense
+        hess = 0.5 * (hess + hess.T)
+        return value, grad, jnp.where(jnp.isfinite(value), hess, jnp.nan)
+    return evaluate
 
 
 class Solution(NamedTuple):
@@ -175,7 +421,7 @@ class Solution(NamedTuple):
 def solve(theta, problem: LinearProblem) -> Solution:
     """beta-hat and the conditional modes at theta (back-substitution through the blocked factor)."""
     design, layout = problem.design, problem.design.layout
-    factor = factorize(theta, design, problem.cross, problem.stats)
+    factor = _problem_factorize(theta, problem)
     m0, q_rest, p = layout.n_trailing, layout.n_trailing_random, layout.n_fixed
     Lt = factor.L22[:m0, :m0]
     trailing = jax.scipy.linalg.solve_triangular(Lt.T, factor.L22[m0, :m0], lower=False)

@@ -1,17 +1,30 @@
 """Minimize a smooth objective of a few parameters: damped Newton on the exact autodiff Hessian.
 
 The covariance parameters theta number a handful (3 for sleepstudy, rarely above 50), so the exact
-Hessian (``jax.hessian``) is cheap and Newton's method converges quadratically to machine precision
-in a few iterations, where quasi-Newton methods stall around 1e-6. Each iteration:
+Hessian is affordable and Newton's method converges quadratically to machine precision in a few
+iterations, where quasi-Newton methods stall around 1e-6. Each iteration:
 
 1. eigen-decompose H; replace each eigenvalue by max(|lambda|, eps * max|lambda|) so that the step
    -H_+^{-1} g is a descent direction even where H is indefinite (e.g. at the symmetric start);
-2. backtrack from the full step until the Armijo condition f(x + a d) <= f(x) + 1e-4 a g'd holds;
-3. stop when the Newton decrement g'H_+^{-1}g falls below ``tol`` (absolute, on the deviance scale),
-   or when no step lowers f any more and the gradient is small.
+2. optionally (``log_steps``) also try the same modified Newton step taken in log|x| for the
+   coordinates marked (the diagonals of the covariance factors), and keep whichever trial point is
+   lower. Far from the optimum a variance parameter often moves by a factor, not by an amount: from
+   the start at 1 a raw Newton step can overshoot one to nearly 0, and from near 0 raw steps only
+   double it per iteration (the deviance is even in it), each iteration costing a Hessian. Near the
+   optimum both steps are Newton steps and converge quadratically; at a boundary (a variance of 0)
+   only the raw step gets there;
+   The two trial points are one batched evaluation, and so are the backtracking steps below
+   (a/2 and a/4 at once);
+3. backtrack from the full raw step until the Armijo condition f(x + a d) <= f(x) + 1e-4 a g'd holds
+   (when the trial points did not already lower f enough), but not below the rounding noise of f;
+4. stop when the Newton decrement g'H_+^{-1}g falls below ``tol`` (absolute, on the deviance scale)
+   or below the rounding noise of f (64 eps |f|: InstEval's REML criterion is 2.4e5), or when no
+   step lowers f any more and the gradient is small.
 
 Everything is a ``lax.while_loop`` with a static iteration cap, so it jits and vmaps; failures are
-status codes in the result, never exceptions.
+status codes in the result, never exceptions. The caller may supply its own (f, g, H) function
+(``lmm.deviance_value_grad_hess`` is several times cheaper than forward-over-reverse autodiff for
+large models).
 """
 from __future__ import annotations
 
@@ -19,6 +32,7 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from . import _jax  # noqa: F401  (float64)
 
@@ -32,7 +46,9 @@ STATUS_MESSAGES = {
 
 
 class OptimizeResult(NamedTuple):
-    """The optimizer's record: start, end, value, gradient, Hessian, counts and a status code."""
+    """The optimizer's record: start, end, value, gradient, Hessian, counts and a status code.
+
+    ``evaluations`` counts evaluations of the objective, each with its gradient and Hessian or not."""
 
     x0: jax.Array
     x: jax.Array
@@ -70,28 +86,97 @@ def value_grad_hess(fun: Callable):
     return evaluate
 
 
+def _log_trial(x, grad, hess, mask, max_log_step: float):
+    """The modified Newton step in log|x_i| for the coordinates in ``mask`` (x_i != 0), raw for
+    the rest, as a trial point. With J = diag(x) on those coordinates, the gradient there is J g
+    and the Hessian J H J + diag(g * x)."""
+    use = mask & (jnp.abs(x) > 1e-8)
+    J = jnp.where(use, x, 1.0)
+    direction, _ = _newton_direction(grad * J, hess * J[:, None] * J[None, :]
+                                     + jnp.diag(jnp.where(use, grad * x, 0.0)))
+    step = jnp.clip(direction, -max_log_step, max_log_step)
+    return jnp.where(use, x * jnp.exp(step), x + direction)
+
+
+_autodiff_value_grad_hess = value_grad_hess
+_ROUNDING = 64 * float(np.finfo(np.float64).eps)  # relative size of rounding noise in an objective
+
+
 def minimize(fun: Callable, x0, *, tol: float = 1e-10, max_iterations: int = 100,
-             max_halvings: int = 40) -> OptimizeResult:
+             max_halvings: int = 40, value_grad_hess: Callable | None = None,
+             log_steps=None, max_log_step: float = 3.0) -> OptimizeResult:
     """Minimize ``fun`` (a scalar JAX function of a 1-d array) from ``x0``.
 
-    The loop body evaluates (f, g, H) once at the current point, takes the Newton step with
-    backtracking, and stops when the decrement at the current point is below ``tol``; the
-    reported gradient and Hessian are those of the last point where they were evaluated.
+    The loop body evaluates (f, g, H) once at the current point (with ``value_grad_hess`` when
+    given, else by autodiff of ``fun``), takes the Newton step with backtracking, and stops when
+    the decrement at the current point is below ``tol``; the reported gradient and Hessian are
+    those of the last point where they were evaluated. ``log_steps`` (a boolean mask over x,
+    static) turns on the log-scale trial step for those coordinates, each a factor of at most
+    exp(``max_log_step``).
     """
-    evaluate = value_grad_hess(fun)
+    evaluate = _autodiff_value_grad_hess(fun) if value_grad_hess is None else value_grad_hess
     x0 = jnp.asarray(x0, jnp.float64)
+    log_mask = None if log_steps is None or not np.any(log_steps) else jnp.asarray(
+        np.asarray(log_steps, bool))
 
-    def line_search(x, f, slope, direction):
+    def armijo(f, f_new, step, slope):
+        return (f_new <= f + 1e-4 * step * slope) & jnp.isfinite(f_new)
+
+    def worth_halving(f, step, slope):
+        # halving stops once the decrease it could still find is below the rounding noise of f
+        return -0.25 * step * slope > _ROUNDING * jnp.maximum(jnp.abs(f), 1.0)
+
+    def raw_search(x, f, slope, direction):
+        """Backtracking from the full step; one evaluation of ``fun`` per loop iteration, and one
+        place in the program that evaluates it (XLA compiles every call site separately)."""
         def not_done(state):
             step, f_new, k = state
-            return (k < max_halvings) & ~(f_new <= f + 1e-4 * step * slope)
+            return (k == 0) | ((k <= max_halvings) & ~armijo(f, f_new, step, slope)
+                               & worth_halving(f, step, slope))
 
-        def halve(state):
+        def evaluate_next(state):
             step, _, k = state
-            step = step * 0.5
+            step = jnp.where(k == 0, 1.0, 0.5 * step)
             return step, fun(x + step * direction), k + 1
 
-        return jax.lax.while_loop(not_done, halve, (jnp.asarray(1.0), fun(x + direction), 0))
+        step, f_new, k = jax.lax.while_loop(not_done, evaluate_next,
+                                            (jnp.asarray(1.0), jnp.asarray(jnp.inf), 0))
+        return x + step * direction, f_new, armijo(f, f_new, step, slope), k
+
+    pair = jax.vmap(fun)
+
+    def dual_search(x, f, slope, direction, x_log, g):
+        """The raw and the log-scale trial points evaluated together (one batched evaluation);
+        then, unless the log point wins, backtracking along the raw direction two step lengths
+        at a time (s/2 and s/4), with the same batched evaluation."""
+        log_slope = jnp.dot(g, x_log - x)
+
+        def not_done(state):
+            step, f_raw, take_log, _, k = state
+            return (k == 0) | ((k <= max_halvings) & ~take_log & ~armijo(f, f_raw, step, slope)
+                               & worth_halving(f, step, slope))
+
+        def evaluate_next(state):
+            step, f_raw, take_log, f_log, k = state
+            first = k == 0
+            steps = jnp.where(first, jnp.array([1.0, 0.0]), jnp.array([0.5, 0.25]) * step)
+            points = x + steps[:, None] * direction
+            points = points.at[1].set(jnp.where(first, x_log, points[1]))
+            values = pair(points)
+            # first round: the full raw step and the log point; later: s/2, else s/4
+            half_ok = armijo(f, values[0], steps[0], slope)
+            new_step = jnp.where(first | half_ok, steps[0], steps[1])
+            new_f = jnp.where(first | half_ok, values[0], values[1])
+            f_log = jnp.where(first, values[1], f_log)
+            take_log = first & (values[1] < values[0]) & (log_slope < 0) & armijo(
+                f, values[1], 1.0, log_slope)
+            return new_step, new_f, take_log, f_log, k + 2
+
+        init = (jnp.asarray(1.0), jnp.asarray(jnp.inf), jnp.asarray(False), jnp.asarray(jnp.inf), 0)
+        step, f_raw, take_log, f_log, k = jax.lax.while_loop(not_done, evaluate_next, init)
+        accepted = take_log | armijo(f, f_raw, step, slope)
+        return (jnp.where(take_log, x_log, x + step * direction), jnp.where(take_log, f_log, f_raw),
+                accepted, k)
 
     def keep_going(state):
         return state["status"] < 0
@@ -100,19 +185,27 @@ def minimize(fun: Callable, x0, *, tol: float = 1e-10, max_iterations: int = 100
         x = state["x"]
         f, g, H = evaluate(x)
         finite = jnp.isfinite(f) & jnp.all(jnp.isfinite(g)) & jnp.all(jnp.isfinite(H))
-        direction, decrement = _newton_direction(g, jnp.where(finite, H, jnp.eye(H.shape[0])))
-        slope = jnp.dot(g, direction)
-        step, f_new, halvings = line_search(x, f, slope, direction)
-        accepted = (f_new <= f + 1e-4 * step * slope) & jnp.isfinite(f_new)
+        H_safe = jnp.where(finite, H, jnp.eye(H.shape[0]))
+        g_safe = jnp.where(finite, g, 0.0)
+        direction, decrement = _newton_direction(g_safe, H_safe)
+        slope = jnp.dot(g_safe, direction)
+        # converged: the decrement (twice the decrease a Newton step would bring) is below tol,
+        # or below what rounding lets f resolve (for deviances of 1e5 and more)
+        converged = decrement < jnp.maximum(tol, _ROUNDING * jnp.abs(f))
+        if log_mask is None:
+            x_new, f_new, accepted, evaluations = raw_search(x, f, slope, direction)
+        else:
+            x_log = _log_trial(x, g_safe, H_safe, log_mask, max_log_step)
+            x_new, f_new, accepted, evaluations = dual_search(x, f, slope, direction, x_log, g_safe)
         iterations = state["iterations"] + 1
         status = jnp.where(~finite, jnp.where(iterations == 1, NON_FINITE, NO_PROGRESS),
-                 jnp.where(decrement < tol, CONVERGED,
+                 jnp.where(converged, CONVERGED,
                  jnp.where(~accepted, NO_PROGRESS,
                  jnp.where(iterations >= max_iterations, MAX_ITERATIONS, -1))))
         move = accepted & finite
-        return dict(x=jnp.where(move, x + step * direction, x), f=jnp.where(move, f_new, f),
+        return dict(x=jnp.where(move, x_new, x), f=jnp.where(move, f_new, f),
                     g=g, H=H, iterations=iterations,
-                    evaluations=state["evaluations"] + halvings + 2, status=status)
+                    evaluations=state["evaluations"] + 1 + evaluations, status=status)
 
     n = x0.shape[0]
     state = dict(x=x0, f=jnp.asarray(jnp.inf), g=jnp.zeros(n), H=jnp.eye(n),
