@@ -111,10 +111,11 @@ def fit_generalized(data: glmm.GLMMData, theta0, family: Family, n_agq: int, max
     beta = stage2.x[n_theta:]
     theta = lmm.snap_to_boundary(lambda t: objective(jnp.concatenate([t, beta])), theta, stage2.fun, layout)
     x = jnp.concatenate([theta, beta])
-    hessian = jax.hessian(objective)(x)
+    # the optimizer's last evaluation is at its final point: its Hessian serves the standard
+    # errors (only the beta block of H^{-1} is used, which sign flips of theta leave unchanged)
     pieces = glmm.laplace_pieces(theta, beta, data, family, False, differentiable=False)
-    value = pieces.ldL2 + pieces.ussq + pieces.aic if n_agq == 1 else objective(x)
-    return stage1, stage2._replace(x=x, fun=value), theta, beta, hessian, pieces
+    value = pieces.ldL2 + pieces.ussq + pieces.aic if n_agq == 1 else stage2.fun
+    return stage1, stage2._replace(x=x, fun=value), theta, beta, stage2.hess, pieces
 
 
 def glmer(formula: str, data: pd.DataFrame, family="binomial", nAGQ: int = 1, weights=None,

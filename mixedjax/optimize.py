@@ -37,6 +37,7 @@ import numpy as np
 from . import _jax  # noqa: F401  (float64)
 
 CONVERGED, MAX_ITERATIONS, NO_PROGRESS, NON_FINITE = 0, 1, 2, 3
+_FINALIZING = 4  # internal: converged, one more evaluation at the final point
 STATUS_MESSAGES = {
     CONVERGED: "converged",
     MAX_ITERATIONS: "iteration limit reached before convergence",
@@ -179,7 +180,7 @@ def minimize(fun: Callable, x0, *, tol: float = 1e-10, max_iterations: int = 100
                 accepted, k)
 
     def keep_going(state):
-        return state["status"] < 0
+        return (state["status"] < 0) | (state["status"] == _FINALIZING)
 
     def iterate(state):
         x = state["x"]
@@ -198,11 +199,16 @@ def minimize(fun: Callable, x0, *, tol: float = 1e-10, max_iterations: int = 100
             x_log = _log_trial(x, g_safe, H_safe, log_mask, max_log_step)
             x_new, f_new, accepted, evaluations = dual_search(x, f, slope, direction, x_log, g_safe)
         iterations = state["iterations"] + 1
-        status = jnp.where(~finite, jnp.where(iterations == 1, NON_FINITE, NO_PROGRESS),
-                 jnp.where(converged, CONVERGED,
+        # after the converging step, one more pass evaluates (f, g, H) at the final point without
+        # moving (status _FINALIZING), so the reported gradient and Hessian are exactly there
+        finalizing = state["status"] == _FINALIZING
+        status = jnp.where(finalizing, CONVERGED,
+                 jnp.where(~finite, jnp.where(iterations == 1, NON_FINITE, NO_PROGRESS),
+                 jnp.where(converged, _FINALIZING,
                  jnp.where(~accepted, NO_PROGRESS,
-                 jnp.where(iterations >= max_iterations, MAX_ITERATIONS, -1))))
-        move = accepted & finite
+                 jnp.where(iterations >= max_iterations, MAX_ITERATIONS, -1)))))
+        iterations = iterations - finalizing.astype(iterations.dtype)
+        move = accepted & finite & ~finalizing
         return dict(x=jnp.where(move, x_new, x), f=jnp.where(move, f_new, f),
                     g=g, H=H, iterations=iterations,
                     evaluations=state["evaluations"] + 1 + evaluations, status=status)
