@@ -6,9 +6,11 @@ factorization is written out elementwise: a Python loop over the (static) block 
 operates on whole arrays of shape (..., l_1).
 
 The trailing factor is one dense matrix of order m0 + 1 (1159 for InstEval). The derivatives of
-its log-determinant need its inverse; ``upper_triangular_inverse`` and ``triangular_gram`` form it
-blockwise from matrix products, which XLA's CPU backend runs several times faster than
-triangular solves or a plain product of full matrices.
+its log-determinant need its inverse; ``cholesky_with_inverse`` and ``triangular_gram`` form the
+factor, its inverse and the inverse's Gram matrix blockwise from matrix products, which XLA's CPU
+backend runs faster than triangular solves or a plain product of full matrices, and
+``single_threaded_lapack`` keeps the small LAPACK calls left at the leaves from fighting XLA's
+threads.
 """
 from __future__ import annotations
 
@@ -54,21 +56,6 @@ def lower_inverse(L):
 def matmul(A, B):
     """Blockwise A @ B for (..., p, r) and (..., r, s), unrolled (fast for tiny blocks)."""
     return jnp.sum(A[..., :, :, None] * B[..., None, :, :], axis=-2)
-
-
-def upper_triangular_inverse(R, base: int = 64):
-    """Inverse of one dense upper-triangular matrix R (n, n), recursively by 2 x 2 blocks:
-    inv([A, B; 0, C]) = [A^-1, -A^-1 B C^-1; 0, C^-1]. Nearly all the work is matrix products,
-    which XLA's CPU backend runs faster than a triangular solve against the identity."""
-    n = R.shape[-1]
-    if n <= base:
-        return jax.lax.linalg.triangular_solve(R, jnp.eye(n, dtype=R.dtype), left_side=True,
-                                               lower=False)
-    k = n // 2
-    A_inv = upper_triangular_inverse(R[:k, :k], base)
-    C_inv = upper_triangular_inverse(R[k:, k:], base)
-    B = -A_inv @ (R[:k, k:] @ C_inv)
-    return jnp.block([[A_inv, B], [jnp.zeros((n - k, k), R.dtype), C_inv]])
 
 
 def triangular_gram(U, base: int = 128):

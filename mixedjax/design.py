@@ -63,8 +63,7 @@ class Design:
     there, ``slot_entry`` (n, s) the A21 entry it adds to.
     Entries: ``entry_level``, ``entry_col`` (E,). Triples: ``triple_first``, ``triple_second``
     (T,) entry indices of the same level with col(first) >= col(second); ``triple_pair`` (T,)
-    index into ``pair_row``/``pair_col`` (P,), non-decreasing (triples are sorted by pair);
-    ``triple_level`` (T,) their level of term 1.
+    index into ``pair_row``/``pair_col`` (P,); ``triple_level`` (T,) their level of term 1.
     Dense scatter: the augmented trailing matrix over [F, r] is (m0 + 1) x (m0 + 1); position
     ``dense_index[u]`` (flattened, increasing, each once) receives value ``dense_source[u]`` of
     [pair values (P), F'r updates (m0), r'r update (1)] -- both triangles of every pair.
@@ -140,8 +139,7 @@ def _stable_order(keys: np.ndarray) -> np.ndarray:
 
 
 def _triples(entry_level: np.ndarray, entry_col: np.ndarray, m0: int):
-    """All pairs of entries within one level (entries are sorted by level, then column), sorted by
-    the pair of trailing columns they touch."""
+    """All pairs of entries within one level (entries are sorted by level, then column)."""
     starts = np.flatnonzero(np.r_[True, entry_level[1:] != entry_level[:-1]]) if len(entry_level) \
         else np.zeros(0, int)
     counts = np.diff(np.r_[starts, len(entry_level)])
@@ -155,10 +153,7 @@ def _triples(entry_level: np.ndarray, entry_col: np.ndarray, m0: int):
     second = np.concatenate(seconds) if seconds else np.zeros(0, np.int64)
     key = entry_col[first] * m0 + entry_col[second]
     pairs, pair_index = _distinct(key, m0 * m0)
-    # sorted by pair: the segment sum into pairs writes sequentially, and its transpose (a gather
-    # from the pairs) reads sequentially
-    order = _stable_order(pair_index)
-    return first[order], second[order], pair_index[order], pairs // m0, pairs % m0
+    return first, second, pair_index, pairs // m0, pairs % m0
 
 
 def _dense_positions(pair_row: np.ndarray, pair_col: np.ndarray, m0: int):

@@ -17,7 +17,7 @@ factored densely.
 Cost, for large models (InstEval: 2M triples, C of order 1159):
 - the update sum_g A21_g K_g A21_g' is linear in K, so its theta-free per-triple weights are formed
   once per problem (``triple_coefficients``) and each evaluation is one gather of K per triple
-  and one segment sum over the pairs (sorted), scattered once into both triangles;
+  and one segment sum over the pairs, scattered once into both triangles;
 - the objective needs only log-determinants of C's leading blocks and its last pivot
   (``trailing_log_det``), whose derivative is A_b + c v v' from one inverse: reverse mode never
   differentiates the factorization, and ``deviance_value_grad_hess`` assembles the exact Hessian
@@ -129,13 +129,13 @@ def _scale_trailing(D: jax.Array, factors: list[jax.Array], layout: Layout) -> j
 def _schur_unscaled(K, design: Design, cross: CrossProducts, stats: ResponseStatistics,
                     triple_coef, augmented):
     """D = [[A22, F'r], [r'F, r'r]] - sum_g [A21_g; r_g'] K_g [A21_g; r_g']' ((m0 + 1)^2), affine in
-    the term-1 blocks K: one gather of K per triple, a segment sum over the (sorted) pairs of
-    trailing columns, and one scatter into both triangles."""
+    the term-1 blocks K: one gather of K per triple, a segment sum over the pairs of trailing
+    columns, and one scatter into both triangles."""
     layout = design.layout
     l1, p1, m0 = layout.term_levels[0], layout.term_columns[0], layout.n_trailing
     K_triples = K.reshape(l1, p1 * p1).at[design.triple_level].get(mode="promise_in_bounds")
     pair_values = jax.ops.segment_sum(jnp.sum(triple_coef * K_triples, axis=-1), design.triple_pair,
-                                      design.pair_row.shape[0], indices_are_sorted=True)
+                                      design.pair_row.shape[0])
     Kc = jnp.einsum("lab,lb->la", K, stats.Z1r)
     Fr_update = jax.ops.segment_sum(
         jnp.sum(cross.A21 * Kc.at[design.entry_level].get(mode="promise_in_bounds"), axis=-1),
