@@ -47,6 +47,28 @@ def _devfun(root, spec):  # the deviance function of (theta, beta), as lme4's de
                     nAGQ=spec["nAGQ"], devfun_only=True, **kwargs)
 
 
+def _without_p_values(text: str) -> str:
+    """Cut the fixed-effects table before its Pr(>|z|) column (and stars): p-values are a steep
+    function of z, which is compared, and their format changes with the magnitude."""
+    out, cut = [], None
+    for line in text.splitlines():
+        if "Pr(>|z|)" in line:
+            cut = line.index("Pr(>|z|)")
+        elif cut is not None and (not line.strip() or line.startswith("---")):
+            cut = None
+        out.append(line[:cut].rstrip() if cut is not None else line)
+    return "\n".join(line for line in out if not line.startswith("Signif. codes") and line != "---")
+
+
+def _lme4_fell_back_to_rx(spec) -> bool:
+    """lme4 reports RX-based SEs when its finite-difference Hessian is not positive definite."""
+    r = spec["results"]
+    if "vcov_no_hessian" not in r:
+        return False
+    rx_se = np.sqrt(np.diag(np.asarray(r["vcov_no_hessian"]["values"])))
+    return bool(np.allclose(rx_se, list(r["fixef_se"].values()), rtol=1e-9))
+
+
 def _lme4_unconverged(root, spec) -> bool:
     return _unconverged(root, spec["id"])
 
@@ -60,7 +82,7 @@ def _unconverged(root, fit_id) -> bool:
     fit, lme4 = reference_fit(root, fit_id), spec["results"]["deviance"]
     if fit.deviance < lme4 - 1e-7 * abs(lme4):
         return True
-    if fit.deviance > lme4 + 1e-7 * abs(lme4):
+    if fit.deviance > lme4 + 1e-6 * abs(lme4):  # the criterion tolerance of test_criterion
         return False
     gradient = np.asarray(jax.grad(_devfun(root, spec))(_parameters(spec)))
     return bool(np.max(np.abs(gradient)) > 1e-3)
@@ -84,6 +106,8 @@ def test_estimates(root, fit_id):
     assert relative_error(fit.theta, list(r["theta"].values()), 1.0) < 1e-3 * widen
     assert relative_error([fit.sigma], [r["sigma"]], 1e-6) < 1e-3 * widen
     se = np.asarray(fit.se)
+    if _lme4_fell_back_to_rx(spec):  # lme4's finite-difference Hessian was not positive definite
+        se = np.sqrt(np.diag(fit.vcov_rx()))
     ref_se = np.asarray(list(r["fixef_se"].values()))
     if (root, fit_id) in NOISY_SE:
         se, ref_se = se[:1], ref_se[:1]
@@ -120,7 +144,10 @@ def test_summary_text(root, fit_id):
     if (root, fit_id) in NOISY_SE:  # drop the lines carrying the noisy SE(x) and its correlation
         keep = [i for i, line in enumerate(ref_lines) if not line.startswith("x ")]
         lines, ref_lines = [lines[i] for i in keep], [ref_lines[i] for i in keep]
-    problems = summary_lines_agree("\n".join(lines), "\n".join(ref_lines), 1e-2 * widen)
+    if _lme4_fell_back_to_rx(spec):
+        pytest.skip("lme4 printed RX-based standard errors after its Hessian check failed")
+    problems = summary_lines_agree(_without_p_values("\n".join(lines)),
+                                   _without_p_values("\n".join(ref_lines)), 1e-2 * widen)
     assert not problems, "\n".join(problems)
 
 
