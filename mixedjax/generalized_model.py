@@ -188,6 +188,14 @@ class GeneralizedLinearMixedModel(MixedModelResults):
             messages.insert(0, "iteration limit reached before convergence")
         self.optimizer = OptimizerSummary.from_result(final, OPTIMIZER_NAME, messages)
         self.stage1 = OptimizerSummary.from_result(stage1, OPTIMIZER_NAME)
+        if not (np.isfinite(self._objective) and np.all(np.isfinite(self.beta))):
+            raise FloatingPointError(
+                "glmer: the fit produced a non-finite deviance or fixed effects (PIRLS failed); "
+                "check for complete separation, extreme offsets or badly scaled predictors")
+        if family.name == "binomial" and np.any((self.mu < 1e-10) | (self.mu > 1 - 1e-10)):
+            messages.append("fitted probabilities numerically 0 or 1 occurred: possible complete "
+                            "separation; estimates and standard errors of the separated effects "
+                            "are unreliable")
         for message in messages + ([vcov_warning] if vcov_warning else []):
             warnings.warn(message, ConvergenceWarning, stacklevel=3)
         if singular:

@@ -113,3 +113,30 @@ def test_power_study_recovers_parameters():
     assert 0.88 < table.loc["x", "coverage"] < 0.99
     assert table.loc["x", "power"] > 0.95 and table["converged"].iloc[0] > 0.99
     del rng
+
+
+def test_batches_shard_across_four_cpu_devices():
+    """The same batch on 4 forced host devices (jax.shard_map) equals the one-device result."""
+    import json
+    import os
+    import subprocess
+    import sys
+    code = (
+        "import json, warnings, numpy as np, pandas as pd, jax\n"
+        "warnings.simplefilter('ignore')\n"
+        "import mixedjax as mj\n"
+        "assert len(jax.devices()) == 4, jax.devices()\n"
+        "d = pd.read_csv('tests/reference/data/sleepstudy.csv'); d['Subject'] = d.Subject.astype(str)\n"
+        "fit = mj.lmer('Reaction ~ Days + (Days | Subject)', d)\n"
+        "batch = fit.refit_batch(fit.simulate(16, seed=9), chunk_size=16, vmap_width=4)\n"
+        "print(json.dumps(batch.criterion.tolist()))\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+               PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True,
+                         text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-2000:]
+    sharded = np.array(json.loads(out.stdout.strip().splitlines()[-1]))
+    fit = reference_fit("public", "sleepstudy_slopes_reml")
+    single = fit.refit_batch(fit.simulate(16, seed=9), chunk_size=16, vmap_width=4)
+    np.testing.assert_allclose(sharded, single.criterion, rtol=1e-9)

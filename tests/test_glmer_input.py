@@ -89,3 +89,10 @@ def test_nagq0_is_close_to_laplace(counts):
     assert fast.deviance >= laplace.deviance - 1e-8
     np.testing.assert_allclose(fast.fixef, laplace.fixef, atol=0.05)
     assert "nAGQ = 0" in str(fast.summary())
+
+
+def test_complete_separation_warns_not_nan(counts):
+    data = counts.assign(s=(counts.x > 0).astype(float))
+    with pytest.warns(mj.ConvergenceWarning, match="numerically 0 or 1|failed to converge"):
+        fit = mj.glmer("s ~ x + (1 | g)", data, family="binomial")
+    assert np.isfinite(fit.deviance) and np.all(np.isfinite(fit.fixef))
