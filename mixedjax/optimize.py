@@ -19,7 +19,8 @@ iterations, where quasi-Newton methods stall around 1e-6. Each iteration:
    (when the trial points did not already lower f enough), but not below the rounding noise of f;
 4. stop when the Newton decrement g'H_+^{-1}g falls below ``tol`` (absolute, on the deviance scale)
    or below the rounding noise of f (64 eps |f|: InstEval's REML criterion is 2.4e5), or when no
-   step lowers f any more and the gradient is small.
+   step lowers f any more and the gradient is small. The result is the point where (f, g, H) were
+   last evaluated, so its gradient and Hessian are exactly there.
 
 Everything is a ``lax.while_loop`` with a static iteration cap, so it jits and vmaps; failures are
 status codes in the result, never exceptions. The caller may supply its own (f, g, H) function
@@ -37,7 +38,6 @@ import numpy as np
 from . import _jax  # noqa: F401  (float64)
 
 CONVERGED, MAX_ITERATIONS, NO_PROGRESS, NON_FINITE = 0, 1, 2, 3
-_FINALIZING = 4  # internal: converged, one more evaluation at the final point
 STATUS_MESSAGES = {
     CONVERGED: "converged",
     MAX_ITERATIONS: "iteration limit reached before convergence",
@@ -127,13 +127,13 @@ def minimize(fun: Callable, x0, *, tol: float = 1e-10, max_iterations: int = 100
         # halving stops once the decrease it could still find is below the rounding noise of f
         return -0.25 * step * slope > _ROUNDING * jnp.maximum(jnp.abs(f), 1.0)
 
-    def raw_search(x, f, slope, direction):
+    def raw_search(x, f, slope, direction, skip):
         """Backtracking from the full step; one evaluation of ``fun`` per loop iteration, and one
         place in the program that evaluates it (XLA compiles every call site separately)."""
         def not_done(state):
             step, f_new, k = state
-            return (k == 0) | ((k <= max_halvings) & ~armijo(f, f_new, step, slope)
-                               & worth_halving(f, step, slope))
+            return ~skip & ((k == 0) | ((k <= max_halvings) & ~armijo(f, f_new, step, slope)
+                                        & worth_halving(f, step, slope)))
 
         def evaluate_next(state):
             step, _, k = state
@@ -146,7 +146,7 @@ def minimize(fun: Callable, x0, *, tol: float = 1e-10, max_iterations: int = 100
 
     pair = jax.vmap(fun)
 
-    def dual_search(x, f, slope, direction, x_log, g):
+    def dual_search(x, f, slope, direction, x_log, g, skip):
         """The raw and the log-scale trial points evaluated together (one batched evaluation);
         then, unless the log point wins, backtracking along the raw direction two step lengths
         at a time (s/2 and s/4), with the same batched evaluation."""
@@ -154,8 +154,9 @@ def minimize(fun: Callable, x0, *, tol: float = 1e-10, max_iterations: int = 100
 
         def not_done(state):
             step, f_raw, take_log, _, k = state
-            return (k == 0) | ((k <= max_halvings) & ~take_log & ~armijo(f, f_raw, step, slope)
-                               & worth_halving(f, step, slope))
+            return ~skip & ((k == 0) | ((k <= max_halvings) & ~take_log
+                                        & ~armijo(f, f_raw, step, slope)
+                                        & worth_halving(f, step, slope)))
 
         def evaluate_next(state):
             step, f_raw, take_log, f_log, k = state
@@ -180,7 +181,7 @@ def minimize(fun: Callable, x0, *, tol: float = 1e-10, max_iterations: int = 100
                 accepted, k)
 
     def keep_going(state):
-        return (state["status"] < 0) | (state["status"] == _FINALIZING)
+        return state["status"] < 0
 
     def iterate(state):
         x = state["x"]
@@ -193,22 +194,21 @@ def minimize(fun: Callable, x0, *, tol: float = 1e-10, max_iterations: int = 100
         # converged: the decrement (twice the decrease a Newton step would bring) is below tol,
         # or below what rounding lets f resolve (for deviances of 1e5 and more)
         converged = decrement < jnp.maximum(tol, _ROUNDING * jnp.abs(f))
+        # once converged the loop stops where (f, g, H) were evaluated, without searching, so the
+        # reported gradient and Hessian are exactly at the final point (glmer's standard errors
+        # use that Hessian); the Newton step not taken would change f by less than tol / 2
         if log_mask is None:
-            x_new, f_new, accepted, evaluations = raw_search(x, f, slope, direction)
+            x_new, f_new, accepted, evaluations = raw_search(x, f, slope, direction, converged)
         else:
             x_log = _log_trial(x, g_safe, H_safe, log_mask, max_log_step)
-            x_new, f_new, accepted, evaluations = dual_search(x, f, slope, direction, x_log, g_safe)
+            x_new, f_new, accepted, evaluations = dual_search(x, f, slope, direction, x_log, g_safe,
+                                                              converged)
         iterations = state["iterations"] + 1
-        # after the converging step, one more pass evaluates (f, g, H) at the final point without
-        # moving (status _FINALIZING), so the reported gradient and Hessian are exactly there
-        finalizing = state["status"] == _FINALIZING
-        status = jnp.where(finalizing, CONVERGED,
-                 jnp.where(~finite, jnp.where(iterations == 1, NON_FINITE, NO_PROGRESS),
-                 jnp.where(converged, _FINALIZING,
+        status = jnp.where(~finite, jnp.where(iterations == 1, NON_FINITE, NO_PROGRESS),
+                 jnp.where(converged, CONVERGED,
                  jnp.where(~accepted, NO_PROGRESS,
-                 jnp.where(iterations >= max_iterations, MAX_ITERATIONS, -1)))))
-        iterations = iterations - finalizing.astype(iterations.dtype)
-        move = accepted & finite & ~finalizing
+                 jnp.where(iterations >= max_iterations, MAX_ITERATIONS, -1))))
+        move = accepted & finite & ~converged
         return dict(x=jnp.where(move, x_new, x), f=jnp.where(move, f_new, f),
                     g=g, H=H, iterations=iterations,
                     evaluations=state["evaluations"] + 1 + evaluations, status=status)
