@@ -72,7 +72,10 @@ def triangular_gram(U, base: int = 128):
     return jnp.block([[top, off], [off.T, triangular_gram(C, base)]])
 
 
-def cholesky_with_inverse(C, base: int = 64):
+LAPACK_BLOCK = 64  # largest diagonal block handed to LAPACK by cholesky_with_inverse
+
+
+def cholesky_with_inverse(C, base: int = LAPACK_BLOCK):
     """(L, L^-1) for L = chol(C) of one dense symmetric positive definite C, recursively by 2 x 2
     blocks: L11 = chol(C11), L21 = C21 L11^-T, L22 = chol(C22 - L21 L21'), and
     L^-1 = [L11^-1, 0; -L22^-1 L21 L11^-1, L22^-1]. Blocks up to ``base`` use LAPACK; the rest is

@@ -33,11 +33,14 @@ def fit_linear(design, weights, response, theta0, reml: bool, max_iterations: in
 
     ``response`` is y - offset. Returns the problem (cross-products), the optimizer's record,
     the canonical theta and the conditional solution there. One compiled call per model
-    structure; called with concrete arrays it runs with LAPACK single-threaded and waits for the
-    result (``blocks.single_threaded_lapack``); under a transformation (vmap, jit) it is traced as
-    the pure function it is."""
+    structure. For large models (a trailing block of 64 rows or more, factored blockwise with many
+    small LAPACK calls) it runs with LAPACK single-threaded and waits for the result
+    (``blocks.single_threaded_lapack``); under a transformation (vmap, jit) it is traced as the
+    pure function it is."""
     args = (design, weights, response, theta0)
-    if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(args)):
+    traced = any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(args))
+    if traced or design.layout.n_trailing < blocks.LAPACK_BLOCK:
+        # (a trailing matrix this small is one LAPACK call per evaluation: nothing to gain)
         return _fit_linear(*args, reml, max_iterations)
     with blocks.single_threaded_lapack():
         return jax.block_until_ready(_fit_linear(*args, reml, max_iterations))
