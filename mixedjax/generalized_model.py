@@ -314,7 +314,9 @@ class GeneralizedLinearMixedModel(MixedModelResults):
                            for b in blocks)
         statistic = "t value" if self.family.has_dispersion else "z value"
         return SummaryData(
-            kind="glmer", formula=self.spec.formula.expanded_text, data_name=self.data_name,
+            # glmer prints the formula as written (lme4 expands `||` only in lmer's summary)
+            kind="glmer", formula=self.spec.formula.text if "||" not in self.spec.formula.text
+            else (self.spec.formula.text,), data_name=self.data_name,
             family=self.family.name, link=self.family.link.name, nagq=self.nAGQ,
             aic=self.aic, bic=self.bic, loglik=self.loglik, deviance=self.deviance,
             df_resid=self.df_resid,

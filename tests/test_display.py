@@ -61,7 +61,8 @@ def summary_data_from_json(path: Path) -> "display.SummaryData":
     aic = r.get("summary_AICtab", {})
     return display.SummaryData(
         kind=j["fun"],
-        formula=j["formula"],        # `||` is expanded as lme4 does
+        # lmer expands `||` in the printed formula; glmer (lme4 1.1-31) prints the call's formula
+        formula=j["formula"] if j["fun"] == "lmer" or "||" not in j["formula"] else (j["formula"],),
         data_name=j["data_symbol"],
         reml=bool(j.get("REML")) if not glmm else False,
         family=j["family"] if glmm else None,
