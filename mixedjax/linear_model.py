@@ -82,7 +82,9 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights=None, offs
     problem, result, theta, solution = fit_linear(spec.design, spec.frame.weights, y - spec.offset,
                                                   jnp.asarray(theta0), bool(REML), max_iterations)
     name = data_name if data_name is not None else caller_data_name(data)
-    return LinearMixedModel(spec, y, problem, result, theta, solution, bool(REML), name)
+    fit = LinearMixedModel(spec, y, problem, result, theta, solution, bool(REML), name)
+    fit.optimizer_max_iterations = max_iterations
+    return fit
 
 
 class LinearMixedModel(MixedModelResults):
@@ -169,8 +171,11 @@ class LinearMixedModel(MixedModelResults):
         y = np.asarray(y, dtype=float)
         problem, result, theta, solution = fit_linear(
             self.spec.design, self.spec.frame.weights, y - self.spec.offset,
-            jnp.asarray(lmm.theta_start(self.spec.design.layout)), self.reml)
-        return LinearMixedModel(self.spec, y, problem, result, theta, solution, self.reml, self.data_name)
+            jnp.asarray(lmm.theta_start(self.spec.design.layout)), self.reml,
+            self.optimizer_max_iterations)
+        fit = LinearMixedModel(self.spec, y, problem, result, theta, solution, self.reml, self.data_name)
+        fit.optimizer_max_iterations = self.optimizer_max_iterations
+        return fit
 
     def predict(self, newdata: pd.DataFrame | None = None, re_form=None,
                 allow_new_levels: bool = False, type: str = "response") -> np.ndarray:
