@@ -1,0 +1,99 @@
+"""Variance parameters on lme4's standard-deviation scale, and the deviance as a function of them.
+
+lme4 names the covariance parameters of a fit ``.sig01, .sig02, ...`` (then ``.sigma``): for each
+random-effects term, in theta's layout (lower triangle, column-major), a diagonal position holds the
+standard deviation of that column's effect and an off-diagonal position the correlation of the two
+columns. With Sigma_i = s^2 T_i T_i' (s = sigma for lmer, 1 for glmer),
+
+    sd_j = sqrt(Sigma_i[j, j]),   rho_jk = Sigma_i[j, k] / (sd_j sd_k),
+
+and back: T_i = chol(D R D) / s. Both maps are JAX functions, so derivatives with respect to the
+standard-deviation scale (standard errors of variance components, Satterthwaite degrees of
+freedom, profiles) come from autodiff.
+
+The linear model's deviance with sigma not profiled out (theta -> d(theta) in ``lmm`` is its
+minimum over sigma):
+
+    ML:   d(theta, sigma)   = log|L|^2 - log|W| + n log(2 pi sigma^2) + r^2(theta) / sigma^2
+    REML: d_R(theta, sigma) = log|L|^2 + log|R_X|^2 - log|W| + (n - p) log(2 pi sigma^2) + r^2 / sigma^2
+
+with beta at its conditional estimate given theta (lme4's ``devfun2`` uses the same profiling).
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _jax  # noqa: F401  (float64)
+from . import lmm
+from .design import Layout
+
+
+def _lower_positions(p: int) -> tuple[np.ndarray, np.ndarray]:
+    rows, cols = np.tril_indices(p)
+    order = np.lexsort((rows, cols))  # column-major, theta's layout
+    return rows[order], cols[order]
+
+
+def sdcor_from_theta(theta, scale, layout: Layout) -> jax.Array:
+    """theta (and the scale s) -> SDs and correlations in theta's layout (lme4's .sig values)."""
+    pieces = []
+    for T in lmm.covariance_factors(jnp.asarray(theta), layout):
+        p = T.shape[0]
+        cov = scale ** 2 * (T @ T.T)
+        sd = jnp.sqrt(jnp.diagonal(cov))
+        safe = jnp.where(sd > 0, sd, 1.0)
+        corr = cov / (safe[:, None] * safe[None, :])
+        rows, cols = _lower_positions(p)
+        pieces.append(jnp.where(rows == cols, sd[rows], corr[rows, cols]))
+    return jnp.concatenate(pieces) if pieces else jnp.zeros(0)
+
+
+def theta_from_sdcor(sdcor, scale, layout: Layout) -> jax.Array:
+    """SDs and correlations in theta's layout (and the scale s) -> theta = vech(chol(D R D) / s).
+
+    Defined for positive-definite correlation blocks; a zero SD gives a zero column of T."""
+    sdcor = jnp.asarray(sdcor)
+    pieces, start = [], 0
+    for p in layout.term_columns:
+        rows, cols = _lower_positions(p)
+        count = len(rows)
+        values = sdcor[start:start + count]
+        start += count
+        if p == 1:
+            pieces.append(values / scale)
+            continue
+        diagonal = rows == cols
+        sd = jnp.zeros(p, sdcor.dtype).at[rows[diagonal]].set(values[diagonal])
+        off_rows, off_cols = rows[~diagonal], cols[~diagonal]
+        corr = (jnp.eye(p, dtype=sdcor.dtype).at[off_rows, off_cols].set(values[~diagonal])
+                .at[off_cols, off_rows].set(values[~diagonal]))
+        T = sd[:, None] * jnp.linalg.cholesky(corr)  # chol(D R D) = D chol(R)
+        pieces.append(T[rows, cols] / scale)
+    return jnp.concatenate(pieces) if pieces else jnp.zeros(0)
+
+
+def sig_names(layout: Layout, has_residual: bool) -> list[str]:
+    """lme4's names: .sig01, .sig02, ... for the covariance parameters, then .sigma."""
+    names = [f".sig{i + 1:02d}" for i in range(layout.n_theta)]
+    return names + ([".sigma"] if has_residual else [])
+
+
+def lmm_deviance(theta, sigma, problem: lmm.LinearProblem, reml: bool):
+    """ML deviance or REML criterion at (theta, sigma), beta at its conditional estimate.
+
+    Its minimum over sigma is ``lmm.profiled_deviance(theta, problem, reml)``."""
+    factor = lmm._problem_factorize(theta, problem)
+    ldL2, ldRX2, pwrss = lmm.deviance_components(factor, problem.design.layout)
+    dof = problem.n_obs - (problem.design.layout.n_fixed if reml else 0)
+    value = (ldL2 + (ldRX2 if reml else 0.0) - problem.log_det_weights
+             + dof * jnp.log(2.0 * jnp.pi * sigma ** 2) + pwrss / sigma ** 2)
+    return jnp.where(jnp.isfinite(value), value, jnp.inf)
+
+
+def lmm_deviance_sdcor(varpar, problem: lmm.LinearProblem, reml: bool):
+    """The same deviance as a function of lme4's (.sig01, ..., .sigma) vector."""
+    sigma = varpar[-1]
+    theta = theta_from_sdcor(varpar[:-1], sigma, problem.design.layout)
+    return lmm_deviance(theta, sigma, problem, reml)
