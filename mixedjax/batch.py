@@ -13,7 +13,7 @@ iteration cap (``max_iterations``) bounds how long it can hold its lane.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from typing import NamedTuple
 
 import jax
@@ -59,11 +59,12 @@ def _linear_replicate(design, weights, theta0, reml: bool, max_iterations: int, 
                         result.status, singular)
 
 
-def _generalized_replicate(data, theta0, family, n_agq: int, max_iterations: int, y):
+def _generalized_replicate(data, start, family, n_agq: int, max_iterations: int, y):
     from .generalized_model import fit_generalized
     data = data._replace(y=y, mustart=family.mustart(y, data.weights))
-    stage1, final, theta, beta, hessian, pieces = fit_generalized(data, theta0, family, n_agq,
-                                                                  max_iterations)
+    n_theta = data.design.layout.n_theta
+    stage1, final, theta, beta, hessian, pieces = fit_generalized(data, start[:n_theta], family, n_agq,
+                                                                  max_iterations, start)
     n_theta = theta.shape[0]
     inverse = jnp.linalg.inv(0.5 * (hessian + hessian.T))
     se = jnp.sqrt(jnp.abs(2.0 * jnp.diagonal(inverse)[n_theta:]))
@@ -80,14 +81,21 @@ def _map_replicates(replicate, responses, vmap_width: int):
     return jax.lax.map(replicate, responses, batch_size=vmap_width)
 
 
+@lru_cache(maxsize=32)
+def _sharded_map(replicate, vmap_width: int, n_devices: int):
+    """The chunk function split over ``n_devices`` devices (built and compiled once per fit)."""
+    mesh = jax.make_mesh((n_devices,), ("replicate",))
+    spec = jax.sharding.PartitionSpec("replicate")
+    mapped = jax.jit(jax.shard_map(lambda r: jax.lax.map(replicate, r, batch_size=vmap_width),
+                                   mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False))
+    return mapped, jax.sharding.NamedSharding(mesh, spec)
+
+
 def _run_chunk(replicate, responses, vmap_width: int):
-    devices = jax.devices()
-    if len(devices) > 1 and responses.shape[0] % len(devices) == 0:
-        mesh = jax.make_mesh((len(devices),), ("replicate",))
-        spec = jax.sharding.PartitionSpec("replicate")
-        sharded = jax.jit(jax.shard_map(lambda r: jax.lax.map(replicate, r, batch_size=vmap_width),
-                                        mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False))
-        return sharded(jax.device_put(responses, jax.sharding.NamedSharding(mesh, spec)))
+    n_devices = len(jax.devices())
+    if n_devices > 1 and responses.shape[0] % n_devices == 0:
+        mapped, sharding = _sharded_map(replicate, vmap_width, n_devices)
+        return mapped(jax.device_put(responses, sharding))
     return _map_replicates(replicate, responses, vmap_width)
 
 
@@ -236,9 +244,11 @@ def _replicate_function(fit, max_iterations: int):
     cache = fit.__dict__.setdefault("_batch_functions", {})
     if max_iterations in cache:
         return cache[max_iterations]
-    theta0 = jnp.asarray(lmm.theta_start(fit.spec.design.layout))
+    # refits start from the fit's estimates, as lme4's refit and bootMer do
+    theta0 = jnp.asarray(lmm.refit_start(fit.theta_values, fit.spec.design.layout))
     if hasattr(fit, "family"):
-        replicate = partial(_generalized_replicate, fit.data, theta0, fit.family, fit.nAGQ, max_iterations)
+        start = jnp.concatenate([theta0, jnp.asarray(fit.beta)])
+        replicate = partial(_generalized_replicate, fit.data, start, fit.family, fit.nAGQ, max_iterations)
     else:
         replicate = partial(_linear_replicate, fit.spec.design, jnp.asarray(fit.spec.frame.weights),
                             theta0, fit.reml, max_iterations)

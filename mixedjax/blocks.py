@@ -72,6 +72,7 @@ def triangular_gram(U, base: int = 128):
     return jnp.block([[top, off], [off.T, triangular_gram(C, base)]])
 
 
+UNROLLED_LIMIT = 8  # matrices up to this order may use the written-out kernels above
 LAPACK_BLOCK = 64  # largest diagonal block handed to LAPACK by cholesky_with_inverse
 
 

@@ -86,19 +86,15 @@ def glmm_data(spec: ModelSpec, y, weights, family: Family) -> glmm.GLMMData:
 
 
 @partial(jax.jit, static_argnames=("family", "n_agq", "max_iterations"))
-def fit_generalized(data: glmm.GLMMData, theta0, family: Family, n_agq: int, max_iterations: int = 100):
+def fit_generalized(data: glmm.GLMMData, theta0, family: Family, n_agq: int, max_iterations: int = 100,
+                    start=None):
     """Stage 1 (nAGQ = 0) then, unless n_agq == 0, stage 2 on the Laplace (1) or AGQ (> 1) objective.
-    Returns (stage-1 record, final record, theta, beta, Hessian at the optimum, pieces there)."""
+    Returns (stage-1 record, final record, theta, beta, Hessian at the optimum, pieces there).
+
+    ``start`` (theta and beta concatenated) skips stage 1 and starts stage 2 there, as lme4's
+    ``refit`` starts from the previous estimates (the stage-1 record is then stage 2's)."""
     layout = data.design.layout
     n_theta = layout.n_theta
-    stage1_objective = lambda theta: glmm.laplace_deviance(theta, None, data, family, joint=True)
-    stage1 = minimize(stage1_objective, theta0, max_iterations=max_iterations)
-    theta1 = lmm.canonical_theta(stage1.x, layout)
-    beta1 = glmm.laplace_pieces(theta1, None, data, family, True, differentiable=False).beta
-    if n_agq == 0:
-        theta = lmm.snap_to_boundary(stage1_objective, theta1, stage1.fun, layout)
-        pieces = glmm.laplace_pieces(theta, None, data, family, True, differentiable=False)
-        return stage1, stage1, theta, pieces.beta, stage1.hess, pieces
 
     def objective(x):
         theta, beta = x[:n_theta], x[n_theta:]
@@ -106,7 +102,22 @@ def fit_generalized(data: glmm.GLMMData, theta0, family: Family, n_agq: int, max
             return glmm.laplace_deviance(theta, beta, data, family)
         return glmm.agq_deviance(theta, beta, data, family, n_agq)
 
-    stage2 = minimize(objective, jnp.concatenate([theta1, beta1]), max_iterations=max_iterations)
+    if start is None or n_agq == 0:
+        stage1_objective = lambda theta: glmm.laplace_deviance(theta, None, data, family, joint=True)
+        stage1 = minimize(stage1_objective, theta0 if start is None else start[:n_theta],
+                          max_iterations=max_iterations)
+        theta1 = lmm.canonical_theta(stage1.x, layout)
+        if n_agq == 0:
+            theta = lmm.snap_to_boundary(stage1_objective, theta1, stage1.fun, layout)
+            pieces = glmm.laplace_pieces(theta, None, data, family, True, differentiable=False)
+            return stage1, stage1, theta, pieces.beta, stage1.hess, pieces
+        beta1 = glmm.laplace_pieces(theta1, None, data, family, True, differentiable=False).beta
+        start = jnp.concatenate([theta1, beta1])
+    else:
+        stage1 = None
+
+    stage2 = minimize(objective, start, max_iterations=max_iterations)
+    stage1 = stage2 if stage1 is None else stage1
     theta = lmm.canonical_theta(stage2.x[:n_theta], layout)
     beta = stage2.x[n_theta:]
     theta = lmm.snap_to_boundary(lambda t: objective(jnp.concatenate([t, beta])), theta, stage2.fun, layout)

@@ -161,8 +161,12 @@ def structured_solve(theta, design: Design, weights, rhs):
     x_F = C^{-1} (r_F - G M^{-1} r_1), x_1 = M^{-1} (r_1 - G' x_F), G = S A21 T_1, C = L22 L22'."""
     layout = design.layout
     l1, p1, m0 = layout.term_levels[0], layout.term_columns[0], layout.n_trailing
-    stats = ResponseStatistics(jnp.zeros((l1, p1)), jnp.zeros(m0), jnp.asarray(1.0))
     cross = crossproducts(design, weights)
+    if m0 == 0:  # one term, no fixed effects in the system: P is block diagonal
+        L1_inv = blocks.lower_inverse(lmm._term1_of_theta(theta, layout, cross.A11)[0])
+        M_inv = blocks.matmul(jnp.swapaxes(L1_inv, -1, -2), L1_inv)
+        return jnp.sum(M_inv * rhs.reshape(l1, 1, p1), axis=-1).ravel()
+    stats = ResponseStatistics(jnp.zeros((l1, p1)), jnp.zeros(m0), jnp.asarray(1.0))
     factor = lmm.factorize(theta, design, cross, stats)
     factors = lmm.covariance_factors(theta, layout)
     T1 = factors[0]
@@ -231,13 +235,18 @@ def _conditional_mode_jvp(family, joint, primals, tangents):
 
 
 def log_det_L(theta, weights, data: GLMMData):
-    """log|L_theta|^2 for Lambda'Z'WZ Lambda + I (random effects only)."""
+    """(log|L_theta|^2, term 1's per-level factors L1) for Lambda'Z'WZ Lambda + I (random effects
+    only). With one term the blocks are all there is: no trailing system to factor."""
     design = data.design_re
     layout = design.layout
+    cross = crossproducts(design, weights)
+    if len(layout.term_levels) == 1:
+        L1 = lmm._term1_of_theta(theta, layout, cross.A11)[0]
+        return 2.0 * jnp.sum(jnp.log(jnp.diagonal(L1, axis1=-2, axis2=-1))), L1
     stats = ResponseStatistics(jnp.zeros((layout.term_levels[0], layout.term_columns[0])),
                                jnp.zeros(layout.n_trailing), jnp.asarray(1.0))
-    factor = lmm.factorize(theta, design, crossproducts(design, weights), stats)
-    return lmm.deviance_components(factor, layout).ldL2, factor
+    factor = lmm.factorize(theta, design, cross, stats)
+    return lmm.deviance_components(factor, layout).ldL2, factor.L1
 
 
 class LaplacePieces(NamedTuple):
@@ -286,8 +295,8 @@ def agq_deviance(theta, beta, data: GLMMData, family: Family, n_points: int):
     u = conditional_mode(theta, beta, data, family, False)
     eta = linear_predictor(theta, u, beta, data)
     w, mu, _ = fisher_weights(eta, data, family)
-    ldL2, factor = log_det_L(theta, w, data)
-    scale = 1.0 / factor.L1[:, 0, 0]
+    ldL2, L1 = log_det_L(theta, w, data)
+    scale = 1.0 / L1[:, 0, 0]
     T = theta[0]
     codes, x = data.codes[0], data.term_X[0][:, 0]
     levels = data.design.layout.term_levels[0]

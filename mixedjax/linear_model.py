@@ -51,7 +51,8 @@ def _fit_linear(design, weights, response, theta0, reml: bool, max_iterations: i
     problem = lmm.linear_problem(design, weights, response)
     objective = lambda theta: lmm.profiled_deviance(theta, problem, reml)
     result = minimize(objective, theta0, max_iterations=max_iterations,
-                      value_grad_hess=lmm.deviance_value_grad_hess(problem, reml),
+                      value_grad_hess=None if problem.level_blocks is not None
+                      else lmm.deviance_value_grad_hess(problem, reml),
                       log_steps=np.isfinite(lmm.theta_lower_bounds(design.layout)))
     theta = lmm.snap_to_boundary(objective, lmm.canonical_theta(result.x, problem.design.layout),
                                  result.fun, problem.design.layout)
@@ -171,7 +172,7 @@ class LinearMixedModel(MixedModelResults):
         y = np.asarray(y, dtype=float)
         problem, result, theta, solution = fit_linear(
             self.spec.design, self.spec.frame.weights, y - self.spec.offset,
-            jnp.asarray(lmm.theta_start(self.spec.design.layout)), self.reml,
+            jnp.asarray(lmm.refit_start(self.theta_values, self.spec.design.layout)), self.reml,
             self.optimizer_max_iterations)
         fit = LinearMixedModel(self.spec, y, problem, result, theta, solution, self.reml, self.data_name)
         fit.optimizer_max_iterations = self.optimizer_max_iterations

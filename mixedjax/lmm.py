@@ -67,6 +67,16 @@ def theta_start(layout: Layout) -> np.ndarray:
     return np.where(np.isfinite(theta_lower_bounds(layout)), 1.0, 0.0)
 
 
+def refit_start(theta, layout: Layout, floor: float = 0.1) -> np.ndarray:
+    """Where a refit starts: the previous estimates, as lme4's ``refit`` does, except that a
+    diagonal element at (or next to) the boundary starts at ``floor``: the deviance is even in
+    it, so its gradient vanishes at 0 and Newton's method could not leave."""
+    theta = np.asarray(theta, dtype=float).copy()
+    diagonal = np.isfinite(theta_lower_bounds(layout))
+    theta[diagonal & (np.abs(theta) < 0.01)] = floor
+    return theta
+
+
 def _scale_trailing_rows(D: jax.Array, factors: list[jax.Array], layout: Layout) -> jax.Array:
     """S D: rows of each trailing random-effects term multiplied blockwise by T_i'."""
     pieces, start = [], 0
@@ -267,6 +277,7 @@ class LinearProblem(NamedTuple):
     log_det_weights: jax.Array
     triple_coef: jax.Array | None = None
     augmented: jax.Array | None = None
+    level_blocks: jax.Array | None = None
 
 
 def linear_problem(design: Design, weights, response) -> LinearProblem:
@@ -274,9 +285,67 @@ def linear_problem(design: Design, weights, response) -> LinearProblem:
     positive = weights > 0
     cross = crossproducts(design, weights)
     stats = response_statistics(design, weights, jnp.asarray(response, jnp.float64))
+    blocks_of_levels = level_blocks(design, cross, stats) if is_single_term(design.layout) else None
     return LinearProblem(design, cross, stats, jnp.sum(positive).astype(jnp.float64),
                          jnp.sum(jnp.where(positive, jnp.log(jnp.where(positive, weights, 1.0)), 0.0)),
-                         triple_coefficients(design, cross), augmented_crossproducts(cross, stats))
+                         triple_coefficients(design, cross), augmented_crossproducts(cross, stats),
+                         blocks_of_levels)
+
+
+# ---- one random-effects term and few fixed effects (most simulation studies) --------------------
+# The general path's gathers, scatters and LAPACK calls cost far more than the arithmetic of such
+# models, above all under vmap; the same deviance is then a few written-out elementwise passes over
+# the levels, and its exact Hessian comes from plain autodiff at several times less cost.
+
+def is_single_term(layout: Layout) -> bool:
+    """One random-effects term and a trailing system of at most ``blocks.UNROLLED_LIMIT`` rows."""
+    return len(layout.term_levels) == 1 and layout.n_fixed + 1 <= blocks.UNROLLED_LIMIT
+
+
+def level_blocks(design: Design, cross: CrossProducts, stats: ResponseStatistics) -> jax.Array:
+    """B_g = Z_g' W [X_g, r_g] per level g of the only term, (l1, p1, p + 1)."""
+    layout = design.layout
+    l1, p1, p = layout.term_levels[0], layout.term_columns[0], layout.n_fixed
+    B = jnp.zeros((l1, p1, p), cross.A21.dtype).at[design.entry_level, :, design.entry_col].add(cross.A21)
+    return jnp.concatenate([B, stats.Z1r[:, :, None]], axis=2)
+
+
+def _single_term_factor(theta, problem: LinearProblem):
+    """The factor of a one-term model, elementwise over the levels: M_g = T'A11_g T + I = L_g L_g',
+    V_g = L_g^-1 T' B_g, and chol(C) for C = [X, r]'W[X, r] - sum_g V_g'V_g. Returns (T, L_g, V_g,
+    chol(C))."""
+    A11 = problem.cross.A11
+    T = covariance_factors(theta, problem.design.layout)[0]
+    T_blocks = jnp.broadcast_to(T, A11.shape)
+    T_t = jnp.swapaxes(T_blocks, -1, -2)
+    L1 = blocks.cholesky(blocks.matmul(T_t, blocks.matmul(A11, T_blocks)) + jnp.eye(A11.shape[-1]))
+    V = blocks.matmul(blocks.matmul(blocks.lower_inverse(L1), T_t), problem.level_blocks)
+    C = problem.augmented - jnp.sum(V[:, :, :, None] * V[:, :, None, :], axis=(0, 1))
+    return T, L1, V, blocks.cholesky(C)
+
+
+def _single_term_deviance(theta, problem: LinearProblem, reml: bool):
+    """The profiled deviance of a one-term model: d = sum_g log|M_g| + h(chol(C)) as in
+    ``profiled_deviance``."""
+    _, L1, _, L22 = _single_term_factor(theta, problem)
+    ld1 = 2.0 * jnp.sum(jnp.log(jnp.diagonal(L1, axis1=-2, axis2=-1)))
+    b, scale, constant = _dense_weights(problem, reml)
+    log_diag = jnp.log(jnp.diagonal(L22))
+    return ld1 + 2.0 * jnp.sum(log_diag[:b]) + 2.0 * scale * log_diag[-1] + constant
+
+
+def _single_term_solve(theta, problem: LinearProblem) -> "Solution":
+    """beta from chol(C), then u_g = L_g^-T V_g [-beta; 1] and b_g = T u_g."""
+    T, L1, V, L22 = _single_term_factor(theta, problem)
+    p = problem.design.layout.n_fixed
+    RXt = L22[:p, :p]
+    beta = jax.scipy.linalg.solve_triangular(RXt.T, L22[p, :p], lower=False) if p else L22[p, :p]
+    rhs = jnp.sum(V * jnp.concatenate([-beta, jnp.ones(1, beta.dtype)]), axis=-1)  # (l1, p1)
+    u = jnp.sum(jnp.swapaxes(blocks.lower_inverse(L1), -1, -2) * rhs[:, None, :], axis=-1)
+    b = jnp.sum(T[None, :, :] * u[:, None, :], axis=-1)
+    ld1 = 2.0 * jnp.sum(jnp.log(jnp.diagonal(L1, axis1=-2, axis2=-1)))
+    components = DevianceComponents(ld1, 2.0 * jnp.sum(jnp.log(jnp.diagonal(RXt))), L22[p, p] ** 2)
+    return Solution(beta, u.ravel(), b.ravel(), components, RXt)
 
 
 def _problem_factorize(theta, problem: LinearProblem) -> Factorization:
@@ -307,6 +376,9 @@ def _dense_weights(problem: LinearProblem, reml: bool):
 
 def profiled_deviance(theta, problem: LinearProblem, reml: bool):
     """REML criterion (``reml=True``) or ML deviance at theta, beta and sigma profiled out."""
+    if problem.level_blocks is not None:
+        value = _single_term_deviance(theta, problem, reml)
+        return jnp.where(jnp.isfinite(value), value, jnp.inf)
     ld1, C = _deviance_parts(theta, problem)
     b, scale, constant = _dense_weights(problem, reml)
     value = ld1 + trailing_log_det(C, scale, b) + constant
@@ -318,7 +390,8 @@ _HESSIAN_BATCH_LIMIT = 1 << 25  # n_theta * (m0 + 1)^2 above this: one theta dir
 
 def deviance_value_grad_hess(problem: LinearProblem, reml: bool):
     """theta -> (d, grad d, hess d) of ``profiled_deviance``, exactly, at about the cost of a few
-    gradients (forward-over-reverse autodiff through the dense factorization costs far more).
+    gradients (for the general path; one-term models, ``is_single_term``, are cheaper by plain
+    forward-over-reverse autodiff of their elementwise deviance) (forward-over-reverse autodiff through the dense factorization costs far more).
 
     d = ld1(K) + h(C) + const, where theta gives the term-1 blocks K (and ld1 = log|L1|^2), K gives
     D = D0 - U(K) with U linear (the triples), and C = S D S' + diag(I, 0) with S from the
@@ -420,6 +493,8 @@ class Solution(NamedTuple):
 
 def solve(theta, problem: LinearProblem) -> Solution:
     """beta-hat and the conditional modes at theta (back-substitution through the blocked factor)."""
+    if problem.level_blocks is not None:
+        return _single_term_solve(theta, problem)
     design, layout = problem.design, problem.design.layout
     factor = _problem_factorize(theta, problem)
     m0, q_rest, p = layout.n_trailing, layout.n_trailing_random, layout.n_fixed
