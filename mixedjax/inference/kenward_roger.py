@@ -160,13 +160,21 @@ def denominator_df(state: KenwardRogerState, L: np.ndarray, q: int) -> tuple[flo
     return float(m), float(scaling)
 
 
+def row_basis(L: np.ndarray) -> np.ndarray:
+    """An orthonormal basis of L's row space (rank rows): the test depends on that space only."""
+    _, singular_values, Vt = np.linalg.svd(L, full_matrices=False)
+    rank = int(np.sum(singular_values > singular_values[0] * max(L.shape) * np.finfo(float).eps))
+    return Vt[:rank]
+
+
 def f_test(state: KenwardRogerState, L: np.ndarray, rhs: np.ndarray) -> KenwardRogerTest:
-    """KRmodcomp(fit, L, betaH = pinv(L) rhs)."""
-    if np.linalg.matrix_rank(L @ state.vcov_beta @ L.T) < L.shape[0]:
-        raise KenwardRogerError("the contrast rows are linearly dependent (L vcov L' is singular)")
-    q = int(np.linalg.matrix_rank(L))
+    """KRmodcomp(fit, L, betaH = pinv(L) rhs); linearly dependent rows of L are reduced to a basis
+    of its row space first (as pbkrtest's restriction matrix)."""
+    beta_H = np.linalg.pinv(L) @ rhs if np.any(rhs != 0) else np.zeros_like(state.beta)
+    L = row_basis(L)
+    q = L.shape[0]
     ddf, scaling = denominator_df(state, L, q)
-    difference = L @ (state.beta - (np.linalg.pinv(L) @ rhs if np.any(rhs != 0) else 0.0))
+    difference = L @ (state.beta - beta_H)
     wald = float(difference @ np.linalg.solve(L @ state.vcov_adjusted @ L.T, difference))
     return KenwardRogerTest(q, ddf, scaling, wald / q, scaling * wald / q)
 
