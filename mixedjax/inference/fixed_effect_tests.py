@@ -163,3 +163,12 @@ def anova(fit, type=3, ddf="Satterthwaite") -> AnovaTable:
     roman = "III" if str(type) in ("3", "III") else "I"
     heading = f"Type {roman} Analysis of Variance Table with {method}'s method"
     return AnovaTable(frame, heading, tables)
+
+
+def summary_data_with_tests(fit, data, ddf):
+    """lme4's summary data with lmerTest's coefficient table and title."""
+    from dataclasses import replace
+    method = method_name(ddf)
+    table = coef_table(fit, method)
+    return replace(data, coef_columns=tuple(T_COLUMNS), coef_values=table.to_numpy(dtype=float),
+                   title_suffix=f". t-tests use {method}'s method", object_class="lmerModLmerTest")
