@@ -67,17 +67,19 @@ def test_anova_hypotheses_and_table_match_lmerTest(fit_id, anova_type):
 
 @pytest.mark.parametrize("fit_id", IDS)
 def test_printed_anova_and_summary_match_lmerTest(fit_id):
-    """Identical text where lme4 reached the optimum; where it stopped short the numbers move in
-    their last digits (summary_lines_agree)."""
+    """Identical text, except where the printed digits resolve the differences that are
+    expected: lmerTest's numDeriv Hessian is accurate to ~1e-6 relative (our autodiff one is exact;
+    see test_df_at_lme4_estimates_match_lmerTest) and df print up to 8 significant digits
+    (cake_numtemp_ml: 211.51879 vs lmerTest's 211.51900); and where lme4 stopped short of the
+    optimum, all numbers move in their last digits."""
     fit = fit_for(fit_id)
     printed = [(str(fit.anova()), text(fit_id, "anova3_satterthwaite")),
                (without_correlation_note(str(fit.summary(ddf="Satterthwaite"))),
                 without_correlation_note(text(fit_id, "summary_satterthwaite")))]
     for ours, theirs in printed:
-        if lme4_stopped_short(fit_id) and ours.rstrip() != theirs.rstrip():
-            assert summary_lines_agree(ours, theirs, 2e-3) == []
-        else:
-            assert ours.rstrip() == theirs.rstrip()
+        if ours.rstrip() != theirs.rstrip():
+            rel_tol = 2e-3 if lme4_stopped_short(fit_id) else 1e-5
+            assert summary_lines_agree(ours, theirs, rel_tol) == []
 
 
 def test_summary_without_ddf_is_lme4s(sleepstudy):

@@ -53,6 +53,8 @@ def anova_lines(frame: pd.DataFrame, heading: str, digits: int = ANOVA_DIGITS) -
                 cells[i].append(stars[i].ljust(width) if ok[i] else " " * width)
             columns.append("")
             legend = True
+    if n == 0:  # print.default of a 0-row character matrix
+        return heading.split("\n") + ["     " + " ".join(columns)]
     lines = heading.split("\n") + _print_char_matrix(cells, [str(r) for r in frame.index], columns,
                                                      right=True)
     if legend:
