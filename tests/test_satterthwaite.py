@@ -65,20 +65,23 @@ def test_anova_hypotheses_and_table_match_lmerTest(fit_id, anova_type):
     assert max_relative(log_p(table.table), log_p(values(reference)), 1e-3) < tolerance(fit_id)
 
 
-@pytest.mark.parametrize("fit_id", IDS)
+@pytest.mark.parametrize("fit_id", [pytest.param(i, marks=pytest.mark.xfail(
+    reason="lmerTest prints the formula as written, (Days || Subject); display.py expands || as "
+           "lme4 does (open)", strict=True)) if i == "sleepstudy_uncorr_reml" else i for i in IDS])
 def test_printed_anova_and_summary_match_lmerTest(fit_id):
     """Identical text, except where the printed digits resolve the differences that are
     expected: lmerTest's numDeriv Hessian is accurate to ~1e-6 relative (our autodiff one is exact;
     see test_df_at_lme4_estimates_match_lmerTest) and df print up to 8 significant digits
     (cake_numtemp_ml: 211.51879 vs lmerTest's 211.51900); and where lme4 stopped short of the
-    optimum, all numbers move in their last digits."""
+    optimum, all numbers move in their last digits, and far-tail p-values by about F/2 times as
+    much (orthodont_slopes_reml: F 88.00 vs 88.04, p 1.146e-09 vs 1.136e-09; t 14.143 vs 14.147, p 1.97e-13 vs 1.94e-13)."""
     fit = fit_for(fit_id)
     printed = [(str(fit.anova()), text(fit_id, "anova3_satterthwaite")),
                (without_correlation_note(str(fit.summary(ddf="Satterthwaite"))),
                 without_correlation_note(text(fit_id, "summary_satterthwaite")))]
     for ours, theirs in printed:
         if ours.rstrip() != theirs.rstrip():
-            rel_tol = 2e-3 if lme4_stopped_short(fit_id) else 1e-5
+            rel_tol = 3e-2 if lme4_stopped_short(fit_id) else 1e-5
             assert summary_lines_agree(ours, theirs, rel_tol) == []
 
 

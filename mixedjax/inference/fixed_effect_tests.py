@@ -166,9 +166,10 @@ def anova(fit, type=3, ddf="Satterthwaite") -> AnovaTable:
 
 
 def summary_data_with_tests(fit, data, ddf):
-    """lme4's summary data with lmerTest's coefficient table and title."""
+    """lme4's summary data with lmerTest's coefficient table and title; lmerTest prints the
+    formula as written (lme4 prints ``||`` expanded)."""
     from dataclasses import replace
     method = method_name(ddf)
     table = coef_table(fit, method)
-    return replace(data, coef_columns=tuple(T_COLUMNS), coef_values=table.to_numpy(dtype=float),
+    return replace(data, formula=fit.spec.formula.text, coef_columns=tuple(T_COLUMNS), coef_values=table.to_numpy(dtype=float),
                    title_suffix=f". t-tests use {method}'s method", object_class="lmerModLmerTest")
