@@ -112,6 +112,8 @@ class SummaryData:
     fit_msgs: tuple = ()           # "fit warnings:" block (e.g. rank-deficiency notes)
     correlation: Optional[bool] = None   # show fixed-effect correlations? None: p <= 12
     object_name: str = "summary(fit)"   # name used in lme4's "Correlation matrix not shown" note
+    title_suffix: str = ""         # lmerTest: ". t-tests use Satterthwaite's method"
+    object_class: Optional[str] = None   # lmerTest: "lmerModLmerTest" (None: lmerMod / glmerMod)
 
 
 # ---------------------------------------------------------------------------
@@ -1068,12 +1070,14 @@ def _method_title(d: SummaryData) -> str:
             how = "(Adaptive Gauss-Hermite Quadrature, nAGQ = %d)" % int(d.nagq)
         return "Generalized linear mixed model fit by maximum likelihood " + how
     if d.reml:
-        return "Linear mixed model fit by REML"
+        return "Linear mixed model fit by REML" + d.title_suffix
     # paste("maximum likelihood", NULL) leaves a trailing blank
-    return "Linear mixed model fit by maximum likelihood "
+    return "Linear mixed model fit by maximum likelihood " + d.title_suffix
 
 
 def _obj_class(d: SummaryData) -> str:
+    if d.object_class:
+        return d.object_class
     return "glmerMod" if d.kind == "glmer" else "lmerMod"
 
 

@@ -306,6 +306,12 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         return [np.einsum("ab,lbc,dc->lad", T, block, T)
                 for T, block in zip(term_factors(self.theta_values, self.spec), blocks)]
 
+    def coef_table(self, ddf=None) -> pd.DataFrame:
+        """lme4's Wald z table (Estimate, Std. Error, z value, Pr(>|z|)); Satterthwaite and
+        Kenward-Roger df apply to linear mixed models only (a ddf raises)."""
+        from .inference.fixed_effect_tests import coef_table
+        return coef_table(self, ddf)
+
     # ---- summary ---------------------------------------------------------------------------------------
     def summary(self, legacy_varcorr: bool = False):
         """lme4's summary; ``legacy_varcorr=True`` prints Gamma/inverse.gaussian random-effect

@@ -23,7 +23,7 @@ from .model import ModelSpec, caller_data_name, model_spec, numeric_response, ra
 from .optimize import minimize
 from .predict import predict
 from .results import (ConvergenceWarning, MixedModelResults, OptimizerSummary, SINGULAR_MESSAGE,
-                      SingularFitWarning, convergence_messages, scaled_quantiles)
+                      SingularFitWarning, Summary, convergence_messages, scaled_quantiles)
 
 OPTIMIZER_NAME = "Newton"
 
@@ -183,6 +183,20 @@ class LinearMixedModel(MixedModelResults):
         """Predictions: the fixed part plus the random effects in ``re_form`` (None: all terms,
         ``"~0"``: none, or a formula of bar terms such as ``"~(1 | Subject)"``)."""
         return predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels, type=type)
+
+    # ---- t and F tests with Satterthwaite / Kenward-Roger df (lmerTest) ----------------------------
+    def coef_table(self, ddf="Satterthwaite") -> pd.DataFrame:
+        """Fixed-effect t tests: lmerTest's Estimate, Std. Error, df, t value, Pr(>|t|) with
+        ``ddf="Satterthwaite"`` or ``"Kenward-Roger"`` (REML fits); lme4's three columns with None."""
+        from .inference.fixed_effect_tests import coef_table
+        return coef_table(self, ddf)
+
+    def summary(self, ddf=None):
+        """lme4's summary (ddf=None) or lmerTest's, whose coefficient table has df and p-values."""
+        if ddf is None:
+            return super().summary()
+        from .inference.fixed_effect_tests import summary_data_with_tests
+        return Summary(summary_data_with_tests(self, self.summary_data(), ddf))
 
     # ---- summary ---------------------------------------------------------------------------------
     def summary_data(self) -> SummaryData:

@@ -360,6 +360,17 @@ class MixedModelResults(BatchMethods):
     def summary(self) -> "Summary":
         return Summary(self.summary_data())
 
+    def contest(self, L, ddf="Satterthwaite", joint: bool = True, rhs=0.0) -> pd.DataFrame:
+        """lmerTest's contest: H0 L beta = rhs, one joint F test or (joint=False) a t test per row.
+        L: a vector, a matrix, a dict {fixed-effect name: weight} or a DataFrame with those columns."""
+        from .inference.fixed_effect_tests import contest
+        return contest(self, L, ddf=ddf, joint=joint, rhs=rhs)
+
+    def anova(self, type=3, ddf="Satterthwaite"):
+        """lmerTest's ANOVA table of the model's terms (type 3 or 1; Satterthwaite or Kenward-Roger)."""
+        from .inference.fixed_effect_tests import anova
+        return anova(self, type=type, ddf=ddf)
+
     def _repr_html_(self) -> str:
         return format_summary_html(self.summary_data())
 
