@@ -72,18 +72,28 @@ def _correlation_mask(layout) -> np.ndarray:
     return np.asarray(mask, bool)
 
 
-def linear_deviance(params, problem: lmm.LinearProblem):
-    """ML deviance of an lmer model at (sds/correlations, sigma, beta), nothing profiled."""
+def linear_deviance(varpar, problem: lmm.LinearProblem, index, value):
+    """ML deviance of an lmer model at (sds/correlations, sigma) = ``varpar``, with beta at its
+    conditional estimate, except that beta_j = ``value`` when ``index`` = n_var + j. Returns
+    (deviance, beta).
+
+    Given theta, the penalized RSS at beta is r^2 + ||R_X (beta - beta^)||^2; with beta_j fixed
+    and the other coefficients at their best, the excess is (value - beta^_j)^2 / V_jj, with
+    V = (R_X' R_X)^{-1}, at beta = beta^ + V[:, j] (value - beta^_j) / V_jj (lme4's refit with
+    X_j beta_j as an offset)."""
     layout = problem.design.layout
-    n_theta = layout.n_theta
-    sigma, beta = params[n_theta], params[n_theta + 1:]
-    theta = theta_from_sdcor(params[:n_theta], sigma, layout)
-    solution = lmm.solve(theta, problem)
-    gap = solution.RXt.T @ (beta - solution.beta)
-    pwrss = solution.components.pwrss + gap @ gap
-    value = (solution.components.ldL2 - problem.log_det_weights
-             + problem.n_obs * jnp.log(2.0 * jnp.pi * sigma ** 2) + pwrss / sigma ** 2)
-    return jnp.where(jnp.isfinite(value), value, jnp.inf)
+    n_var = layout.n_theta + 1
+    sigma = varpar[-1]
+    solution = lmm.solve(theta_from_sdcor(varpar[:-1], sigma, layout), problem)
+    RX_inv = jax.scipy.linalg.solve_triangular(solution.RXt, jnp.eye(layout.n_fixed), lower=True)
+    V = RX_inv.T @ RX_inv
+    j = jnp.clip(index - n_var, 0, layout.n_fixed - 1)
+    shift = jnp.where(index >= n_var, value - solution.beta[j], 0.0)
+    beta = solution.beta + V[:, j] / V[j, j] * shift
+    pwrss = solution.components.pwrss + shift ** 2 / V[j, j]
+    deviance = (solution.components.ldL2 - problem.log_det_weights
+                + problem.n_obs * jnp.log(2.0 * jnp.pi * sigma ** 2) + pwrss / sigma ** 2)
+    return jnp.where(jnp.isfinite(deviance), deviance, jnp.inf), beta
 
 
 def generalized_deviance(params, data: glmm.GLMMData, family, n_agq: int):
@@ -92,8 +102,10 @@ def generalized_deviance(params, data: glmm.GLMMData, family, n_agq: int):
     theta = theta_from_sdcor(params[:layout.n_theta], 1.0, layout)
     beta = params[layout.n_theta:]
     if n_agq == 1:
-        return glmm.laplace_deviance(theta, beta, data, family)
-    return glmm.agq_deviance(theta, beta, data, family, n_agq)
+        value = glmm.laplace_deviance(theta, beta, data, family)
+    else:
+        value = glmm.agq_deviance(theta, beta, data, family, n_agq)
+    return value, jnp.zeros(0)
 
 
 def _canonical(params, layout, scale):
@@ -107,28 +119,34 @@ def _canonical(params, layout, scale):
 # ---- one grid step of every walk: vmapped conditional minimizations ---------------------------------------
 
 def _point(deviance, correlation, layout, has_sigma, index, value, z):
-    """min over the other coordinates of deviance(params) with params[index] = value.
+    """min of deviance over the optimized coordinates, with coordinate ``index`` = value.
 
-    ``z`` (full length) holds the unconstrained coordinates to start from (correlations as
-    atanh); its entry at ``index`` is ignored. Returns (deviance, z at the minimum, canonical
-    params there, optimizer status, whether the fixed correlation changed sign)."""
-    size = z.shape[0]
-    positions = jnp.arange(size)
-    take = jnp.where(positions[:-1] < index, positions[:-1], positions[:-1] + 1)
-    fixed = jnp.clip(value, -CORRELATION_LIMIT, CORRELATION_LIMIT)
-    fixed = jnp.where(correlation[index], fixed, value)
+    ``deviance(head, index, value)`` -> (deviance, tail): ``head`` is the leading block of lme4's
+    parameter vector that is optimized numerically (lmer: sds/correlations and sigma; glmer: all),
+    ``tail`` the rest at their closed-form conditional values (lmer: beta). A fixed head
+    coordinate is held by masking: it stays at ``value``, its gradient is 0, and Newton's step
+    leaves it alone. ``z`` holds the unconstrained start (correlations as atanh). Returns
+    (deviance, z at the minimum, canonical parameters there, optimizer status, whether the fixed
+    correlation changed sign)."""
+    size = correlation.shape[0]
+    head_size = layout.n_theta + 1 if has_sigma else size
+    positions = jnp.arange(head_size)
+    head_correlation = correlation[:head_size]
+    fixed = jnp.where(correlation[index], jnp.clip(value, -CORRELATION_LIMIT, CORRELATION_LIMIT), value)
 
-    def full(free):
-        raw = free[jnp.clip(jnp.where(positions < index, positions, positions - 1), 0, size - 2)]
-        params = jnp.where(correlation, jnp.tanh(raw), raw)
-        return jnp.where(positions == index, fixed, params), raw
+    def head(x):
+        params = jnp.where(head_correlation, jnp.tanh(x), x)
+        return jnp.where(positions == index, fixed, params)
 
-    result = minimize(lambda free: deviance(full(free)[0]), z[take])
-    params, raw = full(result.x)
+    result = minimize(lambda x: deviance(head(x), index, value)[0], z[:head_size])
+    params_head = head(result.x)
+    fun, tail = deviance(params_head, index, value)
+    params = jnp.concatenate([params_head, tail]).at[index].set(value)
     scale = params[layout.n_theta] if has_sigma else 1.0
-    canonical = _canonical(params, layout, scale).at[index].set(value)
-    flipped = correlation[index] & (_canonical(params, layout, scale)[index] * value < 0)
-    return result.fun, raw, canonical, result.status, flipped
+    canonical = _canonical(params, layout, scale)
+    flipped = correlation[index] & (canonical[index] * value < 0)
+    raw = jnp.concatenate([result.x, tail])
+    return fun, raw, canonical.at[index].set(value), result.status, flipped
 
 
 @jax.jit
@@ -136,8 +154,8 @@ def _linear_points(problem, index, value, z):
     layout = problem.design.layout
     correlation = jnp.asarray(np.concatenate([_correlation_mask(layout),
                                               np.zeros(1 + layout.n_fixed, bool)]))
-    point = partial(_point, lambda params: linear_deviance(params, problem), correlation, layout, True)
-    return jax.vmap(point)(index, value, z)
+    deviance = lambda head, index, value: linear_deviance(head, problem, index, value)
+    return jax.vmap(partial(_point, deviance, correlation, layout, True))(index, value, z)
 
 
 @partial(jax.jit, static_argnames=("family", "n_agq"))
@@ -145,7 +163,7 @@ def _generalized_points(data, index, value, z, family=None, n_agq=None):
     layout = data.design.layout
     correlation = jnp.asarray(np.concatenate([_correlation_mask(layout),
                                               np.zeros(layout.n_fixed, bool)]))
-    deviance = lambda params: generalized_deviance(params, data, family, n_agq)
+    deviance = lambda params, index, value: generalized_deviance(params, data, family, n_agq)
     return jax.vmap(partial(_point, deviance, correlation, layout, False))(index, value, z)
 
 
@@ -202,7 +220,7 @@ def _linear_setup(fit, delta: float | None, alphamax: float) -> ProfileSetup:
     delta = _default_delta(len(estimate), alphamax) if delta is None else delta
     first = _shifted(estimate)
     first[n_var:] = estimate[n_var:] + delta * se
-    base = float(linear_deviance(jnp.asarray(estimate), problem))
+    base = float(linear_deviance(jnp.asarray(estimate[:n_var]), problem, 0, estimate[0])[0])
     return ProfileSetup(names, estimate, lower, upper, first,
                         np.concatenate([_correlation_mask(layout), np.zeros(1 + layout.n_fixed, bool)]),
                         base, "ML", partial(_linear_points, problem),
@@ -226,7 +244,7 @@ def _generalized_setup(fit) -> ProfileSetup:
     names = sig_names(layout, False) + list(fit.fixef.index)
     lower, upper = _bounds(layout, layout.n_fixed, False)
     evaluate = partial(_generalized_points, fit.data, family=fit.family, n_agq=fit.nAGQ)
-    base = float(generalized_deviance(jnp.asarray(estimate), fit.data, fit.family, fit.nAGQ))
+    base = float(generalized_deviance(jnp.asarray(estimate), fit.data, fit.family, fit.nAGQ)[0])
     return ProfileSetup(names, estimate, lower, upper, _shifted(estimate),
                         np.concatenate([_correlation_mask(layout), np.zeros(layout.n_fixed, bool)]),
                         base, "Laplace" if fit.nAGQ == 1 else f"AGQ({fit.nAGQ})", evaluate,
@@ -479,6 +497,24 @@ def profile(fit, which=None, alphamax: float = 0.01, maxpts: int = 100,
     series = lambda values: pd.Series(values, index=setup.names)
     return Profile(table, series(setup.estimate), series(setup.missing_end[0]),
                    series(setup.missing_end[1]), setup.base, setup.deviance)
+
+
+def zeta_at(fit, parameter: str, values) -> pd.DataFrame:
+    """The profile of ``parameter`` at the given values (one vmapped batch of conditional
+    minimizations from the estimate): columns value, zeta, then every parameter there."""
+    setup = _generalized_setup(fit) if hasattr(fit, "family") else _linear_setup(fit, None, 0.01)
+    if parameter not in setup.names:
+        raise ValueError(f"parameter: unknown {parameter!r}; the parameters are {', '.join(setup.names)}")
+    w = setup.names.index(parameter)
+    values = np.atleast_1d(np.asarray(values, float))
+    walks = _Walks(setup, [w], cutoff=np.inf, delta=0.0, maxpts=0)
+    walks.width = len(values)
+    z_opt = _to_z(setup.estimate, setup.correlation)
+    rows = walks._evaluate([(w, v, z_opt) for v in values])
+    for message in dict.fromkeys(walks.messages):
+        warnings.warn(message, ProfileWarning, stacklevel=2)
+    return pd.DataFrame([[v, zeta, *params] for v, zeta, params, _ in rows],
+                        columns=["value", "zeta", *setup.names])
 
 
 def profile_confint(fit, level: float = 0.95, which=None, **options) -> pd.DataFrame:
