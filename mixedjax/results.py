@@ -124,13 +124,20 @@ class BatchMethods:
         statistic = statistic or default_statistic
         return BootstrapResult(statistic(batch), statistic_of_fit(self, statistic), batch)
 
-    def confint(self, method: str = "Wald", level: float = 0.95, nsim: int = 500, seed: int = 0,
-                **options) -> pd.DataFrame:
+    def profile(self, which=None, alphamax: float = 0.01, maxpts: int = 100, delta=None):
+        """Likelihood profile of each parameter (lme4's profile; see ``inference/profile.py``)."""
+        from .inference.profile import profile
+        return profile(self, which=which, alphamax=alphamax, maxpts=maxpts, delta=delta)
+
+    def confint(self, method: str = "profile", level: float = 0.95, nsim: int = 500, seed: int = 0,
+                which=None, **options) -> pd.DataFrame:
         """Confidence intervals with lme4's row names (.sig01, ..., .sigma, fixed effects):
-        ``"Wald"`` (fixed effects only, as lme4; NA for covariance parameters) or ``"boot"``
-        (percentile intervals from a parametric bootstrap of ``nsim`` replicates)."""
-        from math import sqrt
+        ``"profile"`` (default, as lme4: likelihood-profile intervals; ``which`` and the options
+        of ``profile()``), ``"Wald"`` (fixed effects only, as lme4; NA for covariance parameters)
+        or ``"boot"`` (percentile intervals from a parametric bootstrap of ``nsim`` replicates)."""
         from statistics import NormalDist
+        if method == "profile":
+            return self.profile(which=which, **options).confint(level)
         lower, upper = (1 - level) / 2, 1 - (1 - level) / 2
         columns = [f"{100 * lower:.3g} %", f"{100 * upper:.3g} %"]
         sig_names = self._sig_names()
@@ -145,7 +152,7 @@ class BatchMethods:
             values = boot.replicates
             values.columns = sig_names + list(self.fixef.index)
             return values.quantile([lower, upper]).T.set_axis(columns, axis=1)
-        raise ValueError(f"method must be 'Wald' or 'boot', not {method!r}")
+        raise ValueError(f"method must be 'profile', 'Wald' or 'boot', not {method!r}")
 
     def _sig_names(self) -> list[str]:
         count = sum(t.n_theta for t in self.spec.terms)

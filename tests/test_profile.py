@@ -1,0 +1,231 @@
+"""Profile confidence intervals against lme4 1.1-31 (``confint(fit)``, ``profile(fit)``).
+
+References: tests/reference_inference/make_profile.R -> tests/reference_inference/profile/<id>.json.
+
+Tolerance: an interval end agrees when |ours - lme4| <= 1e-3 * max(1, |lme4|), i.e. absolute
+1e-3 on the sd/correlation scale for values up to 1, relative 1e-3 above (sigma ~ 25, intercepts
+~ 1500). lme4's profile points come from bobyqa minimizations that stop at about 1e-6 of the
+deviance; ours are Newton minimizations to 1e-10, so the two splines differ by lme4's noise
+(seen: 1e-4 relative at most).
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import warnings
+from statistics import NormalDist
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mixedjax as mj
+from conftest import HERE, reference_data, reference, reference_fit
+from mixedjax.inference.profile import ProfileWarning, chi_square_quantile, zeta_at
+from mixedjax.inference.profile_spline import SplineError, back_spline, evaluate_back_spline
+
+PROFILE_DIR = os.path.join(HERE, "reference_inference", "profile")
+ROOT_NAMES = {"reference": "public", "reference_extra": "extra"}
+TOLERANCE = 1e-3
+
+
+def _numbers(values) -> np.ndarray:
+    """jsonlite writes R's NA as the string "NA"."""
+    return np.array([np.nan if v in ("NA", None) else v for v in values], float)
+
+
+def _lme4(fit_id: str) -> dict:
+    return json.load(open(os.path.join(PROFILE_DIR, f"{fit_id}.json")))
+
+
+def _profiled_ids() -> list[str]:
+    ids = []
+    for path in sorted(glob.glob(os.path.join(PROFILE_DIR, "*.json"))):
+        spec = json.load(open(path))
+        if "error" not in spec:
+            ids.append(spec["id"])
+    return ids
+
+
+def _fit(fit_id: str):
+    return reference_fit(ROOT_NAMES[_lme4(fit_id)["root"]], fit_id)
+
+
+_PROFILES: dict[str, mj.inference.profile.Profile] = {}
+
+
+def _profile(fit_id: str):
+    """One profile per reference fit for the whole session (warnings recorded, not raised)."""
+    if fit_id not in _PROFILES:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            profile = _fit(fit_id).profile()
+        profile.caught = [str(w.message) for w in caught]
+        _PROFILES[fit_id] = profile
+    return _PROFILES[fit_id]
+
+
+def _interval(profile, level: float) -> pd.DataFrame:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ProfileWarning)
+        return profile.confint(level)
+
+
+# fast cases run by default; the larger models (more parameters, bigger designs) are marked slow
+FAST = ["sleepstudy_slopes_reml", "sleepstudy_slopes_ml", "sleepstudy_uncorr_reml", "dyestuff_reml",
+        "dyestuff_ml", "dyestuff2_reml_singular", "penicillin_crossed_reml", "pastes_nested_reml",
+        "seed1_lmer_ml", "cbpp_binomial_laplace", "grouseticks_poisson_laplace"]
+CASES = [pytest.param(i, marks=() if i in FAST else pytest.mark.slow) for i in _profiled_ids()]
+
+
+@pytest.mark.parametrize("fit_id", CASES)
+@pytest.mark.parametrize("level,key", [(0.95, "confint_95"), (0.9, "confint_90")])
+def test_profile_intervals_match_lme4(fit_id, level, key):
+    lme4 = _lme4(fit_id)[key]
+    ours = _interval(_profile(fit_id), level)
+    assert list(ours.index) == lme4["names"]
+    assert list(ours.columns) == lme4["columns"]
+    theirs = np.column_stack([_numbers(lme4["lower"]), _numbers(lme4["upper"])])
+    values = ours.to_numpy()
+    np.testing.assert_array_equal(np.isnan(values), np.isnan(theirs))
+    finite = np.isfinite(theirs)
+    error = np.abs(values[finite] - theirs[finite]) / np.maximum(np.abs(theirs[finite]), 1.0)
+    assert np.max(error, initial=0.0) <= TOLERANCE, ours.assign(lme4_lower=theirs[:, 0],
+                                                                lme4_upper=theirs[:, 1])
+
+
+@pytest.mark.parametrize("fit_id", ["sleepstudy_slopes_reml", "cbpp_binomial_laplace",
+                                    "penicillin_crossed_reml"])
+def test_zeta_agrees_at_lme4_profile_points(fit_id):
+    """Our profile evaluated at lme4's own profile points: the same zeta. lme4's conditional
+    minima are bobyqa's (about 1e-6 on the deviance scale), so zeta = sqrt(deviance gap) agrees to
+    about 1e-3 away from 0; ours is never above lme4's by more than that noise (a minimum)."""
+    table = _lme4(fit_id)["profile"]
+    names = np.array(table[".par"])
+    fit = _fit(fit_id)
+    for parameter in dict.fromkeys(names):
+        rows = names == parameter
+        values = _numbers(table[parameter])[rows]
+        zeta = _numbers(table[".zeta"])[rows]
+        keep = np.isfinite(zeta) & (np.abs(zeta) > 0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ProfileWarning)
+            ours = zeta_at(fit, parameter, values[keep])
+        np.testing.assert_allclose(ours["zeta"], zeta[keep], atol=2e-3, rtol=1e-3,
+                                   err_msg=parameter)
+
+
+def test_spline_inversion_reproduces_lme4_from_its_own_profile():
+    """Given lme4's profile points, our back spline gives lme4's intervals to rounding: the
+    inversion is the same piecewise polynomial (splines::interpSpline then backSpline)."""
+    target = NormalDist().inv_cdf(0.975)
+    checked = 0
+    for fit_id in _profiled_ids():
+        spec = _lme4(fit_id)
+        table, interval = spec["profile"], spec["confint_95"]
+        names = np.array(table[".par"])
+        for name, lower, upper in zip(interval["names"], _numbers(interval["lower"]),
+                                      _numbers(interval["upper"])):
+            rows = names == name
+            x, zeta = _numbers(table[name])[rows], _numbers(table[".zeta"])[rows]
+            keep = np.isfinite(zeta)
+            order = np.argsort(x[keep], kind="stable")
+            try:
+                knots, coef = back_spline(x[keep][order], zeta[keep][order])
+            except SplineError:
+                continue  # lme4 fell back to linear interpolation here
+            ends = evaluate_back_spline(knots, coef, [-target, target])
+            for ours, theirs in zip(ends, (lower, upper)):
+                if np.isfinite(ours):
+                    assert abs(ours - theirs) <= 1e-9 * max(1.0, abs(theirs)), (fit_id, name)
+                    checked += 1
+    assert checked > 100
+
+
+def test_profile_table_and_centre():
+    """The table lists every parameter's points in lme4's order; a REML fit is profiled on the
+    ML deviance (lme4's devfun2 refits by ML), so zeta = 0 sits at the ML estimates."""
+    profile = _profile("sleepstudy_slopes_reml")
+    names = [".sig01", ".sig02", ".sig03", ".sigma", "(Intercept)", "Days"]
+    assert profile.parameters == names
+    assert list(profile.table.columns[:3]) == ["parameter", "value", "zeta"]
+    assert list(profile.table.columns[3:]) == names
+    ml = mj.lmer("Reaction ~ Days + (Days | Subject)",
+                 reference_data("public", reference("public", "sleepstudy_slopes_reml")), REML=False)
+    centre = profile.table[(profile.table["parameter"] == ".sigma") & (profile.table["zeta"] == 0)]
+    assert centre["value"].iloc[0] == pytest.approx(ml.sigma, rel=1e-8)
+    assert profile.base_deviance == pytest.approx(ml.deviance, rel=1e-10)
+    for name, points in profile.table.groupby("parameter", sort=False):
+        assert np.all(np.diff(points["value"]) > 0)
+        assert np.all(np.diff(points["zeta"].dropna()) > 0), name
+        np.testing.assert_allclose(points["value"], points[name])  # the fixed coordinate
+    lme4_points = np.array(_lme4("sleepstudy_slopes_reml")["profile"][".par"])
+    for name in names:  # the same grid rule gives about the same number of points as lme4
+        assert abs(np.sum(profile.table["parameter"] == name) - np.sum(lme4_points == name)) <= 2
+
+
+def test_singular_fit_gets_lme4s_boundary_interval_end():
+    """Dyestuff2: the sd estimate is 0, so its profile only goes up and the lower end is the
+    bound 0 (lme4 prints 0), with a warning; no NaN and no crash."""
+    profile = _profile("dyestuff2_reml_singular")
+    sig = profile.table[profile.table["parameter"] == ".sig01"]
+    assert sig["value"].min() == 0.0 and np.all(sig["zeta"] >= 0)
+    with pytest.warns(ProfileWarning, match=r"\.sig01"):
+        interval = profile.confint()
+    assert interval.loc[".sig01", "2.5 %"] == 0.0
+    assert np.all(np.isfinite(interval.to_numpy()))
+
+
+def test_confint_dispatch_and_level_columns():
+    fit = _fit("dyestuff_ml")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ProfileWarning)
+        default = fit.confint()
+        chosen = fit.confint(method="profile", level=0.8, which=".sigma")
+    assert list(default.index) == [".sig01", ".sigma", "(Intercept)"]
+    assert list(chosen.index) == [".sigma"] and list(chosen.columns) == ["10 %", "90 %"]
+    assert default.loc[".sigma", "2.5 %"] < chosen.loc[".sigma", "10 %"] < fit.sigma
+    wald = fit.confint(method="Wald")
+    assert np.isnan(wald.loc[".sig01"]).all() and np.isfinite(wald.loc["(Intercept)"]).all()
+
+
+def test_bad_input_is_named():
+    fit = _fit("dyestuff_ml")
+    with pytest.raises(ValueError, match="which: unknown parameter 'sd_Batch'"):
+        fit.profile(which="sd_Batch")
+    with pytest.raises(ValueError, match="method must be 'profile', 'Wald' or 'boot'"):
+        fit.confint(method="likelihood")
+    with pytest.raises(ValueError, match="alphamax"):
+        fit.profile(alphamax=1.5)
+    with pytest.raises(ValueError, match="level"):
+        _profile("dyestuff_ml").confint(level=95)
+
+
+def test_unprofilable_glmer_fits_say_why():
+    """lme4 fails on both: nAGQ=0 ("theta size mismatch") and a Gamma fit ("can't (yet) profile
+    GLMMs with non-fixed scale parameters"); we say why and what to use instead."""
+    assert "error" in _lme4("cbpp_binomial_nagq0") and "error" in _lme4("seed2_glmer_gamma_log")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nagq0 = reference_fit("extra", "cbpp_binomial_nagq0")
+        gamma = reference_fit("public", "seed2_glmer_gamma_log")
+    with pytest.raises(ValueError, match="nAGQ=0"):
+        nagq0.confint()
+    with pytest.raises(ValueError, match="scale"):
+        gamma.profile()
+
+
+def test_chi_square_quantile():
+    # qchisq(0.99, 6) and qchisq(0.95, 1) = qnorm(0.975)^2, from R
+    assert chi_square_quantile(0.99, 6) == pytest.approx(16.81189383, rel=1e-9)
+    assert chi_square_quantile(0.95, 1) == pytest.approx(NormalDist().inv_cdf(0.975) ** 2, rel=1e-10)
+
+
+def test_plot_delegates_to_plots_module():
+    pytest.importorskip("matplotlib")
+    plots = pytest.importorskip("mixedjax.plots")
+    assert hasattr(plots, "plot_profile")
+    import matplotlib
+    matplotlib.use("Agg")
+    _profile("dyestuff_ml").plot()
