@@ -230,6 +230,11 @@ class BootstrapResult:
     def summary(self) -> pd.DataFrame:
         return pd.DataFrame({"original": self.t0, "bias": self.bias, "std. error": self.sd})
 
+    def plot(self, bins: int = 30, ax=None):
+        """Histograms of the replicates with the original estimate marked (``mixedjax.plots``)."""
+        from .plots import plot_bootstrap
+        return plot_bootstrap(self, bins=bins, ax=ax)
+
 
 def _replicate_function(fit, max_iterations: int):
     """A hashable-by-identity closure over the fit's design: one compile per fitted model."""

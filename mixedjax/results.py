@@ -360,6 +360,18 @@ class MixedModelResults(BatchMethods):
     def summary(self) -> "Summary":
         return Summary(self.summary_data())
 
+    # ---- plots (mixedjax.plots) ------------------------------------------------------------------
+    def plot(self, ax=None):
+        """Pearson residuals against fitted values (lme4's plot(fit)); see ``mixedjax.plots``."""
+        from .plots import residuals_vs_fitted
+        return residuals_vs_fitted(self, ax=ax)
+
+    def plot_ranef(self, term=None, level: float = 0.95, ax=None):
+        """Caterpillar plot of a grouping factor's random effects with conditional-variance
+        intervals (lme4's dotplot(ranef(fit, condVar = TRUE))); see ``mixedjax.plots``."""
+        from .plots import caterpillar
+        return caterpillar(self, term=term, level=level, ax=ax)
+
     def _repr_html_(self) -> str:
         return format_summary_html(self.summary_data())
 
