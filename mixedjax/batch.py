@@ -23,6 +23,7 @@ import pandas as pd
 
 from . import _jax  # noqa: F401  (float64)
 from . import lmm
+from .dense_inverse import gauss_jordan_inverse
 from .optimize import STATUS_MESSAGES
 from .results import SINGULAR_TOLERANCE
 
@@ -65,7 +66,7 @@ def _generalized_replicate(data, theta0, family, n_agq: int, max_iterations: int
     stage1, final, theta, beta, hessian, pieces = fit_generalized(data, theta0, family, n_agq,
                                                                   max_iterations)
     n_theta = theta.shape[0]
-    inverse = jnp.linalg.inv(0.5 * (hessian + hessian.T))
+    inverse = gauss_jordan_inverse(0.5 * (hessian + hessian.T))  # no LAPACK: see dense_inverse.py
     se = jnp.sqrt(jnp.abs(2.0 * jnp.diagonal(inverse)[n_theta:]))
     mu = pieces.mu
     pearson = jnp.sum(data.weights * (y - mu) ** 2 / family.variance(mu))
