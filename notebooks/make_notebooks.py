@@ -87,8 +87,8 @@ table""",
     "vmapped call against a Python loop of single refits (both compiled before timing).",
     """data = design(20).assign(y=mj.simulate_formula("y ~ x + (1 | g)", design(20), beta, theta, sigma, seed=4)[:, 0])
 fit = mj.lmer("y ~ x + (1 | g)", data)
+fit.refit_batch(fit.simulate(nsim, seed=6)); fit.refit(fit.simulate(1, seed=6)[:, 0])  # compile both (one shape each)
 Y = fit.simulate(nsim, seed=5)
-fit.refit_batch(Y[:, :8]); fit.refit(Y[:, 0])          # compile both paths
 start = time.perf_counter(); batch = fit.refit_batch(Y); batch_seconds = time.perf_counter() - start
 loop_n = 20
 start = time.perf_counter()
