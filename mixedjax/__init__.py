@@ -13,10 +13,11 @@ from .generalized_model import GeneralizedLinearMixedModel, glmer
 from .linear_model import LinearMixedModel, lmer
 from .model import RankDeficiencyWarning
 from .power import power, power_curve, simulate_formula
+from . import plots  # matplotlib is imported only when a plot is drawn
 from .results import ConvergenceWarning, SingularFitWarning
 
 __all__ = ["lmer", "LinearMixedModel", "glmer", "GeneralizedLinearMixedModel", "Family",
            "binomial", "poisson", "Gamma", "inverse_gaussian", "gaussian", "FormulaError", "DataError", "MissingValuesWarning",
            "RankDeficiencyWarning", "ConvergenceWarning", "SingularFitWarning",
-           "enable_compilation_cache", "power", "power_curve", "simulate_formula"]
+           "enable_compilation_cache", "power", "power_curve", "simulate_formula", "plots"]
 __version__ = "0.1.0"

@@ -23,6 +23,7 @@ import pandas as pd
 
 from . import _jax  # noqa: F401  (float64)
 from . import lmm
+from .dense_inverse import gauss_jordan_inverse
 from .optimize import STATUS_MESSAGES
 from .results import SINGULAR_TOLERANCE
 
@@ -66,7 +67,7 @@ def _generalized_replicate(data, start, family, n_agq: int, max_iterations: int,
     stage1, final, theta, beta, hessian, pieces = fit_generalized(data, start[:n_theta], family, n_agq,
                                                                   max_iterations, start)
     n_theta = theta.shape[0]
-    inverse = jnp.linalg.inv(0.5 * (hessian + hessian.T))
+    inverse = gauss_jordan_inverse(0.5 * (hessian + hessian.T))  # no LAPACK: see dense_inverse.py
     se = jnp.sqrt(jnp.abs(2.0 * jnp.diagonal(inverse)[n_theta:]))
     mu = pieces.mu
     pearson = jnp.sum(data.weights * (y - mu) ** 2 / family.variance(mu))
@@ -237,6 +238,11 @@ class BootstrapResult:
 
     def summary(self) -> pd.DataFrame:
         return pd.DataFrame({"original": self.t0, "bias": self.bias, "std. error": self.sd})
+
+    def plot(self, bins: int = 30, ax=None):
+        """Histograms of the replicates with the original estimate marked (``mixedjax.plots``)."""
+        from .plots import plot_bootstrap
+        return plot_bootstrap(self, bins=bins, ax=ax)
 
 
 def _replicate_function(fit, max_iterations: int):

@@ -27,6 +27,7 @@ import numpy as np
 
 from . import _jax  # noqa: F401  (float64)
 from . import blocks, lmm
+from .dense_inverse import symmetric_solve
 from .design import Design, ResponseStatistics, crossproducts
 from .families import Family
 
@@ -227,8 +228,8 @@ def _conditional_mode_jvp(family, joint, primals, tangents):
         return structured_solve(theta, design, h, rhs)
 
     def dense(rhs):
-        J = jax.jacfwd(lambda w: half_gradient(w, theta, beta))(v)
-        return jnp.linalg.solve(J, rhs)
+        J = jax.jacfwd(lambda w: half_gradient(w, theta, beta))(v)  # symmetric (a Hessian)
+        return symmetric_solve(J, rhs)  # not jnp.linalg.solve: see dense_inverse.py
 
     dv = jax.lax.cond(jnp.all(h > 0), structured, dense, -dF)
     return v, dv

@@ -378,6 +378,18 @@ class MixedModelResults(BatchMethods):
         from .inference.fixed_effect_tests import anova
         return anova(self, type=type, ddf=ddf)
 
+    # ---- plots (mixedjax.plots) ------------------------------------------------------------------
+    def plot(self, ax=None):
+        """Pearson residuals against fitted values (lme4's plot(fit)); see ``mixedjax.plots``."""
+        from .plots import residuals_vs_fitted
+        return residuals_vs_fitted(self, ax=ax)
+
+    def plot_ranef(self, term=None, level: float = 0.95, ax=None):
+        """Caterpillar plot of a grouping factor's random effects with conditional-variance
+        intervals (lme4's dotplot(ranef(fit, condVar = TRUE))); see ``mixedjax.plots``."""
+        from .plots import caterpillar
+        return caterpillar(self, term=term, level=level, ax=ax)
+
     def _repr_html_(self) -> str:
         return format_summary_html(self.summary_data())
 

@@ -1,0 +1,230 @@
+"""Plots of fitted models, profiles, bootstraps and power curves (matplotlib, an optional extra).
+
+Every function reads numbers a result already holds (random effects and their conditional SDs,
+residuals, a profile's zeta table, bootstrap replicates, a power table) and draws them; none
+computes model internals. Each takes ``ax=None`` (a new figure is made when None) and returns the
+Axes it drew on, or a numpy array of Axes when it draws one panel per parameter or term.
+matplotlib is imported only when a plot is made: ``pip install mixedjax[plot]``.
+"""
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+import numpy as np
+import pandas as pd
+
+INSTALL_HINT = "mixedjax's plots need matplotlib: pip install mixedjax[plot]"
+
+
+def _pyplot():
+    """matplotlib.pyplot, or an ImportError that says how to install it."""
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as error:
+        raise ImportError(INSTALL_HINT) from error
+    return plt
+
+
+def _panels(ax, count: int, panel_size=(3.2, 3.0), max_columns: int = 3):
+    """``count`` Axes: new ones in a grid when ``ax`` is None, else the given ones (checked).
+
+    Returns a flat numpy array of Axes."""
+    if ax is None:
+        plt = _pyplot()
+        columns = min(count, max_columns)
+        rows = math.ceil(count / columns)
+        _, axes = plt.subplots(rows, columns, squeeze=False,
+                               figsize=(panel_size[0] * columns, panel_size[1] * rows))
+        flat = axes.ravel()
+        for extra in flat[count:]:
+            extra.set_visible(False)
+        return flat[:count]
+    flat = np.ravel(np.asarray(ax, dtype=object))
+    if flat.size != count:
+        raise ValueError(f"ax must hold {count} Axes (one per panel), got {flat.size}; "
+                         "pass ax=None to make a new figure")
+    return flat
+
+
+def _returned(axes):
+    """One Axes for a single panel, else the array."""
+    return axes[0] if len(axes) == 1 else axes
+
+
+def _single_axes(ax, figsize=(5.0, 4.0)):
+    if ax is not None:
+        return ax
+    _, created = _pyplot().subplots(figsize=figsize)
+    return created
+
+
+def normal_quantiles(n: int) -> np.ndarray:
+    """Standard normal quantiles at R's ppoints(n) (the x axis of qqnorm)."""
+    a = 3 / 8 if n <= 10 else 1 / 2
+    standard = NormalDist()
+    return np.array([standard.inv_cdf((i + 1 - a) / (n + 1 - 2 * a)) for i in range(n)])
+
+
+def _two_sided_z(level: float) -> float:
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1 (e.g. 0.95), got {level!r}")
+    return NormalDist().inv_cdf(0.5 + level / 2)
+
+
+# ---- random effects ---------------------------------------------------------------------------
+
+def _ranef_frame(fit, term, condvar: bool) -> tuple[str, pd.DataFrame]:
+    """The named grouping factor's random-effect frame (the first factor when ``term`` is None)."""
+    frames = fit.ranef_frames(condvar=condvar)
+    if term is None:
+        term = next(iter(frames))
+    if term not in frames:
+        raise ValueError(f"term {term!r} is not a grouping factor of this model; "
+                         f"use one of {list(frames)}")
+    return term, frames[term]
+
+
+def _effect_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if not c.endswith("_sd") or c[:-3] not in frame.columns]
+
+
+def caterpillar(fit, term=None, level: float = 0.95, ax=None):
+    """Random effects of one grouping factor, level by level, with intervals of +-z conditional
+    SDs (lme4's ``dotplot(ranef(fit, condVar = TRUE))``): one panel per random-effect column,
+    levels sorted by the first column. ``term`` names the grouping factor (default: the first)."""
+    z = _two_sided_z(level)
+    factor, frame = _ranef_frame(fit, term, condvar=True)
+    columns = _effect_columns(frame)
+    frame = frame.sort_values(columns[0])
+    axes = _panels(ax, len(columns), panel_size=(3.5, max(3.0, 0.22 * len(frame))))
+    positions = np.arange(len(frame))
+    for axis, column in zip(axes, columns):
+        axis.errorbar(frame[column].to_numpy(float), positions,
+                      xerr=z * frame[f"{column}_sd"].to_numpy(float), fmt="o",
+                      markersize=4, capsize=0, color="C0", ecolor="grey")
+        axis.axvline(0.0, color="k", lw=0.5)
+        axis.set_yticks(positions, [str(level_) for level_ in frame.index])
+        axis.set(xlabel=column, title=f"{factor}: {column}")
+    axes[0].set_ylabel(factor)
+    return _returned(axes)
+
+
+def qq_ranef(fit, term=None, ax=None):
+    """Normal QQ plot of one grouping factor's random effects, a panel per column (lme4's
+    ``qqmath(ranef(fit))``). ``term`` names the grouping factor (default: the first)."""
+    factor, frame = _ranef_frame(fit, term, condvar=False)
+    columns = list(frame.columns)
+    axes = _panels(ax, len(columns))
+    for axis, column in zip(axes, columns):
+        _qq(axis, frame[column].to_numpy())
+        axis.set(title=f"{factor}: {column}", ylabel="conditional mode")
+    return _returned(axes)
+
+
+# ---- residuals ---------------------------------------------------------------------------------
+
+def residuals_vs_fitted(fit, ax=None):
+    """Pearson residuals against fitted values (lme4's ``plot(fit)``)."""
+    axis = _single_axes(ax)
+    axis.scatter(fit.fitted, fit.residuals("pearson"), s=10, alpha=0.7)
+    axis.axhline(0.0, color="k", lw=0.5)
+    axis.set(xlabel="fitted values", ylabel="Pearson residuals")
+    return axis
+
+
+def qq_residuals(fit, ax=None):
+    """Normal QQ plot of the scaled Pearson residuals (lme4's ``qqnorm(resid(fit))``)."""
+    axis = _single_axes(ax)
+    _qq(axis, fit.residuals("pearson", scaled=True))
+    axis.set(ylabel="scaled Pearson residuals")
+    return axis
+
+
+def _qq(axis, values: np.ndarray) -> None:
+    """Sorted values against normal quantiles, with a line through the quartiles (qqline)."""
+    values = np.sort(np.asarray(values, float))
+    theoretical = normal_quantiles(values.size)
+    axis.scatter(theoretical, values, s=10)
+    if values.size >= 2:
+        q1, q3 = np.quantile(values, [0.25, 0.75])
+        z1, z3 = NormalDist().inv_cdf(0.25), NormalDist().inv_cdf(0.75)
+        slope = (q3 - q1) / (z3 - z1)
+        axis.axline((z1, q1), slope=slope, color="grey", lw=1)
+    axis.set(xlabel="standard normal quantiles")
+
+
+# ---- profiles, bootstraps, power ------------------------------------------------------------------
+
+PROFILE_COLUMNS = ("parameter", "value", "zeta")
+
+
+def plot_profile(profile, level: float = 0.95, ax=None):
+    """Profile zeta against each parameter's value, one panel per parameter, with dashed lines
+    at zeta = +-z(level) (their crossings are the profile confidence limits). ``profile`` is an
+    object with a ``.table`` DataFrame of columns parameter, value and zeta (``Profile``)."""
+    table = getattr(profile, "table", None)
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError("profile must have a .table DataFrame (columns parameter, value, zeta), "
+                        f"as fit.profile() returns; got {type(profile).__name__}")
+    missing = [c for c in PROFILE_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"profile.table lacks columns {missing}; it needs {list(PROFILE_COLUMNS)}")
+    z = _two_sided_z(level)
+    parameters = list(dict.fromkeys(table["parameter"]))
+    axes = _panels(ax, len(parameters), max_columns=4)
+    for axis, parameter in zip(axes, parameters):
+        rows = table[table["parameter"] == parameter].sort_values("value")
+        axis.plot(rows["value"].to_numpy(float), rows["zeta"].to_numpy(float), "-", color="C0")
+        for height in (-z, z):
+            axis.axhline(height, color="grey", ls="--", lw=0.8)
+        axis.axhline(0.0, color="k", lw=0.5)
+        axis.set(xlabel=parameter, ylabel="zeta")
+    return _returned(axes)
+
+
+def plot_bootstrap(boot, bins: int = 30, ax=None):
+    """Histograms of each bootstrap statistic (converged replicates), with the estimate of the
+    original fit (``t0``) as a vertical line. ``boot`` is what ``fit.bootstrap(...)`` returns."""
+    if not all(hasattr(boot, name) for name in ("replicates", "t0", "batch")):
+        raise TypeError("boot must be a BootstrapResult (from fit.bootstrap(nsim)), "
+                        f"got {type(boot).__name__}")
+    replicates = boot.replicates[np.asarray(boot.batch.converged)]
+    axes = _panels(ax, replicates.shape[1])
+    for axis, name in zip(axes, replicates.columns):
+        axis.hist(replicates[name].to_numpy(float), bins=bins, color="C0", alpha=0.7)
+        axis.axvline(float(boot.t0[name]), color="C3", lw=1.5, label="estimate")
+        axis.set(xlabel=name, ylabel="replicates")
+    return _returned(axes)
+
+
+POWER_COLUMNS = ("size", "term", "power", "nsim")
+
+
+def plot_power_curve(curve: pd.DataFrame, terms=None, target: float | None = 0.8, ax=None):
+    """Power against size, one line per fixed effect (``terms``; default all but the intercept),
+    with +-1.96 binomial Monte Carlo standard errors and a dashed line at ``target`` power.
+    ``curve`` is the table ``mixedjax.power_curve`` returns."""
+    if not isinstance(curve, pd.DataFrame):
+        raise TypeError(f"curve must be the DataFrame mixedjax.power_curve returns, got {type(curve).__name__}")
+    missing = [c for c in POWER_COLUMNS if c not in curve.columns]
+    if missing:
+        raise ValueError(f"curve lacks columns {missing}; pass the table from mixedjax.power_curve")
+    available = list(dict.fromkeys(curve["term"]))
+    if terms is None:
+        terms = [t for t in available if t != "(Intercept)"] or available
+    terms = [terms] if isinstance(terms, str) else list(terms)
+    unknown = [t for t in terms if t not in available]
+    if unknown:
+        raise ValueError(f"terms {unknown} are not in the power curve; use some of {available}")
+    axis = _single_axes(ax)
+    for term in terms:
+        rows = curve[curve["term"] == term].sort_values("size")
+        p, n = rows["power"].to_numpy(float), rows["nsim"].to_numpy(float)
+        error = 1.96 * np.sqrt(p * (1 - p) / np.maximum(n, 1))
+        axis.errorbar(rows["size"].to_numpy(float), p, yerr=error, fmt="o-", capsize=3, label=term)
+    if target is not None:
+        axis.axhline(target, color="grey", ls="--", lw=0.8)
+    axis.set(xlabel="size", ylabel="power", ylim=(0, 1.02))
+    axis.legend(title="term")
+    return axis
