@@ -12,11 +12,12 @@ from .families import Family, Gamma, binomial, gaussian, inverse_gaussian, poiss
 from .generalized_model import GeneralizedLinearMixedModel, glmer
 from .linear_model import LinearMixedModel, lmer
 from .model import RankDeficiencyWarning
+from .inference.likelihood_ratio import RefitMLWarning, anova
 from .power import power, power_curve, simulate_formula
 from .results import ConvergenceWarning, SingularFitWarning
 
 __all__ = ["lmer", "LinearMixedModel", "glmer", "GeneralizedLinearMixedModel", "Family",
            "binomial", "poisson", "Gamma", "inverse_gaussian", "gaussian", "FormulaError", "DataError", "MissingValuesWarning",
            "RankDeficiencyWarning", "ConvergenceWarning", "SingularFitWarning",
-           "enable_compilation_cache", "power", "power_curve", "simulate_formula"]
+           "enable_compilation_cache", "anova", "RefitMLWarning", "power", "power_curve", "simulate_formula"]
 __version__ = "0.1.0"
