@@ -178,7 +178,9 @@ def anova(*models, refit: bool = True, names=None, **kwargs):
         raise TypeError(f"anova() got unexpected argument(s) {sorted(kwargs)} for a model comparison; "
                         "use refit= and names=")
     if names is None:
-        found = [caller_data_name(m, depth=2) for m in models]  # names in anova's caller
+        found = []
+        for model in models:  # (a loop, not a comprehension: that would add a frame before 3.12)
+            found.append(caller_data_name(model, depth=2))  # the name in anova's caller
         names = found if None not in found and len(set(found)) == len(found) \
             else [f"m{i + 1}" for i in range(len(models))]
     return likelihood_ratio_table(list(models), [str(n) for n in names], refit=refit)
