@@ -348,6 +348,10 @@ class MixedModelResults(BatchMethods):
     def _link_inverse(self, eta: np.ndarray) -> np.ndarray:
         return eta
 
+    def _link_derivative(self, eta: np.ndarray) -> np.ndarray:
+        """d mu / d eta (1 for lmer)."""
+        return np.ones_like(eta)
+
     def linear_predictor(self) -> np.ndarray:
         return self.spec.fixed.X @ self.beta + self._random_part() + self.spec.offset
 
