@@ -12,6 +12,7 @@ from .families import Family, Gamma, binomial, gaussian, inverse_gaussian, poiss
 from .generalized_model import GeneralizedLinearMixedModel, glmer
 from .linear_model import LinearMixedModel, lmer
 from .model import RankDeficiencyWarning
+from .inference.likelihood_ratio import RefitMLWarning, anova
 from .power import power, power_curve, simulate_formula
 from . import plots  # matplotlib is imported only when a plot is drawn
 from .results import ConvergenceWarning, SingularFitWarning
@@ -19,5 +20,6 @@ from .results import ConvergenceWarning, SingularFitWarning
 __all__ = ["lmer", "LinearMixedModel", "glmer", "GeneralizedLinearMixedModel", "Family",
            "binomial", "poisson", "Gamma", "inverse_gaussian", "gaussian", "FormulaError", "DataError", "MissingValuesWarning",
            "RankDeficiencyWarning", "ConvergenceWarning", "SingularFitWarning",
-           "enable_compilation_cache", "power", "power_curve", "simulate_formula", "plots"]
+           "enable_compilation_cache", "anova", "RefitMLWarning", "power", "power_curve",
+           "simulate_formula", "plots"]
 __version__ = "0.1.0"

@@ -270,6 +270,9 @@ class GeneralizedLinearMixedModel(MixedModelResults):
     def _link_inverse(self, eta):
         return np.asarray(self.family.link.linkinv(jnp.asarray(eta)))
 
+    def _link_derivative(self, eta):
+        return np.asarray(self.family.link.mu_eta(jnp.asarray(eta)))
+
     @property
     def fitted(self) -> np.ndarray:
         return self.mu
@@ -292,9 +295,11 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         return out / self.sigma if scaled else out
 
     def predict(self, newdata: pd.DataFrame | None = None, re_form=None,
-                allow_new_levels: bool = False, type: str = "link") -> np.ndarray:
-        """Predictions on the link (default, as R) or response scale."""
-        return predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels, type=type)
+                allow_new_levels: bool = False, type: str = "link", se_fit: bool = False):
+        """Predictions on the link (default, as R) or response scale; ``se_fit`` adds standard
+        errors of the fixed part (delta method on the response scale; see ``predict.py``)."""
+        return predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels, type=type,
+                       se_fit=se_fit)
 
     def _conditional_variances(self) -> list[np.ndarray]:
         from .conditional import precision_inverse_blocks

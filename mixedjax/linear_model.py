@@ -179,10 +179,12 @@ class LinearMixedModel(MixedModelResults):
         return fit
 
     def predict(self, newdata: pd.DataFrame | None = None, re_form=None,
-                allow_new_levels: bool = False, type: str = "response") -> np.ndarray:
+                allow_new_levels: bool = False, type: str = "response", se_fit: bool = False):
         """Predictions: the fixed part plus the random effects in ``re_form`` (None: all terms,
-        ``"~0"``: none, or a formula of bar terms such as ``"~(1 | Subject)"``)."""
-        return predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels, type=type)
+        ``"~0"``: none, or a formula of bar terms such as ``"~(1 | Subject)"``); ``se_fit`` adds
+        standard errors of the fixed part, sqrt(diag(X V X'))."""
+        return predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels, type=type,
+                       se_fit=se_fit)
 
     # ---- t and F tests with Satterthwaite / Kenward-Roger df (lmerTest) ----------------------------
     def coef_table(self, ddf="Satterthwaite") -> pd.DataFrame:

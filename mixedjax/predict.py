@@ -4,6 +4,11 @@ New data reuse the fit's formulaic specs (factor levels, contrasts, transformati
 fixed part and for each term's columns, and the fitted levels of each grouping factor. A level of a
 fixed-effect factor that the fit never saw is an error; a new grouping level contributes a zero
 random effect when ``allow_new_levels`` is true and is an error otherwise.
+
+``se_fit=True`` adds standard errors of the population-level (fixed) part x'beta-hat:
+sqrt(diag(X V X')) with V = vcov(beta-hat), on the link scale; with ``type="response"`` (glmer)
+they are carried to the mean by the delta method, |d mu / d eta| at the returned prediction times
+the link-scale value. They ignore the uncertainty of the random effects and of theta.
 """
 from __future__ import annotations
 
@@ -78,12 +83,16 @@ def _group_codes(term, newdata: pd.DataFrame, allow_new_levels: bool) -> np.ndar
 
 
 def predict(fit, newdata: pd.DataFrame | None = None, re_form=None, allow_new_levels: bool = False,
-            type: str = "link") -> np.ndarray:
+            type: str = "link", se_fit: bool = False):
+    """Predictions (an array), or with ``se_fit`` a DataFrame with columns ``fit`` and ``se_fit``."""
+    if type not in ("link", "response"):
+        raise ValueError(f"type must be 'link' or 'response', not {type!r}")
     spec = fit.spec
     included = _terms_in(re_form, spec)
     modes = fit._term_modes()
     if newdata is None:
-        eta = spec.fixed.X @ fit.beta + spec.offset
+        X = spec.fixed.X
+        eta = X @ fit.beta + spec.offset
         for i in included:
             term = spec.terms[i]
             eta = eta + np.sum(term.X * modes[i][term.codes], axis=1)
@@ -99,4 +108,11 @@ def predict(fit, newdata: pd.DataFrame | None = None, re_form=None, allow_new_le
             Xi = _matrix(term.spec, newdata, f"columns of {term.bar}")
             effect = np.where(codes[:, None] >= 0, modes[i][np.maximum(codes, 0)], 0.0)
             eta = eta + np.sum(Xi * effect, axis=1)
-    return fit._link_inverse(eta) if type == "response" else eta
+    value = fit._link_inverse(eta) if type == "response" else eta
+    if not se_fit:
+        return value
+    se = np.sqrt(np.einsum("ij,jk,ik->i", X, fit.vcov_matrix, X))
+    if type == "response":
+        se = se * np.abs(fit._link_derivative(eta))
+    index = newdata.index if newdata is not None else None
+    return pd.DataFrame({"fit": value, "se_fit": se}, index=index)

@@ -252,6 +252,22 @@ class MixedModelResults(BatchMethods):
     def converged(self) -> bool:
         return self.optimizer.status in (0, 2) and not self.optimizer.messages
 
+    def varpar_vcov(self) -> pd.DataFrame:
+        """Covariance of lme4's (.sig01, ..., .sigma) (SDs, correlations, sigma) as 2 H^{-1} of the
+        fit's deviance on that scale (see ``inference/variance_components.py``)."""
+        from .inference.variance_components import varpar_vcov_frame
+        return varpar_vcov_frame(self)
+
+    def varpar_se(self) -> pd.Series:
+        """Standard errors of lme4's .sig parameters (SD scale; NaN on the boundary)."""
+        vcov = self.varpar_vcov()
+        return pd.Series(np.sqrt(np.diag(vcov.to_numpy())), index=vcov.index, name="se")
+
+    def varcorr_table(self, se: bool = False) -> pd.DataFrame:
+        """VarCorr on the SD scale in .sig order (grp, var1, var2, sdcor); ``se=True`` adds standard errors."""
+        from .inference.variance_components import varcorr_se_table
+        return varcorr_se_table(self, se=se)
+
     # ---- random effects ----------------------------------------------------------------------
     def _term_modes(self) -> list[np.ndarray]:
         out, start = [], 0
@@ -338,6 +354,10 @@ class MixedModelResults(BatchMethods):
 
     def _link_inverse(self, eta: np.ndarray) -> np.ndarray:
         return eta
+
+    def _link_derivative(self, eta: np.ndarray) -> np.ndarray:
+        """d mu / d eta (1 for lmer)."""
+        return np.ones_like(eta)
 
     def linear_predictor(self) -> np.ndarray:
         return self.spec.fixed.X @ self.beta + self._random_part() + self.spec.offset
