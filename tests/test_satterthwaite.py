@@ -52,6 +52,9 @@ def test_contest_matches_lmerTest(fit_id):
 def test_anova_hypotheses_and_table_match_lmerTest(fit_id, anova_type):
     fit, ref = fit_for(fit_id), ddf_reference(fit_id)
     expected = ref[f"anova{anova_type}_hypotheses"] or {}
+    if isinstance(expected, list):  # R wrote an intercept-only model's empty list as [empty matrix]
+        assert all(not item["values"] for item in expected)
+        expected = {}
     ours = hypotheses(fit, anova_type)
     assert list(ours) == list(expected)
     for term, L in expected.items():
