@@ -84,6 +84,9 @@ def cholesky_with_inverse(C, base: int = LAPACK_BLOCK):
     matrix busy-waits for its threads, which collapses when other work, XLA's or another
     process's, occupies the cores.) A non-positive pivot gives NaN, as LAPACK's does."""
     n = C.shape[-1]
+    if n <= UNROLLED_LIMIT:  # no LAPACK call per vmap lane, and no batched LAPACK (dense_inverse.py)
+        L = cholesky(C)
+        return L, lower_inverse(L)
     if n <= base:
         L = jax.lax.linalg.cholesky(C.T, symmetrize_input=False)  # C' = C, as LAPACK reads it
         return L, jax.lax.linalg.triangular_solve(L, jnp.eye(n, dtype=C.dtype), left_side=True,

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _jax  # noqa: F401  (float64)
-from . import lmm
+from . import blocks, lmm
 from .design import Layout
 
 
@@ -69,7 +69,7 @@ def theta_from_sdcor(sdcor, scale, layout: Layout) -> jax.Array:
         off_rows, off_cols = rows[~diagonal], cols[~diagonal]
         corr = (jnp.eye(p, dtype=sdcor.dtype).at[off_rows, off_cols].set(values[~diagonal])
                 .at[off_cols, off_rows].set(values[~diagonal]))
-        T = sd[:, None] * jnp.linalg.cholesky(corr)  # chol(D R D) = D chol(R)
+        T = sd[:, None] * blocks.cholesky(corr)  # chol(D R D) = D chol(R); no LAPACK under vmap
         pieces.append(T[rows, cols] / scale)
     return jnp.concatenate(pieces) if pieces else jnp.zeros(0)
 

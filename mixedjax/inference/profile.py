@@ -149,13 +149,24 @@ def _point(deviance, correlation, layout, has_sigma, index, value, z):
     return fun, raw, canonical.at[index].set(value), result.status, flipped
 
 
+# Points are solved a few at a time (lax.map over vmapped groups): jaxlib 0.10's CPU LAPACK kernels
+# split a large enough batch over XLA's thread pool and block a pool thread waiting for it, which
+# deadlocks when as many such calls run at once as the pool has threads (2 on a 2-core machine);
+# small batches stay below its threshold and run inline (see ``mixedjax/dense_inverse.py``).
+POINT_BATCH = 4
+
+
+def _map_points(point, index, value, z):
+    return jax.lax.map(lambda args: point(*args), (index, value, z), batch_size=POINT_BATCH)
+
+
 @jax.jit
 def _linear_points(problem, index, value, z):
     layout = problem.design.layout
     correlation = jnp.asarray(np.concatenate([_correlation_mask(layout),
                                               np.zeros(1 + layout.n_fixed, bool)]))
     deviance = lambda head, index, value: linear_deviance(head, problem, index, value)
-    return jax.vmap(partial(_point, deviance, correlation, layout, True))(index, value, z)
+    return _map_points(partial(_point, deviance, correlation, layout, True), index, value, z)
 
 
 @partial(jax.jit, static_argnames=("family", "n_agq"))
@@ -164,7 +175,7 @@ def _generalized_points(data, index, value, z, family=None, n_agq=None):
     correlation = jnp.asarray(np.concatenate([_correlation_mask(layout),
                                               np.zeros(layout.n_fixed, bool)]))
     deviance = lambda params, index, value: generalized_deviance(params, data, family, n_agq)
-    return jax.vmap(partial(_point, deviance, correlation, layout, False))(index, value, z)
+    return _map_points(partial(_point, deviance, correlation, layout, False), index, value, z)
 
 
 # ---- what the walks start from ------------------------------------------------------------------------------
