@@ -178,13 +178,25 @@ class BatchResult:
         return frame
 
 
-def refit_batch(fit, Y, chunk_size: int = 2000, vmap_width: int = 64, progress: bool | None = None,
+def default_vmap_width(fit) -> int:
+    """How many fits run in lock step. On CPU narrow: the work per fit is many small operations,
+    which gain little from wider vectors, while every lane waits for the slowest of its group (and
+    jaxlib's batched LAPACK kernels switch to a thread pool above a size where they can deadlock);
+    measured on 2 cores, sleepstudy ran fastest at 2-4 lanes, cbpp at 1. On accelerators wide:
+    the lanes are what keeps the device busy."""
+    if jax.default_backend() != "cpu":
+        return 1024
+    return 1 if hasattr(fit, "family") else 4
+
+
+def refit_batch(fit, Y, chunk_size: int = 2000, vmap_width: int | None = None, progress: bool | None = None,
                 max_iterations: int = 100) -> BatchResult:
     """Refit ``fit``'s design to every column of ``Y`` (nobs x nsim) in compiled, vmapped chunks."""
     Y = np.asarray(Y, dtype=float)
     if Y.ndim != 2 or Y.shape[0] != fit.nobs:
         raise ValueError(f"Y must have shape (nobs, nsim) = ({fit.nobs}, nsim), got {Y.shape}")
     replicate = _replicate_function(fit, max_iterations)
+    vmap_width = default_vmap_width(fit) if vmap_width is None else vmap_width
     responses = Y.T - (0.0 if hasattr(fit, "family") else fit.spec.offset[None, :])
     chunks = range(0, responses.shape[0], chunk_size)
     if progress is None:
