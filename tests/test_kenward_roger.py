@@ -17,7 +17,15 @@ def test_adjusted_vcov_at_lme4_estimates_matches_pbkrtest(fit_id):
     fit, ref = fit_for(fit_id), ddf_reference(fit_id)
     beta = values(ref["coef_kr"])[:, 0]
     state = kenward_roger.state_at(fit.spec, ref["theta"], ref["sigma"], beta, values(ref["vcov"]))
-    assert max_relative(state.vcov_adjusted, values(ref["vcov_adj"]), 1e-12) < 1e-8
+    # errors on the correlation scale, |ours - theirs|_ij / sqrt(theirs_ii theirs_jj), not relative
+    # per entry: entries that are exactly zero hold rounding noise. In chickweight_timefactor_reml
+    # Cov(TimeF2, Diet) = 0 (every chick is weighed at times 0 and 2); lme4's vcov has 4e-13 there
+    # (diagonal 31 to 89), and our adjusted matrix and pbkrtest's differ there by 6e-14 (6% of the
+    # former floor 1e-12); both are within 3e-14 (correlation scale) of a 50-digit evaluation of
+    # Kenward-Roger's formula at lme4's estimates
+    reference = values(ref["vcov_adj"])
+    scale = np.sqrt(np.outer(np.diag(reference), np.diag(reference)))
+    assert np.max(np.abs(state.vcov_adjusted - reference) / scale) < 1e-8
 
 
 @pytest.mark.parametrize("fit_id", REML_IDS)
