@@ -22,7 +22,7 @@ import pytest
 
 import mixedjax as mj
 from conftest import HERE, reference_data, reference, reference_fit
-from mixedjax.inference.profile import ProfileWarning, chi_square_quantile, zeta_at
+from mixedjax.inference.profile import _correlation_mask, ProfileWarning, chi_square_quantile, zeta_at
 from mixedjax.inference.profile_spline import SplineError, back_spline, evaluate_back_spline
 
 PROFILE_DIR = os.path.join(HERE, "reference_inference", "profile")
@@ -96,24 +96,35 @@ def test_profile_intervals_match_lme4(fit_id, level, key):
 
 
 @pytest.mark.parametrize("fit_id", ["sleepstudy_slopes_reml", "cbpp_binomial_laplace",
-                                    "penicillin_crossed_reml"])
+                                    pytest.param("penicillin_crossed_reml", marks=pytest.mark.slow)])
 def test_zeta_agrees_at_lme4_profile_points(fit_id):
     """Our profile evaluated at lme4's own profile points: the same zeta. lme4's conditional
     minima are bobyqa's (about 1e-6 on the deviance scale), so zeta = sqrt(deviance gap) agrees to
-    about 1e-3 away from 0; ours is never above lme4's by more than that noise (a minimum)."""
+    about 1e-3 away from 0; ours is never above lme4's by more than that noise (a minimum).
+
+    Where lme4's conditional minimum sits on a correlation bound (+-1; sleepstudy's .sig01 far
+    below its estimate), our minimum over the open interval is lower still (|zeta| 4.527 against
+    lme4's 4.587: a deviance 0.55 lower at a valid parameter), so there only that is asserted."""
     table = _lme4(fit_id)["profile"]
     names = np.array(table[".par"])
     fit = _fit(fit_id)
+    correlations = [name for name, is_corr in zip(fit._sig_names(), _correlation_mask(
+        fit.spec.design.layout)) if is_corr]
     for parameter in dict.fromkeys(names):
         rows = names == parameter
         values = _numbers(table[parameter])[rows]
         zeta = _numbers(table[".zeta"])[rows]
+        at_bound = np.zeros(rows.sum(), bool)
+        for name in correlations:
+            at_bound |= np.abs(_numbers(table[name])[rows]) > 1 - 1e-8
         keep = np.isfinite(zeta) & (np.abs(zeta) > 0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ProfileWarning)
-            ours = zeta_at(fit, parameter, values[keep])
-        np.testing.assert_allclose(ours["zeta"], zeta[keep], atol=2e-3, rtol=1e-3,
+            ours = np.asarray(zeta_at(fit, parameter, values[keep])["zeta"])
+        interior = ~at_bound[keep]
+        np.testing.assert_allclose(ours[interior], zeta[keep][interior], atol=2e-3, rtol=1e-3,
                                    err_msg=parameter)
+        assert np.all(np.abs(ours[~interior]) <= np.abs(zeta[keep][~interior]) + 2e-3), parameter
 
 
 def test_spline_inversion_reproduces_lme4_from_its_own_profile():

@@ -149,11 +149,13 @@ def _point(deviance, correlation, layout, has_sigma, index, value, z):
     return fun, raw, canonical.at[index].set(value), result.status, flipped
 
 
-# Points are solved a few at a time (lax.map over vmapped groups): jaxlib 0.10's CPU LAPACK kernels
-# split a large enough batch over XLA's thread pool and block a pool thread waiting for it, which
-# deadlocks when as many such calls run at once as the pool has threads (2 on a 2-core machine);
-# small batches stay below its threshold and run inline (see ``mixedjax/dense_inverse.py``).
-POINT_BATCH = 4
+# Points are solved one after another inside one compiled call (lax.map), each with its own
+# batched derivative directions: jaxlib 0.10's CPU LAPACK kernels split a large enough batch
+# (about 2e5 flops) over XLA's thread pool and block a pool thread waiting for it, which deadlocks
+# when as many such calls run at once as the pool has threads (2 on a 2-core machine; seen here
+# with vmapped groups of 4 points). Unbatched points stay below that threshold and run inline
+# (see ``mixedjax/dense_inverse.py``).
+POINT_BATCH = 1
 
 
 def _map_points(point, index, value, z):
