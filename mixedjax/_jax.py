@@ -3,8 +3,18 @@
 Profiled deviances are of order 1e3-1e5 and convergence needs about 1e-8 relative accuracy, so
 single precision is never acceptable. Importing this module switches x64 on before any array is
 made and fails loudly if that did not take effect.
+
+OpenBLAS (SciPy's copy, which JAX's CPU LAPACK kernels call) is kept single-threaded unless the
+user chose otherwise: XLA already runs those kernels from its own thread pool, several at once,
+and OpenBLAS threads on top of that only busy-wait against XLA's (DESIGN.md section 10; InstEval
+3.7x slower) and are a known source of heap corruption in jaxlib 0.10's batched kernels. It must be
+set before SciPy's OpenBLAS is loaded, hence here, before JAX is imported.
 """
-import jax
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
