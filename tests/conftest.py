@@ -9,11 +9,18 @@ import os
 import re
 import warnings
 
-import numpy as np
-import pandas as pd
-import pytest
+# Every compiled XLA CPU program maps its kernels' code into the process, about 650 maps for one
+# lmer fit, and a test worker compiles hundreds of programs: near Linux's vm.max_map_count (65,530)
+# mmap fails and XLA crashes while compiling (seen as segfaults late in long runs, with 31,000+
+# maps in a worker). The older fusion code generator maps 2.4x less per program (and compiles
+# faster), so the suite uses it; results are the same numbers to rounding.
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_use_fusion_emitters=false").strip()
 
-import mixedjax as mj
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+import mixedjax as mj  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOTS = {"public": os.path.join(HERE, "reference"), "extra": os.path.join(HERE, "reference_extra")}

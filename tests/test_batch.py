@@ -131,7 +131,9 @@ def test_batches_shard_across_four_cpu_devices():
         "batch = fit.refit_batch(fit.simulate(16, seed=9), chunk_size=16, vmap_width=4)\n"
         "print(json.dumps(batch.criterion.tolist()))\n")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+    # the same compiler flags as this process (conftest's), plus four host devices
+    flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
+    env = dict(os.environ, XLA_FLAGS=flags.strip(),
                PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
     out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True,
                          text=True, timeout=900)
