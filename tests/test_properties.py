@@ -45,7 +45,10 @@ def test_row_order_invariance(sleepstudy, fit):
     other = mj.lmer(FORMULA, shuffled)
     assert abs(other.reml_criterion - fit.reml_criterion) < 1e-8
     np.testing.assert_allclose(other.fixef, fit.fixef, rtol=1e-7)
-    np.testing.assert_allclose(other.theta, fit.theta, rtol=1e-6)
+    # theta is determined only to about sqrt(2 * stopping tolerance / curvature) ~ 1e-6 by the
+    # Newton stopping rule (decrement < 64 eps |f| = 2.5e-11 here): a reordering changes rounding,
+    # so the two stopping points agree to that, not to a relative 1e-6 of the small 0.015 entry
+    np.testing.assert_allclose(other.theta, fit.theta, rtol=0, atol=1e-5)
     pd.testing.assert_frame_equal(other.ranef["Subject"], fit.ranef["Subject"], rtol=1e-5)
 
 
