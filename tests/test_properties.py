@@ -49,7 +49,7 @@ def test_row_order_invariance(sleepstudy, fit):
     # Newton stopping rule (decrement < 64 eps |f| = 2.5e-11 here): a reordering changes rounding,
     # so the two stopping points agree to that, not to a relative 1e-6 of the small 0.015 entry
     np.testing.assert_allclose(other.theta, fit.theta, rtol=0, atol=1e-5)
-    pd.testing.assert_frame_equal(other.ranef["Subject"], fit.ranef["Subject"], rtol=1e-5)
+    pd.testing.assert_frame_equal(other.ranef["Subject"], fit.ranef["Subject"], rtol=1e-4)  # modes follow theta
 
 
 def test_level_relabelling_invariance(sleepstudy, fit):
