@@ -5,7 +5,7 @@
 >>> print(fit.summary())                                                  # doctest: +SKIP
 """
 from . import _jax  # noqa: F401  (switches float64 on before anything else)
-from ._jax import enable_compilation_cache
+from .compilation import CompileCounter, configure_default_cache, enable_compilation_cache
 from .formula import FormulaError
 from .frame import DataError, MissingValuesWarning
 from .families import Family, Gamma, binomial, gaussian, inverse_gaussian, poisson
@@ -20,6 +20,7 @@ from .results import ConvergenceWarning, SingularFitWarning
 __all__ = ["lmer", "LinearMixedModel", "glmer", "GeneralizedLinearMixedModel", "Family",
            "binomial", "poisson", "Gamma", "inverse_gaussian", "gaussian", "FormulaError", "DataError", "MissingValuesWarning",
            "RankDeficiencyWarning", "ConvergenceWarning", "SingularFitWarning",
-           "enable_compilation_cache", "anova", "RefitMLWarning", "power", "power_curve",
+           "enable_compilation_cache", "CompileCounter", "cache_directory", "anova", "RefitMLWarning", "power", "power_curve",
            "simulate_formula", "plots"]
 __version__ = "0.1.0"
+cache_directory = configure_default_cache()  # the persistent compilation cache (None: off)

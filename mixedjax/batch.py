@@ -60,7 +60,7 @@ def _linear_replicate(design, weights, theta0, reml: bool, max_iterations: int, 
                         result.status, singular)
 
 
-def _generalized_replicate(data, start, family, n_agq: int, max_iterations: int, y):
+def _generalized_replicate(data, start, n_obs, family, n_agq: int, max_iterations: int, y):
     from .generalized_model import fit_generalized
     data = data._replace(y=y, mustart=family.mustart(y, data.weights))
     n_theta = data.design.layout.n_theta
@@ -71,33 +71,55 @@ def _generalized_replicate(data, start, family, n_agq: int, max_iterations: int,
     se = jnp.sqrt(jnp.abs(2.0 * jnp.diagonal(inverse)[n_theta:]))
     mu = pieces.mu
     pearson = jnp.sum(data.weights * (y - mu) ** 2 / family.variance(mu))
-    sigma = jnp.where(family.has_dispersion, jnp.sqrt((pearson + pieces.ussq) / y.shape[0]), 1.0)
+    sigma = jnp.where(family.has_dispersion, jnp.sqrt((pearson + pieces.ussq) / n_obs), 1.0)
     layout = data.design.layout
     singular = jnp.min(jnp.abs(theta[_diagonal_positions(layout)])) < SINGULAR_TOLERANCE
     return ReplicateFit(theta, beta, se, sigma, final.fun, final.iterations, final.status, singular)
 
 
-@partial(jax.jit, static_argnames=("replicate", "vmap_width"))
-def _map_replicates(replicate, responses, vmap_width: int):
-    return jax.lax.map(replicate, responses, batch_size=vmap_width)
+class ReplicateKind(NamedTuple):
+    """The static part of a batch's replicate function (hashable: one compiled program per
+    model structure and setting, shared by every fit of that structure)."""
+
+    family: object  # None for lmer
+    reml: bool
+    n_agq: int
+    max_iterations: int
+
+
+def _replicate(kind: ReplicateKind, constants, response):
+    if kind.family is None:
+        design, weights, theta0 = constants
+        return _linear_replicate(design, weights, theta0, kind.reml, kind.max_iterations, response)
+    data, start, n_obs = constants
+    return _generalized_replicate(data, start, n_obs, kind.family, kind.n_agq, kind.max_iterations,
+                                  response)
+
+
+@partial(jax.jit, static_argnames=("kind", "vmap_width"))
+def _map_replicates(kind: ReplicateKind, constants, responses, vmap_width: int):
+    return jax.lax.map(partial(_replicate, kind, constants), responses, batch_size=vmap_width)
 
 
 @lru_cache(maxsize=32)
-def _sharded_map(replicate, vmap_width: int, n_devices: int):
-    """The chunk function split over ``n_devices`` devices (built and compiled once per fit)."""
+def _sharded_map(kind: ReplicateKind, vmap_width: int, n_devices: int):
+    """The chunk function split over ``n_devices`` devices (built once per kind)."""
     mesh = jax.make_mesh((n_devices,), ("replicate",))
     spec = jax.sharding.PartitionSpec("replicate")
-    mapped = jax.jit(jax.shard_map(lambda r: jax.lax.map(replicate, r, batch_size=vmap_width),
-                                   mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False))
+
+    def chunk(constants, responses):
+        return jax.lax.map(partial(_replicate, kind, constants), responses, batch_size=vmap_width)
+    mapped = jax.jit(jax.shard_map(chunk, mesh=mesh, in_specs=(jax.sharding.PartitionSpec(), spec),
+                                   out_specs=spec, check_vma=False))
     return mapped, jax.sharding.NamedSharding(mesh, spec)
 
 
-def _run_chunk(replicate, responses, vmap_width: int):
+def _run_chunk(kind: ReplicateKind, constants, responses, vmap_width: int):
     n_devices = len(jax.devices())
     if n_devices > 1 and responses.shape[0] % n_devices == 0:
-        mapped, sharding = _sharded_map(replicate, vmap_width, n_devices)
-        return mapped(jax.device_put(responses, sharding))
-    return _map_replicates(replicate, responses, vmap_width)
+        mapped, sharding = _sharded_map(kind, vmap_width, n_devices)
+        return mapped(constants, jax.device_put(responses, sharding))
+    return _map_replicates(kind, constants, responses, vmap_width)
 
 
 @dataclass
@@ -195,9 +217,12 @@ def refit_batch(fit, Y, chunk_size: int = 2000, vmap_width: int | None = None, p
     Y = np.asarray(Y, dtype=float)
     if Y.ndim != 2 or Y.shape[0] != fit.nobs:
         raise ValueError(f"Y must have shape (nobs, nsim) = ({fit.nobs}, nsim), got {Y.shape}")
-    replicate = _replicate_function(fit, max_iterations)
+    kind, constants = _replicate_setup(fit, max_iterations)
     vmap_width = default_vmap_width(fit) if vmap_width is None else vmap_width
-    responses = Y.T - (0.0 if hasattr(fit, "family") else fit.spec.offset[None, :])
+    if kind.family is None:
+        responses = fit.spec.fit_rows((Y - fit.spec.offset[:, None]), 0.0).T
+    else:
+        responses = fit.spec.fit_rows(Y, kind.family.padding_response).T
     chunks = range(0, responses.shape[0], chunk_size)
     if progress is None:
         progress = responses.shape[0] > 5 * chunk_size
@@ -207,7 +232,7 @@ def refit_batch(fit, Y, chunk_size: int = 2000, vmap_width: int | None = None, p
             chunks = tqdm(chunks, unit="chunk", desc=f"refitting {responses.shape[0]} datasets")
         except ImportError:  # tqdm is optional
             pass
-    pieces = [jax.device_get(_run_chunk(replicate, jnp.asarray(responses[s:s + chunk_size]),
+    pieces = [jax.device_get(_run_chunk(kind, constants, jnp.asarray(responses[s:s + chunk_size]),
                                         min(vmap_width, chunk_size))) for s in chunks]
     stacked = ReplicateFit(*(np.concatenate([getattr(p, f) for p in pieces]) for f in ReplicateFit._fields))
     criterion_name = "REML" if getattr(fit, "reml", False) else "deviance"
@@ -257,18 +282,17 @@ class BootstrapResult:
         return plot_bootstrap(self, bins=bins, ax=ax)
 
 
-def _replicate_function(fit, max_iterations: int):
-    """A hashable-by-identity closure over the fit's design: one compile per fitted model."""
-    cache = fit.__dict__.setdefault("_batch_functions", {})
-    if max_iterations in cache:
-        return cache[max_iterations]
-    # refits start from the fit's estimates, as lme4's refit and bootMer do
-    theta0 = jnp.asarray(lmm.refit_start(fit.theta_values, fit.spec.design.layout))
+def _replicate_setup(fit, max_iterations: int):
+    """(kind, constants) of the fit's replicate function, on the fit design (shape-class padded,
+    so fits of nearby sizes share the compiled batch). Refits start from the fit's estimates, as
+    lme4's refit and bootMer do."""
+    theta0 = lmm.refit_start(fit.theta_values, fit.spec.design.layout)
+    spec = fit.spec
     if hasattr(fit, "family"):
-        start = jnp.concatenate([theta0, jnp.asarray(fit.beta)])
-        replicate = partial(_generalized_replicate, fit.data, start, fit.family, fit.nAGQ, max_iterations)
-    else:
-        replicate = partial(_linear_replicate, fit.spec.design, jnp.asarray(fit.spec.frame.weights),
-                            theta0, fit.reml, max_iterations)
-    cache[max_iterations] = replicate
-    return replicate
+        from .generalized_model import fit_glmm_data
+        data = fit_glmm_data(spec, fit.y, fit.prior_weights, fit.family)
+        start = np.concatenate([theta0, fit.beta])
+        return (ReplicateKind(fit.family, False, fit.nAGQ, max_iterations),
+                (data, start, np.float64(spec.n_obs)))
+    return (ReplicateKind(None, bool(fit.reml), 0, max_iterations),
+            (spec.fit_design, spec.fit_rows(spec.frame.weights), theta0))

@@ -10,7 +10,6 @@ Only the diagonal blocks (one p_i x p_i block per level) are formed. Computed on
 """
 from __future__ import annotations
 
-import jax.numpy as jnp
 import numpy as np
 
 from . import lmm
@@ -20,7 +19,7 @@ from .results import term_factors
 def precision_inverse_blocks(theta, problem, spec) -> list[np.ndarray]:
     """Diagonal blocks of P^{-1} per term: arrays of shape (levels, p_i, p_i)."""
     design, layout = problem.design, problem.design.layout
-    factor = lmm.factorize(jnp.asarray(theta), design, problem.cross, problem.stats)
+    factor = lmm.factorize_compiled(np.asarray(theta, float), design, problem.cross, problem.stats)
     factors = term_factors(np.asarray(theta), spec)
     q_rest = layout.n_trailing_random
     l1, p1 = layout.term_levels[0], layout.term_columns[0]

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _jax  # noqa: F401  (float64)
+from . import shape_classes
 
 
 class Layout(NamedTuple):
@@ -156,24 +157,29 @@ def _triples(entry_level: np.ndarray, entry_col: np.ndarray, m0: int):
     return first, second, pair_index, pairs // m0, pairs % m0
 
 
-def _dense_positions(pair_row: np.ndarray, pair_col: np.ndarray, m0: int):
+def _dense_positions(pair_row: np.ndarray, pair_col: np.ndarray, m0: int, n_pairs: int):
     """Flattened positions in the (m0 + 1)^2 augmented matrix of every pair (both triangles), of
-    the F'r column and row, and of the r'r corner; and which update value each receives."""
+    the F'r column and row, and of the r'r corner; and which update value each receives (the
+    update vector holds ``n_pairs`` pair values, then F'r's m0, then r'r's)."""
     size = m0 + 1
-    n_pairs = len(pair_row)
     off = np.flatnonzero(pair_row != pair_col)
     columns = np.arange(m0)
     index = np.concatenate([pair_row * size + pair_col, pair_col[off] * size + pair_row[off],
                             columns * size + m0, m0 * size + columns, [m0 * size + m0]])
-    source = np.concatenate([np.arange(n_pairs), off, n_pairs + columns, n_pairs + columns,
+    source = np.concatenate([np.arange(len(pair_row)), off, n_pairs + columns, n_pairs + columns,
                              [n_pairs + m0]])
     order = _stable_order(index)
     dtype = np.int32 if size * size < 2 ** 31 else np.int64
     return np.ascontiguousarray(index[order], dtype), np.ascontiguousarray(source[order], np.int32)
 
 
-def build_design(X: np.ndarray, terms) -> Design:
-    """Index structure for fixed-effects X and random-effects ``terms`` (lme4's term order)."""
+def build_design(X: np.ndarray, terms, padded: bool = False) -> Design:
+    """Index structure for fixed-effects X and random-effects ``terms`` (lme4's term order).
+
+    ``padded``: rows and levels rounded up to their shape classes and the sparse structure padded
+    with inert items (``shape_classes``), so that nearby sizes share compiled programs."""
+    if padded:
+        X, terms = shape_classes.padded_inputs(X, terms)
     n, p = X.shape
     layout = Layout(n, p, tuple(t.n_levels for t in terms), tuple(t.n_columns for t in terms))
     m0 = layout.n_trailing
@@ -188,7 +194,13 @@ def build_design(X: np.ndarray, terms) -> Design:
     slot_entry[touched] = inverse
     entry_level, entry_col = unique_keys // m0, unique_keys % m0
     first, second, pair_index, pair_row, pair_col = _triples(entry_level, entry_col, m0)
-    dense_index, dense_source = _dense_positions(pair_row, pair_col, m0)
+    n_pairs = shape_classes.size_class(len(pair_row) + 1) if padded and m0 else len(pair_row)
+    dense_index, dense_source = _dense_positions(pair_row, pair_col, m0, n_pairs)
+    if padded and m0:
+        (slot_entry, entry_level, entry_col, first, second, pair_index, pair_row, pair_col,
+         dense_index, dense_source) = _pad_sparse(slot_entry, entry_level, entry_col, first, second,
+                                                  pair_index, pair_row, pair_col, n_pairs,
+                                                  dense_index, dense_source, m0)
     # numpy arrays: jit takes them as arguments without a device round trip per fit
     as_int = lambda a: np.ascontiguousarray(a, dtype=np.int32)
     return Design(layout, as_int(level1), np.ascontiguousarray(terms[0].X, np.float64), as_int(slot_col),
@@ -196,6 +208,41 @@ def build_design(X: np.ndarray, terms) -> Design:
                   as_int(entry_col), as_int(first), as_int(second), as_int(pair_index),
                   as_int(pair_row), as_int(pair_col), as_int(entry_level[first]), dense_index,
                   dense_source)
+
+
+def _pad_sparse(slot_entry, entry_level, entry_col, first, second, pair_index, pair_row, pair_col,
+                n_pairs, dense_index, dense_source, m0):
+    """Entries, triples, pairs and dense positions padded to their size classes with items whose
+    values are exactly zero: dummy entries (level 0, column 0) that no observation touches,
+    dummy triples of the first dummy entry with itself into the first dummy pair, dummy pairs
+    that no triple of real entries reaches (``n_pairs`` was chosen above the real count, so one
+    always exists), and dense positions not otherwise used that receive the first dummy pair's
+    value (0)."""
+    n_entries = len(entry_level)
+    n_entries_padded = shape_classes.size_class(n_entries + 1)
+    slot_entry = np.where(slot_entry == n_entries, n_entries_padded, slot_entry)
+    extend = lambda a, size, fill: np.concatenate([a, np.full(size - len(a), fill, a.dtype)])
+    entry_level = extend(entry_level, n_entries_padded, 0)
+    entry_col = extend(entry_col, n_entries_padded, 0)
+    n_triples = shape_classes.size_class(len(first))
+    first = extend(first, n_triples, n_entries)
+    second = extend(second, n_triples, n_entries)
+    dummy_pair = len(pair_row)
+    pair_index = extend(pair_index, n_triples, dummy_pair)
+    pair_row = extend(pair_row, n_pairs, 0)
+    pair_col = extend(pair_col, n_pairs, 0)
+    positions = (m0 + 1) ** 2
+    n_dense = min(shape_classes.size_class(len(dense_index)), positions)
+    if n_dense > len(dense_index):
+        unused = np.ones(positions, bool)
+        unused[dense_index] = False
+        extra = np.flatnonzero(unused)[:n_dense - len(dense_index)]
+        index = np.concatenate([dense_index, extra.astype(dense_index.dtype)])
+        source = np.concatenate([dense_source, np.full(len(extra), dummy_pair, dense_source.dtype)])
+        order = np.argsort(index, kind="stable")
+        dense_index, dense_source = np.ascontiguousarray(index[order]), np.ascontiguousarray(source[order])
+    return (slot_entry, entry_level, entry_col, first, second, pair_index, pair_row, pair_col,
+            dense_index, dense_source)
 
 
 class CrossProducts(NamedTuple):

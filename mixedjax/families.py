@@ -8,6 +8,9 @@ Laplace objective adds to log|L|^2 + ||u||^2.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
+
+import jax
 
 import jax.numpy as jnp
 import jax.scipy.special as jsp
@@ -148,7 +151,7 @@ class Family:
             return mu ** 2
         if self.name == "inverse.gaussian":
             return mu ** 3
-        return jnp.ones_like(mu)
+        return mu * 0.0 + 1.0  # numpy in, numpy out, as the others
 
     def unit_deviance(self, y, mu, weights):
         """a * d(y, mu), R's ``dev.resids``; 0 log 0 = 0. Written as y log y - y log mu so that
@@ -185,8 +188,16 @@ class Family:
         if self.name == "inverse.gaussian":
             return (total_weight * (jnp.log(dispersion * 2 * jnp.pi) + 1)
                     + 3 * jnp.sum(jnp.log(y) * weights) + 2)
-        n = y.shape[0]
-        return n * (jnp.log(2 * jnp.pi * deviance_sum / n) + 1) + 2 - jnp.sum(jnp.log(weights))
+        # rows of weight 0 (shape-class padding) are not observations
+        positive = weights > 0
+        n = jnp.sum(positive)
+        return (n * (jnp.log(2 * jnp.pi * deviance_sum / n) + 1) + 2
+                - jnp.sum(jnp.log(jnp.where(positive, weights, 1.0))))
+
+    @property
+    def padding_response(self) -> float:
+        """A response value valid for the family, for zero-weight padding rows."""
+        return 0.5 if self.name == "binomial" else 1.0
 
     def mustart(self, y, weights):
         """R's ``family$initialize`` starting means (numpy)."""
@@ -260,3 +271,12 @@ def as_family(family) -> Family:
         return _BY_NAME[family]()
     raise ValueError(f"family must be a mixedjax family such as mixedjax.binomial(link='probit') or "
                      f"one of {', '.join(sorted(set(_BY_NAME)))}; got {family!r}")
+
+
+@partial(jax.jit, static_argnames=("family", "function"))
+def family_call(family: Family, function: str, *arrays):
+    """``family.<function>(*arrays)`` (or ``family.link.<function>``) as one compiled call: a
+    result object evaluating e.g. deviance residuals eagerly would otherwise compile every
+    elementwise operation on its own (tens of milliseconds each, on first use)."""
+    owner = family.link if function in ("linkfun", "linkinv", "mu_eta") else family
+    return getattr(owner, function)(*arrays)

@@ -19,14 +19,15 @@ import numpy as np
 import pandas as pd
 
 from . import _jax  # noqa: F401  (float64)
+from ._jax import to_host
 from . import glmm, lmm
 from .design import build_design
 from .display import SummaryData
-from .families import Family, as_family
+from .families import Family, as_family, family_call
 from .formula import FormulaError, _split_top_level
 from .frame import DataError
 from .model import ModelSpec, caller_data_name, model_spec, rank_message
-from .optimize import minimize
+from .optimize import Memo, minimize, minimize_host, value_grad_hess
 from .predict import predict
 from .results import (ConvergenceWarning, MixedModelResults, OptimizerSummary, SINGULAR_MESSAGE,
                       SingularFitWarning, convergence_messages, scaled_quantiles)
@@ -79,20 +80,182 @@ def _response(spec: ModelSpec, family: Family):
 
 
 def glmm_data(spec: ModelSpec, y, weights, family: Family) -> glmm.GLMMData:
+    """The GLMM's arrays on the model's own design."""
     design_re = build_design(np.zeros((spec.n_obs, 0)), list(spec.terms))
     return glmm.GLMMData(spec.design, design_re, spec.fixed.X, tuple(t.codes for t in spec.terms),
                          tuple(t.X for t in spec.terms), y, weights, spec.offset,
                          family.mustart(y, weights))
 
 
-@partial(jax.jit, static_argnames=("family", "n_agq", "max_iterations"))
+def fit_glmm_data(spec: ModelSpec, y, weights, family: Family) -> glmm.GLMMData:
+    """The GLMM's arrays on the fit design (``ModelSpec.fit_design``): padded rows have weight 0,
+    zero model-matrix rows and a response valid for the family, so they add nothing."""
+    if not spec.padded:
+        return glmm_data(spec, y, weights, family)
+    y, weights = spec.fit_rows(y, family.padding_response), spec.fit_rows(weights, 0.0)
+    extra = spec.fit_design.layout.n_obs - spec.n_obs
+    codes = tuple(np.concatenate([t.codes, np.zeros(extra, t.codes.dtype)]) for t in spec.terms)
+    return glmm.GLMMData(spec.fit_design, spec.fit_design_re, spec.fit_rows(spec.fixed.X), codes,
+                         tuple(spec.fit_rows(t.X) for t in spec.terms), y, weights,
+                         spec.fit_rows(spec.offset), family.mustart(y, weights))
+
+
+def fit_model(spec: ModelSpec, y, weights, family: Family, theta0, n_agq: int,
+              max_iterations: int = 100, start=None):
+    """``fit_generalized`` on the fit design, with the conditional modes and fitted means
+    returned on the model's own levels and rows."""
+    outputs = fit_generalized(fit_glmm_data(spec, y, weights, family), theta0, family, n_agq,
+                              max_iterations, start)
+    if not spec.padded:
+        return outputs
+    stage1, final, theta, beta, hessian, pieces = outputs
+    pieces = pieces._replace(u=spec.unpad_random(pieces.u), mu=np.asarray(pieces.mu)[:spec.n_obs])
+    return stage1, final, theta, beta, hessian, pieces
+
+
 def fit_generalized(data: glmm.GLMMData, theta0, family: Family, n_agq: int, max_iterations: int = 100,
                     start=None):
     """Stage 1 (nAGQ = 0) then, unless n_agq == 0, stage 2 on the Laplace (1) or AGQ (> 1) objective.
     Returns (stage-1 record, final record, theta, beta, Hessian at the optimum, pieces there).
 
     ``start`` (theta and beta concatenated) skips stage 1 and starts stage 2 there, as lme4's
-    ``refit`` starts from the previous estimates (the stage-1 record is then stage 2's)."""
+    ``refit`` starts from the previous estimates (the stage-1 record is then stage 2's).
+
+    With concrete arrays (a single fit) Newton's iteration runs on the host over a few compiled
+    functions per model structure and family (``_HostStages``); traced (vmap: batches) it is one
+    pure function with the loops compiled in (``_fit_generalized``)."""
+    args = (data, theta0, start)
+    if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(args)):
+        return _fit_generalized(data, theta0, family, n_agq, max_iterations, start)
+    return _fit_generalized_host(data, theta0, family, n_agq, max_iterations, start)
+
+
+def _stage2_objective_at(u, x, data: glmm.GLMMData, family: Family, n_agq: int):
+    """The Laplace (n_agq = 1) or AGQ objective at x = [theta, beta] with the conditional mode u."""
+    n_theta = data.design.layout.n_theta
+    theta, beta = x[:n_theta], x[n_theta:]
+    if n_agq == 1:
+        return glmm.laplace_value(glmm.laplace_pieces_at(u, theta, beta, data, family, False))
+    return glmm.agq_deviance_at(u, theta, beta, data, family, n_agq)
+
+
+@partial(jax.jit, static_argnames=("family", "n_agq"))
+def _stage2_value(x, data: glmm.GLMMData, family: Family, n_agq: int):
+    """(objective, Laplace pieces) at x, the mode by PIRLS finished with Newton steps."""
+    n_theta = data.design.layout.n_theta
+    theta, beta = x[:n_theta], x[n_theta:]
+    u = glmm.polished_mode(theta, beta, data, family, False)
+    return (_stage2_objective_at(u, x, data, family, n_agq),
+            glmm.laplace_pieces_at(u, theta, beta, data, family, False))
+
+
+@partial(jax.jit, static_argnames=("family", "n_agq"))
+def _stage2_derivatives(x, u, data: glmm.GLMMData, family: Family, n_agq: int):
+    """(f, g, H) at x from the mode u there: autodiff through two Newton steps from u, which carry
+    the mode's exact first and second derivatives (``glmm.newton_step``); no loop is traced."""
+    n_theta = data.design.layout.n_theta
+
+    def objective(x):
+        mode = glmm.mode_near(u, x[:n_theta], x[n_theta:], data, family, False, steps=2)
+        return _stage2_objective_at(mode, x, data, family, n_agq)
+    return value_grad_hess(objective)(x)
+
+
+@partial(jax.jit, static_argnames="family")
+def _stage1_value_grad(theta, data: glmm.GLMMData, family: Family):
+    """(objective, gradient, pieces) of nAGQ = 0's objective (beta inside PIRLS): the gradient
+    through one Newton step from the polished joint mode (exact first derivatives)."""
+    v = glmm.polished_mode(theta, None, data, family, True)
+
+    def objective(theta):
+        mode = glmm.mode_near(v, theta, None, data, family, True, steps=1)
+        pieces = glmm.laplace_pieces_at(mode, theta, None, data, family, True)
+        return glmm.laplace_value(pieces), pieces
+    (value, pieces), grad = jax.value_and_grad(objective, has_aux=True)(theta)
+    return value, grad, pieces
+
+
+def _central_difference_hessian(gradient, x, relative_step: float = 1e-5):
+    """H from central differences of an exact gradient (symmetrized; error O(step^2))."""
+    columns = []
+    for k in range(x.shape[0]):
+        h = relative_step * max(abs(x[k]), 1.0)
+        e = np.zeros_like(x)
+        e[k] = h
+        columns.append((gradient(x + e) - gradient(x - e)) / (2.0 * h))
+    H = np.stack(columns, axis=1)
+    return 0.5 * (H + H.T)
+
+
+class _SecantDerivatives:
+    """(f, g, H) for nAGQ = 0's objective from exact (f, g): H by central differences of g at the
+    first point, then BFGS updates along the accepted steps. Stage 1 only supplies stage 2's
+    start (or, for nAGQ = 0, estimates whose standard errors come from R_X), so its exact Hessian
+    is not worth the seconds its compilation would cost; the differenced Hessian at the final
+    point serves the convergence checks."""
+
+    def __init__(self, value_and_gradient):
+        self.value_and_gradient, self.last = value_and_gradient, None
+
+    def __call__(self, x):
+        value, grad = self.value_and_gradient(x)
+        if self.last is None:
+            H = _central_difference_hessian(lambda t: self.value_and_gradient(t)[1], x)
+        else:
+            x_old, g_old, H = self.last
+            s, y = x - x_old, grad - g_old
+            Hs = H @ s
+            if y @ s > 1e-12 * np.sqrt((s @ s) * (y @ y)) and s @ Hs > 0:
+                H = H - np.outer(Hs, Hs) / (s @ Hs) + np.outer(y, y) / (y @ s)
+        self.last = (np.array(x, np.float64), grad, H)
+        return value, grad, H
+
+
+def _fit_generalized_host(data, theta0, family: Family, n_agq: int, max_iterations: int, start):
+    layout = data.design.layout
+    n_theta = layout.n_theta
+    if start is None or n_agq == 0:
+        stage1_at = Memo(lambda t: _stage1_value_grad(t, data, family))
+
+        stage1_evaluate = _SecantDerivatives(lambda t: to_host(stage1_at(t)[:2]))
+        stage1_value = lambda theta: float(stage1_at(theta)[0])
+        theta_start = np.asarray(theta0 if start is None else np.asarray(start)[:n_theta], np.float64)
+        # followed by stage 2, stage 1 only provides its start: a looser tolerance saves the
+        # last quadratic-phase iteration or two
+        stage1 = minimize_host(stage1_evaluate, stage1_value, theta_start,
+                               tol=1e-10 if n_agq == 0 else 1e-6, max_iterations=max_iterations)
+        theta1 = lmm.canonical_theta(stage1.x, layout, np)
+        if n_agq == 0:
+            theta = lmm.snap_to_boundary(stage1_value, theta1, stage1.fun, layout, xp=np)
+            # the record's Hessian (for the convergence checks) by differences at the optimum
+            stage1 = stage1._replace(hess=_central_difference_hessian(
+                lambda t: np.asarray(stage1_at(t)[1]), stage1.x))
+            pieces = to_host(stage1_at(theta)[2])
+            return stage1, stage1, theta, pieces.beta, stage1.hess, pieces
+        start = np.concatenate([theta1, np.asarray(stage1_at(theta1)[2].beta)])
+    else:
+        stage1 = None
+    stage2_at = Memo(lambda x: _stage2_value(x, data, family, n_agq))
+    value = lambda x: float(stage2_at(x)[0])
+    evaluate = lambda x: to_host(_stage2_derivatives(x, stage2_at(x)[1].u, data, family, n_agq))
+    stage2 = minimize_host(evaluate, value, np.asarray(start, np.float64),
+                           max_iterations=max_iterations)
+    stage1 = stage2 if stage1 is None else stage1
+    beta = stage2.x[n_theta:]
+    theta = lmm.canonical_theta(stage2.x[:n_theta], layout, np)
+    theta = lmm.snap_to_boundary(lambda t: value(np.concatenate([t, beta])), theta, stage2.fun,
+                                 layout, xp=np)
+    x = np.concatenate([theta, beta])
+    final_value, pieces = to_host(stage2_at(x))
+    # the optimizer's last evaluation is at its final point: its Hessian serves the standard
+    # errors (only the beta block of H^{-1} is used, which sign flips of theta leave unchanged)
+    return stage1, stage2._replace(x=x, fun=np.float64(final_value)), theta, beta, stage2.hess, pieces
+
+
+@partial(jax.jit, static_argnames=("family", "n_agq", "max_iterations"))
+def _fit_generalized(data: glmm.GLMMData, theta0, family: Family, n_agq: int, max_iterations: int = 100,
+                     start=None):
+    """``fit_generalized`` as one pure, compiled function (the batch path)."""
     layout = data.design.layout
     n_theta = layout.n_theta
 
@@ -165,7 +328,7 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nAGQ: int = 1, we
             return jax.jit(lambda x: glmm.laplace_deviance(x[:n_theta], x[n_theta:], arrays, family))
         return jax.jit(lambda x: glmm.agq_deviance(x[:n_theta], x[n_theta:], arrays, family, nAGQ))
     theta0 = lmm.theta_start(spec.design.layout) if start is None else np.asarray(start, float)
-    outputs = fit_generalized(arrays, jnp.asarray(theta0), family, nAGQ, max_iterations)
+    outputs = fit_model(spec, y, prior_weights, family, np.asarray(theta0, float), nAGQ, max_iterations)
     name = data_name if data_name is not None else caller_data_name(data)
     return GeneralizedLinearMixedModel(spec, arrays, family, nAGQ, outputs, name)
 
@@ -188,7 +351,7 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         self._ussq = float(pieces.ussq)
         self._covariance_scale = 1.0
         pearson_ss = float(np.sum(self.prior_weights * (self.y - self.mu) ** 2 /
-                                  np.asarray(family.variance(jnp.asarray(self.mu)))))
+                                  family.variance(self.mu)))
         self.sigma = math.sqrt((pearson_ss + self._ussq) / self.nobs) if family.has_dispersion else 1.0
         self.hessian = np.asarray(hessian)
         self.vcov_matrix, vcov_warning = self._vcov()
@@ -225,9 +388,9 @@ class GeneralizedLinearMixedModel(MixedModelResults):
     # ---- standard errors ------------------------------------------------------------------------
     def vcov_rx(self) -> np.ndarray:
         """vcov(beta) from R_X of the weighted PLS system at the optimum (theta treated as known)."""
-        eta = jnp.asarray(self.linear_predictor())
-        w, _, _ = glmm.fisher_weights(eta, self.data, self.family)
-        solution = lmm.solve(jnp.asarray(self.theta_values), lmm.linear_problem(self.spec.design, w, eta))
+        eta = self.linear_predictor()
+        w = self._fisher_weights(eta)
+        solution = lmm.solve_compiled(self.theta_values, lmm.linear_problem_compiled(self.spec.design, w, eta))
         RXt_inv = np.linalg.inv(np.asarray(solution.RXt))
         scale = self.sigma ** 2 if self.family.has_dispersion else 1.0
         return scale * (RXt_inv.T @ RXt_inv)
@@ -267,11 +430,16 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         return self.family.has_dispersion
 
     # ---- fitted values and residuals -------------------------------------------------------------------
+    def _fisher_weights(self, eta):
+        """a mu_eta^2 / V(mu) at the linear predictor eta."""
+        mu, mu_eta = self._link_inverse(eta), self._link_derivative(eta)
+        return self.prior_weights * mu_eta ** 2 / self.family.variance(mu)
+
     def _link_inverse(self, eta):
-        return np.asarray(self.family.link.linkinv(jnp.asarray(eta)))
+        return np.asarray(family_call(self.family, "linkinv", eta))
 
     def _link_derivative(self, eta):
-        return np.asarray(self.family.link.mu_eta(jnp.asarray(eta)))
+        return np.asarray(family_call(self.family, "mu_eta", eta))
 
     @property
     def fitted(self) -> np.ndarray:
@@ -283,13 +451,12 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         if type == "response":
             out = y - mu
         elif type == "pearson":
-            out = (y - mu) * np.sqrt(a) / np.sqrt(np.asarray(self.family.variance(jnp.asarray(mu))))
+            out = (y - mu) * np.sqrt(a) / np.sqrt(self.family.variance(mu))
         elif type == "deviance":
-            unit = np.asarray(self.family.unit_deviance(jnp.asarray(y), jnp.asarray(mu), jnp.asarray(a)))
+            unit = np.asarray(family_call(self.family, "unit_deviance", y, mu, a))
             out = np.sign(y - mu) * np.sqrt(np.maximum(unit, 0.0))
         elif type == "working":
-            eta = jnp.asarray(self.linear_predictor())
-            out = (y - mu) / np.asarray(self.family.link.mu_eta(eta))
+            out = (y - mu) / self._link_derivative(self.linear_predictor())
         else:
             raise ValueError(f"residuals type must be 'deviance', 'pearson', 'response' or 'working', not {type!r}")
         return out / self.sigma if scaled else out
@@ -304,9 +471,9 @@ class GeneralizedLinearMixedModel(MixedModelResults):
     def _conditional_variances(self) -> list[np.ndarray]:
         from .conditional import precision_inverse_blocks
         from .results import term_factors
-        eta = jnp.asarray(self.linear_predictor())
-        w, _, _ = glmm.fisher_weights(eta, self.data, self.family)
-        problem = lmm.linear_problem(self.data.design_re, w, jnp.ones_like(eta))  # any response with r'Wr > 0
+        eta = self.linear_predictor()
+        w = self._fisher_weights(eta)
+        problem = lmm.linear_problem_compiled(self.data.design_re, w, np.ones_like(eta))  # any response with r'Wr > 0
         blocks = precision_inverse_blocks(self.theta_values, problem, self.spec)
         return [np.einsum("ab,lbc,dc->lad", T, block, T)
                 for T, block in zip(term_factors(self.theta_values, self.spec), blocks)]

@@ -8,7 +8,7 @@ and it is a pure function, so ``jax.vmap`` runs it over many responses (see ``ba
 from __future__ import annotations
 
 import warnings
-from functools import partial
+from functools import cached_property, partial
 
 import jax
 import jax.numpy as jnp
@@ -16,11 +16,12 @@ import numpy as np
 import pandas as pd
 
 from . import _jax  # noqa: F401  (float64)
+from ._jax import to_host
 from . import blocks, lmm
 from .conditional import conditional_variances
 from .display import SummaryData
 from .model import ModelSpec, caller_data_name, model_spec, numeric_response, rank_message
-from .optimize import minimize
+from .optimize import Memo, minimize, minimize_host, value_grad_hess
 from .predict import predict
 from .results import (ConvergenceWarning, MixedModelResults, OptimizerSummary, SINGULAR_MESSAGE,
                       SingularFitWarning, Summary, convergence_messages, scaled_quantiles)
@@ -32,18 +33,73 @@ def fit_linear(design, weights, response, theta0, reml: bool, max_iterations: in
     """Minimize the profiled deviance over theta and solve for beta and b at the optimum.
 
     ``response`` is y - offset. Returns the problem (cross-products), the optimizer's record,
-    the canonical theta and the conditional solution there. One compiled call per model
-    structure. For large models (a trailing block of 64 rows or more, factored blockwise with many
-    small LAPACK calls) it runs with LAPACK single-threaded and waits for the result
-    (``blocks.single_threaded_lapack``); under a transformation (vmap, jit) it is traced as the
-    pure function it is."""
+    the canonical theta and the conditional solution there.
+
+    Called with concrete arrays (a single fit) it runs Newton's iteration on the host over three
+    small compiled functions per model structure (the cross-products, the deviance with and
+    without its derivatives, and the solve), which compile in a fraction of the time of one
+    compiled loop. Under a transformation (vmap, jit: batches) it is traced as one pure function
+    with the loop compiled in. For large models (a trailing block of 64 rows or more, factored
+    blockwise with many small LAPACK calls) LAPACK runs single-threaded
+    (``blocks.single_threaded_lapack``)."""
     args = (design, weights, response, theta0)
-    traced = any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(args))
-    if traced or design.layout.n_trailing < blocks.LAPACK_BLOCK:
-        # (a trailing matrix this small is one LAPACK call per evaluation: nothing to gain)
+    if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(args)):
         return _fit_linear(*args, reml, max_iterations)
+    if design.layout.n_trailing < blocks.LAPACK_BLOCK:
+        # (a trailing matrix this small is one LAPACK call per evaluation: nothing to gain)
+        return _fit_linear_host(*args, reml, max_iterations)
     with blocks.single_threaded_lapack():
-        return jax.block_until_ready(_fit_linear(*args, reml, max_iterations))
+        return _fit_linear_host(*args, reml, max_iterations)
+
+
+def _value_grad_hess(problem: lmm.LinearProblem, reml: bool):
+    """theta -> (d, grad d, hess d): plain autodiff for one-term models' elementwise deviance,
+    the structured exact Hessian (``lmm.deviance_value_grad_hess``) otherwise."""
+    if problem.level_blocks is not None:
+        return value_grad_hess(lambda theta: lmm.profiled_deviance(theta, problem, reml))
+    return lmm.deviance_value_grad_hess(problem, reml)
+
+
+
+
+@partial(jax.jit, static_argnames="reml")
+def _deviance(theta, problem, reml: bool):
+    return lmm.profiled_deviance(theta, problem, reml)
+
+
+@partial(jax.jit, static_argnames="reml")
+def _deviance_derivatives(theta, problem, reml: bool):
+    return _value_grad_hess(problem, reml)(theta)
+
+
+def _fit_linear_host(design, weights, response, theta0, reml: bool, max_iterations: int):
+    problem = lmm.linear_problem_compiled(design, weights, response)
+    layout = design.layout
+    evaluate = Memo(lambda theta: to_host(_deviance_derivatives(theta, problem, reml)))
+    if layout.n_trailing < blocks.LAPACK_BLOCK:
+        # derivatives cost about a dispatch more than the value: evaluate them at every trial
+        # point, so that the accepted one (nearly always the full step) is not evaluated again
+        value = lambda theta: float(evaluate(theta)[0])
+    else:
+        value = lambda theta: float(_deviance(theta, problem, reml))
+    result = minimize_host(evaluate, value, np.asarray(theta0, np.float64),
+                           max_iterations=max_iterations,
+                           log_steps=np.isfinite(lmm.theta_lower_bounds(layout)))
+    theta = lmm.snap_to_boundary(value, lmm.canonical_theta(result.x, layout, np), result.fun,
+                                 layout, xp=np)
+    return problem, result, theta, to_host(lmm.solve_compiled(theta, problem))
+
+
+def fit_model(spec: ModelSpec, y, theta0, reml: bool, max_iterations: int = 100):
+    """``fit_linear`` on the spec's fit design (``ModelSpec.fit_design``: padded to shape classes,
+    so that nearby sizes share compiled programs), with the conditional modes returned on the
+    model's own levels. The problem returned is the fit design's."""
+    weights, response = spec.fit_rows(spec.frame.weights), spec.fit_rows(y - spec.offset)
+    problem, result, theta, solution = fit_linear(spec.fit_design, weights, response, theta0,
+                                                  reml, max_iterations)
+    if spec.padded:
+        solution = solution._replace(u=spec.unpad_random(solution.u), b=spec.unpad_random(solution.b))
+    return problem, result, theta, solution
 
 
 @partial(jax.jit, static_argnames=("reml", "max_iterations"))
@@ -51,17 +107,11 @@ def _fit_linear(design, weights, response, theta0, reml: bool, max_iterations: i
     problem = lmm.linear_problem(design, weights, response)
     objective = lambda theta: lmm.profiled_deviance(theta, problem, reml)
     result = minimize(objective, theta0, max_iterations=max_iterations,
-                      value_grad_hess=None if problem.level_blocks is not None
-                      else lmm.deviance_value_grad_hess(problem, reml),
+                      value_grad_hess=_value_grad_hess(problem, reml),
                       log_steps=np.isfinite(lmm.theta_lower_bounds(design.layout)))
     theta = lmm.snap_to_boundary(objective, lmm.canonical_theta(result.x, problem.design.layout),
                                  result.fun, problem.design.layout)
     return problem, result, theta, lmm.solve(theta, problem)
-
-
-for _name in ("lower", "trace", "eval_shape", "clear_cache", "_cache_size"):
-    if hasattr(_fit_linear, _name):  # fit_linear keeps the jitted function's API
-        setattr(fit_linear, _name, getattr(_fit_linear, _name))
 
 
 def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights=None, offset=None,
@@ -80,8 +130,8 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights=None, offs
         problem = lmm.linear_problem(spec.design, spec.frame.weights, y - spec.offset)
         return jax.jit(lambda theta: lmm.profiled_deviance(theta, problem, bool(REML)))
     theta0 = lmm.theta_start(spec.design.layout) if start is None else np.asarray(start, float)
-    problem, result, theta, solution = fit_linear(spec.design, spec.frame.weights, y - spec.offset,
-                                                  jnp.asarray(theta0), bool(REML), max_iterations)
+    problem, result, theta, solution = fit_model(spec, y, np.asarray(theta0, float), bool(REML),
+                                                 max_iterations)
     name = data_name if data_name is not None else caller_data_name(data)
     fit = LinearMixedModel(spec, y, problem, result, theta, solution, bool(REML), name)
     fit.optimizer_max_iterations = max_iterations
@@ -94,15 +144,21 @@ class LinearMixedModel(MixedModelResults):
     y | b ~ N(X beta + Z b + offset, sigma^2 W^{-1}), b ~ N(0, sigma^2 Lambda Lambda').
     """
 
-    def __init__(self, spec: ModelSpec, y, problem, result, theta, solution, reml: bool, data_name):
-        self.spec, self.y, self.problem, self.reml, self.data_name = spec, y, problem, reml, data_name
+    def __init__(self, spec: ModelSpec, y, fit_problem, result, theta, solution, reml: bool,
+                 data_name):
+        """``fit_problem`` is the problem the fit ran on (on ``spec.fit_design``)."""
+        self.spec, self.y, self.reml, self.data_name = spec, y, reml, data_name
+        self._n_obs = float(fit_problem.n_obs)
+        self._log_det_weights = float(fit_problem.log_det_weights)
+        if not spec.padded:
+            self.problem = fit_problem
         self.theta_values = np.asarray(theta)
         self.beta = np.asarray(solution.beta)
         self.b = np.asarray(solution.b)
         self.u = np.asarray(solution.u)
         components = solution.components
         self._components = lmm.DevianceComponents(*(float(c) for c in components))
-        n, p = float(problem.n_obs), spec.design.layout.n_fixed
+        n, p = self._n_obs, spec.design.layout.n_fixed
         self.sigma = float(np.sqrt(self._components.pwrss / (n - p if reml else n)))
         self._covariance_scale = self.sigma ** 2
         RXt = np.asarray(solution.RXt)
@@ -119,12 +175,19 @@ class LinearMixedModel(MixedModelResults):
         if singular:
             warnings.warn(SINGULAR_MESSAGE, SingularFitWarning, stacklevel=3)
 
+    @cached_property
+    def problem(self) -> lmm.LinearProblem:
+        """The penalized least-squares problem on the model's own design (the one inference and
+        conditional variances read); a padded fit's own problem is on the padded design."""
+        return lmm.linear_problem_compiled(self.spec.design, self.spec.frame.weights,
+                                           self.y - self.spec.offset)
+
     # ---- criteria ----------------------------------------------------------------------------
     def _criterion(self, reml: bool) -> float:
         """The REML or ML formula at the fitted components (a REML fit's ML deviance uses the
         same ldL2 and pwrss, as lme4's deviance(fit, REML = FALSE))."""
-        return float(lmm.objective(self._components, self.problem.n_obs,
-                                   self.spec.design.layout.n_fixed, self.problem.log_det_weights, reml))
+        return float(lmm.objective(self._components, self._n_obs, self.spec.design.layout.n_fixed,
+                                   self._log_det_weights, reml, xp=np))
 
     @property
     def reml_criterion(self) -> float:
@@ -170,9 +233,8 @@ class LinearMixedModel(MixedModelResults):
     def refit(self, y) -> "LinearMixedModel":
         """Refit the same design to a new response vector (reuses the compiled fit)."""
         y = np.asarray(y, dtype=float)
-        problem, result, theta, solution = fit_linear(
-            self.spec.design, self.spec.frame.weights, y - self.spec.offset,
-            jnp.asarray(lmm.refit_start(self.theta_values, self.spec.design.layout)), self.reml,
+        problem, result, theta, solution = fit_model(
+            self.spec, y, lmm.refit_start(self.theta_values, self.spec.design.layout), self.reml,
             self.optimizer_max_iterations)
         fit = LinearMixedModel(self.spec, y, problem, result, theta, solution, self.reml, self.data_name)
         fit.optimizer_max_iterations = self.optimizer_max_iterations

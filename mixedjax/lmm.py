@@ -252,16 +252,17 @@ def _components(ld1, log_diag2, layout: Layout) -> DevianceComponents:
     return DevianceComponents(ldL2, ldRX2, jnp.exp(2.0 * log_diag2[-1]))
 
 
-def objective(components: DevianceComponents, n_obs, n_fixed: int, log_det_weights, reml: bool):
+def objective(components: DevianceComponents, n_obs, n_fixed: int, log_det_weights, reml: bool,
+              xp=jnp):
     """ML deviance or REML criterion from the components (``n_obs`` counts positive weights)."""
     ldL2, ldRX2, pwrss = components
     if reml:
         dof = n_obs - n_fixed
-        value = ldL2 + ldRX2 + dof * (1.0 + jnp.log(2.0 * jnp.pi * pwrss / dof))
+        value = ldL2 + ldRX2 + dof * (1.0 + xp.log(2.0 * np.pi * pwrss / dof))
     else:
-        value = ldL2 + n_obs * (1.0 + jnp.log(2.0 * jnp.pi * pwrss / n_obs))
+        value = ldL2 + n_obs * (1.0 + xp.log(2.0 * np.pi * pwrss / n_obs))
     value = value - log_det_weights
-    return jnp.where(jnp.isfinite(value), value, jnp.inf)
+    return xp.where(xp.isfinite(value), value, np.inf)
 
 
 class LinearProblem(NamedTuple):
@@ -518,7 +519,7 @@ def solve(theta, problem: LinearProblem) -> Solution:
     return Solution(beta, u, b, deviance_components(factor, layout), RXt)
 
 
-def canonical_theta(theta, layout: Layout):
+def canonical_theta(theta, layout: Layout, xp=jnp):
     """Flip the sign of every column of T_i whose diagonal is negative (the deviance depends on
     T_i T_i' only), so that reported theta has non-negative diagonals as lme4's does."""
     pieces, start = [], 0
@@ -528,17 +529,25 @@ def canonical_theta(theta, layout: Layout):
         count = p * (p + 1) // 2
         block = theta[start:start + count]
         diagonal_position = np.flatnonzero(rows[order] == cols[order])
-        signs = jnp.where(block[diagonal_position] < 0, -1.0, 1.0)
+        signs = xp.where(block[diagonal_position] < 0, -1.0, 1.0)
         pieces.append(block * signs[cols[order]])
         start += count
-    return jnp.concatenate(pieces)
+    return xp.concatenate(pieces)
 
 
-def snap_to_boundary(objective, theta, value, layout: Layout, tol: float = 1e-4):
+def snap_to_boundary(objective, theta, value, layout: Layout, tol: float = 1e-4, xp=jnp):
     """Set diagonal elements of theta below ``tol`` to exactly 0 when that does not raise the
     objective by more than rounding: a boundary optimum (a variance 0, a correlation +-1) is
     then reported exactly, as lme4's bounded optimizer reports it."""
-    on_diagonal = jnp.asarray(np.isfinite(theta_lower_bounds(layout)))
-    snapped = jnp.where(on_diagonal & (jnp.abs(theta) < tol), 0.0, theta)
-    keep = objective(snapped) <= value + 1e-10 * (1.0 + jnp.abs(value))
-    return jnp.where(keep, snapped, theta)
+    on_diagonal = np.isfinite(theta_lower_bounds(layout))
+    snapped = xp.where(on_diagonal & (xp.abs(theta) < tol), 0.0, theta)
+    if xp is np and np.array_equal(snapped, theta):
+        return theta  # nothing to snap: no evaluation
+    keep = objective(snapped) <= value + 1e-10 * (1.0 + xp.abs(value))
+    return xp.where(keep, snapped, theta)
+
+
+# compiled once per model structure, for host-side callers (single fits, result objects)
+linear_problem_compiled = jax.jit(linear_problem)
+solve_compiled = jax.jit(solve)
+factorize_compiled = jax.jit(factorize)

@@ -8,10 +8,12 @@ from __future__ import annotations
 import inspect
 import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
+from . import shape_classes
 from .design import Design, build_design
 from .formula import ParsedFormula, parse_formula
 from .frame import DataError, ModelFrame, build_frame
@@ -37,6 +39,30 @@ class ModelSpec:
     @property
     def n_obs(self) -> int:
         return len(self.frame.data)
+
+    @property
+    def padded(self) -> bool:
+        """Whether fits run on shape-class padded arrays (``shape_classes``)."""
+        return shape_classes.is_padded(self.n_obs)
+
+    @cached_property
+    def fit_design(self) -> Design:
+        """The design the fit runs on: padded to shape classes (small and medium data), else
+        ``design`` itself."""
+        return build_design(self.fixed.X, self.terms, padded=True) if self.padded else self.design
+
+    @cached_property
+    def fit_design_re(self) -> Design:
+        """The random-effects-only design of a GLMM's fit (conditional modes with beta fixed)."""
+        return build_design(np.zeros((self.n_obs, 0)), list(self.terms), padded=self.padded)
+
+    def fit_rows(self, values, fill: float = 0.0) -> np.ndarray:
+        """Observation-level ``values`` extended to the fit design's rows with ``fill``."""
+        return shape_classes.pad_rows(values, self.fit_design.layout.n_obs, fill)
+
+    def unpad_random(self, vector) -> np.ndarray:
+        """u or b of the fit design's levels back to the model's."""
+        return shape_classes.unpad_random(vector, self.fit_design.layout, self.design.layout)
 
     def group_names(self) -> list[str]:
         """VarCorr's group labels: factor names made unique in term order (``Subject.1``)."""

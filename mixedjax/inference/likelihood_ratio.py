@@ -25,7 +25,7 @@ from jax.scipy.special import gammaincc
 
 from ..display import lme4_formula_lines, r_deparse
 from ..generalized_model import GeneralizedLinearMixedModel
-from ..linear_model import LinearMixedModel, fit_linear
+from ..linear_model import LinearMixedModel, fit_model
 from ..model import caller_data_name
 from .anova_print import format_anova
 
@@ -68,9 +68,9 @@ def refit_ml(fit: LinearMixedModel) -> LinearMixedModel:
     with warnings.catch_warnings():
         # the refit's own convergence and singularity warnings are reported by the refit below
         warnings.simplefilter("ignore")
-        problem, result, theta, solution = fit_linear(
-            spec.design, spec.frame.weights, fit.y - spec.offset, jnp.asarray(fit.theta_values),
-            False, getattr(fit, "optimizer_max_iterations", 100))
+        problem, result, theta, solution = fit_model(
+            spec, fit.y, np.asarray(fit.theta_values), False,
+            getattr(fit, "optimizer_max_iterations", 100))
         refitted = LinearMixedModel(spec, fit.y, problem, result, theta, solution, False, fit.data_name)
     refitted.optimizer_max_iterations = getattr(fit, "optimizer_max_iterations", 100)
     for message in refitted.optimizer.messages:
