@@ -67,8 +67,8 @@ def configure_default_cache() -> str | None:
 
 
 class CompileCounter:
-    """Counts, while active, the programs lowered (``lowered``) and compiled by the backend
-    (``compiled``: persistent-cache misses) in this process, from any thread.
+    """Counts, while active, the programs lowered (``lowered``, named in ``names``) and compiled
+    by the backend (``compiled``: persistent-cache misses) in this process, from any thread.
 
     >>> with CompileCounter() as count:          # doctest: +SKIP
     ...     fit.refit(y)
@@ -82,15 +82,17 @@ class CompileCounter:
     def __init__(self):
         self.lowered = 0
         self.compiled = 0
+        self.names: list[str] = []  # the lowered programs, e.g. "jit(_map_replicates)"
         self._lock = threading.Lock()
         self._active = False
 
-    def _listen(self, event: str, seconds: float, **_):
+    def _listen(self, event: str, seconds: float, fun_name: str = "", **_):
         if not self._active:
             return
         with self._lock:
             if event == self._LOWERING:
                 self.lowered += 1
+                self.names.append(fun_name)
             elif event == self._BACKEND:
                 self.compiled += 1
 

@@ -179,7 +179,7 @@ def build_design(X: np.ndarray, terms, padded: bool = False) -> Design:
     ``padded``: rows and levels rounded up to their shape classes and the sparse structure padded
     with inert items (``shape_classes``), so that nearby sizes share compiled programs."""
     if padded:
-        X, terms = shape_classes.padded_inputs(X, terms)
+        X, terms = shape_classes.padded_inputs(X, terms, *shape_classes.padded_rows_and_levels(X, terms))
     n, p = X.shape
     layout = Layout(n, p, tuple(t.n_levels for t in terms), tuple(t.n_columns for t in terms))
     m0 = layout.n_trailing
@@ -194,13 +194,15 @@ def build_design(X: np.ndarray, terms, padded: bool = False) -> Design:
     slot_entry[touched] = inverse
     entry_level, entry_col = unique_keys // m0, unique_keys % m0
     first, second, pair_index, pair_row, pair_col = _triples(entry_level, entry_col, m0)
-    n_pairs = shape_classes.size_class(len(pair_row) + 1) if padded and m0 else len(pair_row)
-    dense_index, dense_source = _dense_positions(pair_row, pair_col, m0, n_pairs)
-    if padded and m0:
+    sizes = _sparse_sizes(layout, len(entry_level), len(first), pair_row, pair_col) \
+        if padded and m0 else None
+    dense_index, dense_source = _dense_positions(pair_row, pair_col, m0,
+                                                 len(pair_row) if sizes is None else sizes[2])
+    if sizes is not None:
         (slot_entry, entry_level, entry_col, first, second, pair_index, pair_row, pair_col,
          dense_index, dense_source) = _pad_sparse(slot_entry, entry_level, entry_col, first, second,
-                                                  pair_index, pair_row, pair_col, n_pairs,
-                                                  dense_index, dense_source, m0)
+                                                  pair_index, pair_row, pair_col, dense_index,
+                                                  dense_source, m0, sizes)
     # numpy arrays: jit takes them as arguments without a device round trip per fit
     as_int = lambda a: np.ascontiguousarray(a, dtype=np.int32)
     return Design(layout, as_int(level1), np.ascontiguousarray(terms[0].X, np.float64), as_int(slot_col),
@@ -210,8 +212,27 @@ def build_design(X: np.ndarray, terms, padded: bool = False) -> Design:
                   dense_source)
 
 
+def _sparse_sizes(layout: Layout, n_entries: int, n_triples: int, pair_row, pair_col):
+    """Padded (entries, triples, pairs, dense positions): each at least one more than the real
+    count where a dummy item is needed (entries, pairs), chosen through the shape registry."""
+    m0, l1 = layout.n_trailing, layout.term_levels[0]
+    n_dense = len(pair_row) + int(np.sum(pair_row != pair_col)) + 2 * m0 + 1
+    needed = (n_entries + 1, n_triples, len(pair_row) + 1, n_dense)
+    bounds = (l1 * m0 + 1, l1 * m0 * (m0 + 1) // 2, m0 * (m0 + 1) // 2 + 1, (m0 + 1) ** 2)
+    own = tuple(_padded_count(n, b) for n, b in zip(needed, bounds))
+    key = ("sparse", layout)
+    return shape_classes.REGISTRY.choose(key, needed, own)
+
+
+def _padded_count(needed: int, bound: int) -> int:
+    """A padded size for ``needed`` items of a structure that can hold at most ``bound``: the
+    bound itself when it is within 4x (then the size depends on the size classes alone, e.g.
+    one-term models, whose entries are every level times every column), else the size class."""
+    return bound if bound <= 4 * needed else max(shape_classes.size_class(needed), needed)
+
+
 def _pad_sparse(slot_entry, entry_level, entry_col, first, second, pair_index, pair_row, pair_col,
-                n_pairs, dense_index, dense_source, m0):
+                dense_index, dense_source, m0, sizes):
     """Entries, triples, pairs and dense positions padded to their size classes with items whose
     values are exactly zero: dummy entries (level 0, column 0) that no observation touches,
     dummy triples of the first dummy entry with itself into the first dummy pair, dummy pairs
@@ -219,12 +240,11 @@ def _pad_sparse(slot_entry, entry_level, entry_col, first, second, pair_index, p
     always exists), and dense positions not otherwise used that receive the first dummy pair's
     value (0)."""
     n_entries = len(entry_level)
-    n_entries_padded = shape_classes.size_class(n_entries + 1)
+    n_entries_padded, n_triples, n_pairs, n_dense = sizes
     slot_entry = np.where(slot_entry == n_entries, n_entries_padded, slot_entry)
     extend = lambda a, size, fill: np.concatenate([a, np.full(size - len(a), fill, a.dtype)])
     entry_level = extend(entry_level, n_entries_padded, 0)
     entry_col = extend(entry_col, n_entries_padded, 0)
-    n_triples = shape_classes.size_class(len(first))
     first = extend(first, n_triples, n_entries)
     second = extend(second, n_triples, n_entries)
     dummy_pair = len(pair_row)
@@ -232,7 +252,6 @@ def _pad_sparse(slot_entry, entry_level, entry_col, first, second, pair_index, p
     pair_row = extend(pair_row, n_pairs, 0)
     pair_col = extend(pair_col, n_pairs, 0)
     positions = (m0 + 1) ** 2
-    n_dense = min(shape_classes.size_class(len(dense_index)), positions)
     if n_dense > len(dense_index):
         unused = np.ones(positions, bool)
         unused[dense_index] = False

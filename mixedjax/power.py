@@ -11,7 +11,6 @@ import warnings
 from statistics import NormalDist
 from types import SimpleNamespace
 
-import jax
 import numpy as np
 import pandas as pd
 
@@ -45,7 +44,7 @@ def _named(values, names, what):
 def simulate_formula(formula: str, design: pd.DataFrame, beta, theta, sigma: float = 1.0,
                      family="gaussian", nsim: int = 1, seed: int = 0, weights=None) -> np.ndarray:
     """nobs x nsim responses simulated from ``formula`` on ``design`` with the given parameters."""
-    from .simulate import draw_response, simulation_model
+    from .simulate import draw_responses, simulation_model
     family = as_family(family)
     glmm = not (family.name == "gaussian" and family.link.name == "identity")
     data = _design_with_response(formula, design, family)
@@ -60,10 +59,8 @@ def simulate_formula(formula: str, design: pd.DataFrame, beta, theta, sigma: flo
         stand_in.family = family
     model = simulation_model(stand_in)
     layout = spec.design.layout
-    keys = jax.random.split(jax.random.key(seed), nsim)
-    draw = jax.vmap(lambda k: draw_response(k, model, layout.term_levels, layout.term_columns,
-                                            family if glmm else None, False))
-    return np.asarray(jax.jit(draw)(keys)).T
+    return draw_responses(model, seed, nsim, layout.term_levels, layout.term_columns,
+                          family if glmm else None, False)
 
 
 def power(formula: str, design: pd.DataFrame, beta, theta, sigma: float = 1.0, nsim: int = 1000,

@@ -17,6 +17,7 @@ the persistent cache. The padding is inert, so a padded fit is the unpadded fit:
 """
 from __future__ import annotations
 
+import threading
 from typing import NamedTuple
 
 import numpy as np
@@ -45,15 +46,49 @@ class TermArrays(NamedTuple):
     n_columns: int
 
 
-def padded_inputs(X: np.ndarray, terms) -> tuple[np.ndarray, list[TermArrays]]:
-    """X and the terms with rows and levels padded to their classes (padded rows: level 0,
-    zero model-matrix rows)."""
-    n = X.shape[0]
-    extra = size_class(n) - n
+class ShapeRegistry:
+    """The padded shapes this process has used, per model structure: a new dataset takes a
+    registered shape that holds it with at most ``MAX_WASTE`` times its own sizes (so it reuses
+    the programs compiled for that shape), else its own classes, which are then registered.
+
+    Without it, data a little smaller than a fitted dataset would fall into the class below and
+    compile again. This only chooses shapes; the numbers of a fit do not depend on it."""
+
+    MAX_WASTE = 2
+
+    def __init__(self):
+        self._shapes: dict[tuple, list[tuple[int, ...]]] = {}
+        self._lock = threading.Lock()
+
+    def choose(self, key: tuple, needed: tuple[int, ...], own: tuple[int, ...]) -> tuple[int, ...]:
+        with self._lock:
+            known = self._shapes.setdefault(key, [])
+            for shape in known:
+                if all(n <= s <= max(self.MAX_WASTE * n, o) for s, n, o in zip(shape, needed, own)):
+                    return shape
+            known.append(own)
+            return own
+
+
+REGISTRY = ShapeRegistry()
+
+
+def padded_rows_and_levels(X: np.ndarray, terms) -> tuple[int, tuple[int, ...]]:
+    """(rows, levels per term) of the padded design of X and ``terms``."""
+    key = ("rows and levels", X.shape[1], tuple(t.n_columns for t in terms))
+    needed = (X.shape[0],) + tuple(t.n_levels for t in terms)
+    shape = REGISTRY.choose(key, needed, tuple(size_class(n) for n in needed))
+    return shape[0], shape[1:]
+
+
+def padded_inputs(X: np.ndarray, terms, n_rows: int, levels) -> tuple[np.ndarray, list[TermArrays]]:
+    """X and the terms with ``n_rows`` rows and ``levels`` levels (padded rows: level 0, zero
+    model-matrix rows)."""
+    extra = n_rows - X.shape[0]
     X_padded = np.vstack([X, np.zeros((extra, X.shape[1]))])
     padded = [TermArrays(np.concatenate([t.codes, np.zeros(extra, t.codes.dtype)]),
-                         np.vstack([t.X, np.zeros((extra, t.X.shape[1]))]),
-                         size_class(t.n_levels), t.n_columns) for t in terms]
+                         np.vstack([t.X, np.zeros((extra, t.X.shape[1]))]), n_levels, t.n_columns)
+              for t, n_levels in zip(terms, levels)]
     return X_padded, padded
 
 

@@ -9,6 +9,7 @@ With ``use_u=True`` the random effects are held at their conditional modes (lme4
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -84,11 +85,11 @@ def simulation_model(fit) -> SimulationModel:
     glmm = hasattr(fit, "family")
     weights = fit.prior_weights if glmm else spec.frame.weights
     return SimulationModel(
-        jnp.asarray(spec.fixed.X @ fit.beta + spec.offset), tuple(jnp.asarray(t.codes) for t in spec.terms),
-        tuple(jnp.asarray(t.X) for t in spec.terms),
-        tuple(jnp.asarray(T) for T in term_factors(fit.theta_values, spec)),
-        jnp.asarray(1.0 if glmm else fit.sigma), jnp.asarray(fit.sigma), jnp.asarray(weights, float),
-        jnp.asarray(fit.u))
+        np.asarray(spec.fixed.X @ fit.beta + spec.offset), tuple(np.asarray(t.codes) for t in spec.terms),
+        tuple(np.asarray(t.X) for t in spec.terms),
+        tuple(np.asarray(T) for T in term_factors(fit.theta_values, spec)),
+        np.asarray(1.0 if glmm else fit.sigma), np.asarray(fit.sigma), np.asarray(weights, float),
+        np.asarray(fit.u))
 
 
 def simulate(fit, nsim: int = 1, seed: int = 0, use_u: bool = False) -> np.ndarray:
@@ -96,7 +97,16 @@ def simulate(fit, nsim: int = 1, seed: int = 0, use_u: bool = False) -> np.ndarr
     model = simulation_model(fit)
     layout = fit.spec.design.layout
     family = getattr(fit, "family", None)
+    return draw_responses(model, seed, nsim, layout.term_levels, layout.term_columns, family, use_u)
+
+
+def draw_responses(model: SimulationModel, seed: int, nsim: int, levels: tuple, columns: tuple,
+                   family, use_u: bool) -> np.ndarray:
+    """nobs x nsim draws, one compiled program per model structure (shared by every call)."""
     keys = jax.random.split(jax.random.key(seed), nsim)
-    draw = jax.jit(jax.vmap(lambda k, m: draw_response(k, m, layout.term_levels, layout.term_columns,
-                                                       family, use_u), in_axes=(0, None)))
-    return np.asarray(draw(keys, model)).T
+    return np.asarray(_draw(keys, model, levels, columns, family, use_u)).T
+
+
+@partial(jax.jit, static_argnames=("levels", "columns", "family", "use_u"))
+def _draw(keys, model: SimulationModel, levels: tuple, columns: tuple, family, use_u: bool):
+    return jax.vmap(lambda k: draw_response(k, model, levels, columns, family, use_u))(keys)
