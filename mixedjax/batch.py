@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from . import _jax  # noqa: F401  (float64)
+from .compilation import jit
 from . import lmm
 from .dense_inverse import gauss_jordan_inverse
 from .optimize import STATUS_MESSAGES
@@ -96,7 +97,7 @@ def _replicate(kind: ReplicateKind, constants, response):
                                   response)
 
 
-@partial(jax.jit, static_argnames=("kind", "vmap_width"))
+@partial(jit, static_argnames=("kind", "vmap_width"))
 def _map_replicates(kind: ReplicateKind, constants, responses, vmap_width: int):
     return jax.lax.map(partial(_replicate, kind, constants), responses, batch_size=vmap_width)
 
@@ -109,7 +110,7 @@ def _sharded_map(kind: ReplicateKind, vmap_width: int, n_devices: int):
 
     def chunk(constants, responses):
         return jax.lax.map(partial(_replicate, kind, constants), responses, batch_size=vmap_width)
-    mapped = jax.jit(jax.shard_map(chunk, mesh=mesh, in_specs=(jax.sharding.PartitionSpec(), spec),
+    mapped = jit(jax.shard_map(chunk, mesh=mesh, in_specs=(jax.sharding.PartitionSpec(), spec),
                                    out_specs=spec, check_vma=False))
     return mapped, jax.sharding.NamedSharding(mesh, spec)
 

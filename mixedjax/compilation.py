@@ -26,6 +26,20 @@ import jax.monitoring as monitoring
 from jax.experimental.compilation_cache import compilation_cache
 
 CACHE_ENVIRONMENT_VARIABLE = "MIXEDJAX_CACHE_DIR"
+
+# XLA CPU options for mixedjax's own programs (passed per program, so the user's are untouched):
+# the older fusion code generator compiles about 20% faster and maps 2.4x less machine code into
+# the process per program (a process compiling many models otherwise nears vm.max_map_count).
+COMPILER_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
+
+
+def jit(function=None, **options):
+    """``jax.jit`` with ``COMPILER_OPTIONS`` (as a decorator, with or without options; the
+    options are XLA debug options that other backends ignore)."""
+    if function is None:
+        return lambda f: jit(f, **options)
+    options.setdefault("compiler_options", COMPILER_OPTIONS)
+    return jax.jit(function, **options)
 MIN_COMPILE_SECONDS = 0.1  # mixedjax's smallest programs compile in 0.2-0.4 s
 
 

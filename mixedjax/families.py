@@ -18,6 +18,7 @@ import jax.scipy.stats as jst
 import numpy as np
 
 from . import _jax  # noqa: F401  (float64)
+from .compilation import jit
 
 _EPS = 2.220446049250313e-16
 _EXP_BOUND = 700.0  # exp() argument bound in log-type links, as R's pmax/pmin guards
@@ -273,7 +274,7 @@ def as_family(family) -> Family:
                      f"one of {', '.join(sorted(set(_BY_NAME)))}; got {family!r}")
 
 
-@partial(jax.jit, static_argnames=("family", "function"))
+@partial(jit, static_argnames=("family", "function"))
 def family_call(family: Family, function: str, *arrays):
     """``family.<function>(*arrays)`` (or ``family.link.<function>``) as one compiled call: a
     result object evaluating e.g. deviance residuals eagerly would otherwise compile every

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from . import _jax  # noqa: F401  (float64)
+from .compilation import jit
 from ._jax import to_host
 from . import glmm, lmm
 from .design import build_design
@@ -27,7 +28,7 @@ from .families import Family, as_family, family_call
 from .formula import FormulaError, _split_top_level
 from .frame import DataError
 from .model import ModelSpec, caller_data_name, model_spec, rank_message
-from .optimize import Memo, minimize, minimize_host, value_grad_hess
+from .optimize import Memo, minimize, minimize_host, packed, unpacked, value_grad_hess
 from .predict import predict
 from .results import (ConvergenceWarning, MixedModelResults, OptimizerSummary, SINGULAR_MESSAGE,
                       SingularFitWarning, convergence_messages, scaled_quantiles)
@@ -139,7 +140,7 @@ def _stage2_objective_at(u, x, data: glmm.GLMMData, family: Family, n_agq: int):
     return glmm.agq_deviance_at(u, theta, beta, data, family, n_agq)
 
 
-@partial(jax.jit, static_argnames=("family", "n_agq"))
+@partial(jit, static_argnames=("family", "n_agq"))
 def _stage2_value(x, data: glmm.GLMMData, family: Family, n_agq: int):
     """(objective, Laplace pieces) at x, the mode by PIRLS finished with Newton steps."""
     n_theta = data.design.layout.n_theta
@@ -149,7 +150,7 @@ def _stage2_value(x, data: glmm.GLMMData, family: Family, n_agq: int):
             glmm.laplace_pieces_at(u, theta, beta, data, family, False))
 
 
-@partial(jax.jit, static_argnames=("family", "n_agq"))
+@partial(jit, static_argnames=("family", "n_agq"))
 def _stage2_derivatives(x, u, data: glmm.GLMMData, family: Family, n_agq: int):
     """(f, g, H) at x from the mode u there: autodiff through two Newton steps from u, which carry
     the mode's exact first and second derivatives (``glmm.newton_step``); no loop is traced."""
@@ -158,12 +159,12 @@ def _stage2_derivatives(x, u, data: glmm.GLMMData, family: Family, n_agq: int):
     def objective(x):
         mode = glmm.mode_near(u, x[:n_theta], x[n_theta:], data, family, False, steps=2)
         return _stage2_objective_at(mode, x, data, family, n_agq)
-    return value_grad_hess(objective)(x)
+    return packed(*value_grad_hess(objective)(x))
 
 
-@partial(jax.jit, static_argnames="family")
+@partial(jit, static_argnames="family")
 def _stage1_value_grad(theta, data: glmm.GLMMData, family: Family):
-    """(objective, gradient, pieces) of nAGQ = 0's objective (beta inside PIRLS): the gradient
+    """([objective, gradient...], pieces) of nAGQ = 0's objective (beta inside PIRLS): the gradient
     through one Newton step from the polished joint mode (exact first derivatives)."""
     v = glmm.polished_mode(theta, None, data, family, True)
 
@@ -172,7 +173,7 @@ def _stage1_value_grad(theta, data: glmm.GLMMData, family: Family):
         pieces = glmm.laplace_pieces_at(mode, theta, None, data, family, True)
         return glmm.laplace_value(pieces), pieces
     (value, pieces), grad = jax.value_and_grad(objective, has_aux=True)(theta)
-    return value, grad, pieces
+    return jnp.concatenate([value[None], grad]), pieces
 
 
 def _central_difference_hessian(gradient, x, relative_step: float = 1e-5):
@@ -185,6 +186,11 @@ def _central_difference_hessian(gradient, x, relative_step: float = 1e-5):
         columns.append((gradient(x + e) - gradient(x - e)) / (2.0 * h))
     H = np.stack(columns, axis=1)
     return 0.5 * (H + H.T)
+
+
+def _value_and_gradient(vector):
+    vector = np.asarray(vector)
+    return vector[0], vector[1:]
 
 
 class _SecantDerivatives:
@@ -217,8 +223,8 @@ def _fit_generalized_host(data, theta0, family: Family, n_agq: int, max_iteratio
     if start is None or n_agq == 0:
         stage1_at = Memo(lambda t: _stage1_value_grad(t, data, family))
 
-        stage1_evaluate = _SecantDerivatives(lambda t: to_host(stage1_at(t)[:2]))
-        stage1_value = lambda theta: float(stage1_at(theta)[0])
+        stage1_evaluate = _SecantDerivatives(lambda t: _value_and_gradient(stage1_at(t)[0]))
+        stage1_value = lambda theta: float(stage1_at(theta)[0][0])
         theta_start = np.asarray(theta0 if start is None else np.asarray(start)[:n_theta], np.float64)
         # followed by stage 2, stage 1 only provides its start: a looser tolerance saves the
         # last quadratic-phase iteration or two
@@ -229,15 +235,15 @@ def _fit_generalized_host(data, theta0, family: Family, n_agq: int, max_iteratio
             theta = lmm.snap_to_boundary(stage1_value, theta1, stage1.fun, layout, xp=np)
             # the record's Hessian (for the convergence checks) by differences at the optimum
             stage1 = stage1._replace(hess=_central_difference_hessian(
-                lambda t: np.asarray(stage1_at(t)[1]), stage1.x))
-            pieces = to_host(stage1_at(theta)[2])
+                lambda t: _value_and_gradient(stage1_at(t)[0])[1], stage1.x))
+            pieces = to_host(stage1_at(theta)[1])
             return stage1, stage1, theta, pieces.beta, stage1.hess, pieces
-        start = np.concatenate([theta1, np.asarray(stage1_at(theta1)[2].beta)])
+        start = np.concatenate([theta1, np.asarray(stage1_at(theta1)[1].beta)])
     else:
         stage1 = None
     stage2_at = Memo(lambda x: _stage2_value(x, data, family, n_agq))
     value = lambda x: float(stage2_at(x)[0])
-    evaluate = lambda x: to_host(_stage2_derivatives(x, stage2_at(x)[1].u, data, family, n_agq))
+    evaluate = lambda x: unpacked(_stage2_derivatives(x, stage2_at(x)[1].u, data, family, n_agq))
     stage2 = minimize_host(evaluate, value, np.asarray(start, np.float64),
                            max_iterations=max_iterations)
     stage1 = stage2 if stage1 is None else stage1
@@ -252,7 +258,7 @@ def _fit_generalized_host(data, theta0, family: Family, n_agq: int, max_iteratio
     return stage1, stage2._replace(x=x, fun=np.float64(final_value)), theta, beta, stage2.hess, pieces
 
 
-@partial(jax.jit, static_argnames=("family", "n_agq", "max_iterations"))
+@partial(jit, static_argnames=("family", "n_agq", "max_iterations"))
 def _fit_generalized(data: glmm.GLMMData, theta0, family: Family, n_agq: int, max_iterations: int = 100,
                      start=None):
     """``fit_generalized`` as one pure, compiled function (the batch path)."""
@@ -323,10 +329,10 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nAGQ: int = 1, we
     if devfun_only:
         n_theta = spec.design.layout.n_theta
         if nAGQ == 0:
-            return jax.jit(lambda theta: glmm.laplace_deviance(theta, None, arrays, family, True))
+            return jit(lambda theta: glmm.laplace_deviance(theta, None, arrays, family, True))
         if nAGQ == 1:
-            return jax.jit(lambda x: glmm.laplace_deviance(x[:n_theta], x[n_theta:], arrays, family))
-        return jax.jit(lambda x: glmm.agq_deviance(x[:n_theta], x[n_theta:], arrays, family, nAGQ))
+            return jit(lambda x: glmm.laplace_deviance(x[:n_theta], x[n_theta:], arrays, family))
+        return jit(lambda x: glmm.agq_deviance(x[:n_theta], x[n_theta:], arrays, family, nAGQ))
     theta0 = lmm.theta_start(spec.design.layout) if start is None else np.asarray(start, float)
     outputs = fit_model(spec, y, prior_weights, family, np.asarray(theta0, float), nAGQ, max_iterations)
     name = data_name if data_name is not None else caller_data_name(data)

@@ -16,12 +16,13 @@ import numpy as np
 import pandas as pd
 
 from . import _jax  # noqa: F401  (float64)
+from .compilation import jit
 from ._jax import to_host
 from . import blocks, lmm
 from .conditional import conditional_variances
 from .display import SummaryData
 from .model import ModelSpec, caller_data_name, model_spec, numeric_response, rank_message
-from .optimize import Memo, minimize, minimize_host, value_grad_hess
+from .optimize import Memo, minimize, minimize_host, packed, unpacked, value_grad_hess
 from .predict import predict
 from .results import (ConvergenceWarning, MixedModelResults, OptimizerSummary, SINGULAR_MESSAGE,
                       SingularFitWarning, Summary, convergence_messages, scaled_quantiles)
@@ -62,20 +63,20 @@ def _value_grad_hess(problem: lmm.LinearProblem, reml: bool):
 
 
 
-@partial(jax.jit, static_argnames="reml")
+@partial(jit, static_argnames="reml")
 def _deviance(theta, problem, reml: bool):
     return lmm.profiled_deviance(theta, problem, reml)
 
 
-@partial(jax.jit, static_argnames="reml")
+@partial(jit, static_argnames="reml")
 def _deviance_derivatives(theta, problem, reml: bool):
-    return _value_grad_hess(problem, reml)(theta)
+    return packed(*_value_grad_hess(problem, reml)(theta))
 
 
 def _fit_linear_host(design, weights, response, theta0, reml: bool, max_iterations: int):
     problem = lmm.linear_problem_compiled(design, weights, response)
     layout = design.layout
-    evaluate = Memo(lambda theta: to_host(_deviance_derivatives(theta, problem, reml)))
+    evaluate = Memo(lambda theta: unpacked(_deviance_derivatives(theta, problem, reml)))
     if layout.n_trailing < blocks.LAPACK_BLOCK:
         # derivatives cost about a dispatch more than the value: evaluate them at every trial
         # point, so that the accepted one (nearly always the full step) is not evaluated again
@@ -102,7 +103,7 @@ def fit_model(spec: ModelSpec, y, theta0, reml: bool, max_iterations: int = 100)
     return problem, result, theta, solution
 
 
-@partial(jax.jit, static_argnames=("reml", "max_iterations"))
+@partial(jit, static_argnames=("reml", "max_iterations"))
 def _fit_linear(design, weights, response, theta0, reml: bool, max_iterations: int = 100):
     problem = lmm.linear_problem(design, weights, response)
     objective = lambda theta: lmm.profiled_deviance(theta, problem, reml)
@@ -128,7 +129,7 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights=None, offs
     y = numeric_response(spec)
     if devfun_only:
         problem = lmm.linear_problem(spec.design, spec.frame.weights, y - spec.offset)
-        return jax.jit(lambda theta: lmm.profiled_deviance(theta, problem, bool(REML)))
+        return jit(lambda theta: lmm.profiled_deviance(theta, problem, bool(REML)))
     theta0 = lmm.theta_start(spec.design.layout) if start is None else np.asarray(start, float)
     problem, result, theta, solution = fit_model(spec, y, np.asarray(theta0, float), bool(REML),
                                                  max_iterations)
@@ -228,7 +229,7 @@ class LinearMixedModel(MixedModelResults):
         of theta (lme4's devFunOnly)."""
         reml = self.reml if reml is None else reml
         problem = self.problem
-        return jax.jit(lambda theta: lmm.profiled_deviance(theta, problem, reml))
+        return jit(lambda theta: lmm.profiled_deviance(theta, problem, reml))
 
     def refit(self, y) -> "LinearMixedModel":
         """Refit the same design to a new response vector (reuses the compiled fit)."""

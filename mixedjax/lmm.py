@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _jax  # noqa: F401  (float64)
+from .compilation import jit
 from . import blocks
 from .design import (CrossProducts, Design, Layout, ResponseStatistics, crossproducts,
                      response_statistics)
@@ -548,6 +549,6 @@ def snap_to_boundary(objective, theta, value, layout: Layout, tol: float = 1e-4,
 
 
 # compiled once per model structure, for host-side callers (single fits, result objects)
-linear_problem_compiled = jax.jit(linear_problem)
-solve_compiled = jax.jit(solve)
-factorize_compiled = jax.jit(factorize)
+linear_problem_compiled = jit(linear_problem)
+solve_compiled = jit(solve)
+factorize_compiled = jit(factorize)

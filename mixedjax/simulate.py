@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _jax  # noqa: F401  (float64)
+from .compilation import jit
 from .families import Family
 
 
@@ -107,6 +108,6 @@ def draw_responses(model: SimulationModel, seed: int, nsim: int, levels: tuple, 
     return np.asarray(_draw(keys, model, levels, columns, family, use_u)).T
 
 
-@partial(jax.jit, static_argnames=("levels", "columns", "family", "use_u"))
+@partial(jit, static_argnames=("levels", "columns", "family", "use_u"))
 def _draw(keys, model: SimulationModel, levels: tuple, columns: tuple, family, use_u: bool):
     return jax.vmap(lambda k: draw_response(k, model, levels, columns, family, use_u))(keys)

@@ -48,6 +48,7 @@ import pandas as pd
 
 from .. import _jax  # noqa: F401  (float64)
 from .. import glmm, lmm
+from ..compilation import jit
 from ..optimize import minimize
 from ..variance_parameters import sdcor_from_theta, sig_names, theta_from_sdcor
 from .profile_spline import SplineError, back_spline, evaluate_back_spline, linear_inverse
@@ -162,7 +163,7 @@ def _map_points(point, index, value, z):
     return jax.lax.map(lambda args: point(*args), (index, value, z), batch_size=POINT_BATCH)
 
 
-@jax.jit
+@jit
 def _linear_points(problem, index, value, z):
     layout = problem.design.layout
     correlation = jnp.asarray(np.concatenate([_correlation_mask(layout),
@@ -171,7 +172,7 @@ def _linear_points(problem, index, value, z):
     return _map_points(partial(_point, deviance, correlation, layout, True), index, value, z)
 
 
-@partial(jax.jit, static_argnames=("family", "n_agq"))
+@partial(jit, static_argnames=("family", "n_agq"))
 def _generalized_points(data, index, value, z, family=None, n_agq=None):
     layout = data.design.layout
     correlation = jnp.asarray(np.concatenate([_correlation_mask(layout),

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _jax  # noqa: F401  (float64)
+from ..compilation import jit
 from .. import lmm
 from ..variance_parameters import lmm_deviance
 
@@ -59,7 +60,7 @@ def beta_covariance(varpar, problem: lmm.LinearProblem):
     return sigma ** 2 * (RXt_inv.T @ RXt_inv)
 
 
-@partial(jax.jit, static_argnames=("reml",))
+@partial(jit, static_argnames=("reml",))
 def _derivatives(varpar, problem: lmm.LinearProblem, reml: bool):
     deviance = lambda v: lmm_deviance(v[:-1], v[-1], problem, reml)
     return jax.hessian(deviance)(varpar), jax.jacfwd(beta_covariance)(varpar, problem)
