@@ -58,7 +58,9 @@ def main():
         repeats = 3 if name == "VerbAgg" else 10
         code = CHILD.format(repo=REPO, csv=os.path.join(DATA, csv), factors=factors, formula=formula,
                             family=family, nagq=nagq, repeats=repeats)
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800)
+        # cold: no compilation cache (the default one would serve programs of earlier runs)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800,
+                             env=dict(os.environ, MIXEDJAX_CACHE_DIR="off"))
         result = json.loads(out.stdout.strip().splitlines()[-1])
         rows.append((name, result["cold"], result["warm"] * 1000, lme4_s * 1000, lme4_s / result["warm"],
                      result["rss_mb"], result["deviance"]))

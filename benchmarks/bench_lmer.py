@@ -97,7 +97,8 @@ def run_child(engine: str, case, repeats: int, cache: str | None = None, python=
     code = CHILD.format(setup=spec["setup"], fit=spec["fit"], criterion=spec["criterion"])
     args = dict(csv=os.path.join(DATA, csv), factors=factors, formula=formula, repeats=repeats,
                 repo=REPO, cache=cache)
-    env = dict(os.environ)
+    # cold means an empty compilation cache: the default one is off unless a directory is given
+    env = dict(os.environ, MIXEDJAX_CACHE_DIR=cache or "off")
     if engine != "mixedjax":
         env.pop("PYTHONPATH", None)
     try:

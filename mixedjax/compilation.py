@@ -31,16 +31,34 @@ CACHE_ENVIRONMENT_VARIABLE = "MIXEDJAX_CACHE_DIR"
 # the older fusion code generator compiles about 20% faster and maps 2.4x less machine code into
 # the process per program (a process compiling many models otherwise nears vm.max_map_count).
 COMPILER_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
+MIN_COMPILE_SECONDS = 0.1  # mixedjax's smallest programs compile in 0.2-0.4 s
 
 
 def jit(function=None, **options):
-    """``jax.jit`` with ``COMPILER_OPTIONS`` (as a decorator, with or without options; the
-    options are XLA debug options that other backends ignore)."""
+    """``jax.jit`` with ``COMPILER_OPTIONS`` for calls from the host (as a decorator, with or
+    without options; the options are XLA debug options that other backends ignore). JAX accepts
+    compiler options only on outermost programs, so a call made while tracing (inside a user's
+    jit, vmap or grad) goes to the same function jitted without them."""
     if function is None:
         return lambda f: jit(f, **options)
-    options.setdefault("compiler_options", COMPILER_OPTIONS)
-    return jax.jit(function, **options)
-MIN_COMPILE_SECONDS = 0.1  # mixedjax's smallest programs compile in 0.2-0.4 s
+    return _TopLevelJit(function, options)
+
+
+class _TopLevelJit:
+    def __init__(self, function, options):
+        self._nested = jax.jit(function, **options)
+        self._top = jax.jit(function, compiler_options=COMPILER_OPTIONS, **options)
+        self.__wrapped__ = function
+        self.__name__ = getattr(function, "__name__", "jitted")
+        self.__doc__ = getattr(function, "__doc__", None)
+
+    def __call__(self, *args, **kwargs):
+        traced = any(isinstance(leaf, jax.core.Tracer)
+                     for leaf in jax.tree_util.tree_leaves((args, kwargs)))
+        return (self._nested if traced else self._top)(*args, **kwargs)
+
+    def lower(self, *args, **kwargs):
+        return self._top.lower(*args, **kwargs)
 
 
 def default_cache_directory() -> str | None:

@@ -90,15 +90,18 @@ def glmm_data(spec: ModelSpec, y, weights, family: Family) -> glmm.GLMMData:
 
 def fit_glmm_data(spec: ModelSpec, y, weights, family: Family) -> glmm.GLMMData:
     """The GLMM's arrays on the fit design (``ModelSpec.fit_design``): padded rows have weight 0,
-    zero model-matrix rows and a response valid for the family, so they add nothing."""
+    zero model-matrix rows, a response valid for the family and an offset at its link (so that
+    their mean is finite for every link), and add nothing."""
     if not spec.padded:
         return glmm_data(spec, y, weights, family)
     y, weights = spec.fit_rows(y, family.padding_response), spec.fit_rows(weights, 0.0)
     extra = spec.fit_design.layout.n_obs - spec.n_obs
     codes = tuple(np.concatenate([t.codes, np.zeros(extra, t.codes.dtype)]) for t in spec.terms)
+    # a padded row's linear predictor is its offset: the link of its response, so mu = y there
+    offset = spec.fit_rows(spec.offset, float(family.link.linkfun(family.padding_response)))
     return glmm.GLMMData(spec.fit_design, spec.fit_design_re, spec.fit_rows(spec.fixed.X), codes,
-                         tuple(spec.fit_rows(t.X) for t in spec.terms), y, weights,
-                         spec.fit_rows(spec.offset), family.mustart(y, weights))
+                         tuple(spec.fit_rows(t.X) for t in spec.terms), y, weights, offset,
+                         family.mustart(y, weights))
 
 
 def fit_model(spec: ModelSpec, y, weights, family: Family, theta0, n_agq: int,
@@ -329,10 +332,10 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nAGQ: int = 1, we
     if devfun_only:
         n_theta = spec.design.layout.n_theta
         if nAGQ == 0:
-            return jit(lambda theta: glmm.laplace_deviance(theta, None, arrays, family, True))
+            return jax.jit(lambda theta: glmm.laplace_deviance(theta, None, arrays, family, True))
         if nAGQ == 1:
-            return jit(lambda x: glmm.laplace_deviance(x[:n_theta], x[n_theta:], arrays, family))
-        return jit(lambda x: glmm.agq_deviance(x[:n_theta], x[n_theta:], arrays, family, nAGQ))
+            return jax.jit(lambda x: glmm.laplace_deviance(x[:n_theta], x[n_theta:], arrays, family))
+        return jax.jit(lambda x: glmm.agq_deviance(x[:n_theta], x[n_theta:], arrays, family, nAGQ))
     theta0 = lmm.theta_start(spec.design.layout) if start is None else np.asarray(start, float)
     outputs = fit_model(spec, y, prior_weights, family, np.asarray(theta0, float), nAGQ, max_iterations)
     name = data_name if data_name is not None else caller_data_name(data)

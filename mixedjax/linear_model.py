@@ -129,7 +129,7 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights=None, offs
     y = numeric_response(spec)
     if devfun_only:
         problem = lmm.linear_problem(spec.design, spec.frame.weights, y - spec.offset)
-        return jit(lambda theta: lmm.profiled_deviance(theta, problem, bool(REML)))
+        return jax.jit(lambda theta: lmm.profiled_deviance(theta, problem, bool(REML)))
     theta0 = lmm.theta_start(spec.design.layout) if start is None else np.asarray(start, float)
     problem, result, theta, solution = fit_model(spec, y, np.asarray(theta0, float), bool(REML),
                                                  max_iterations)
@@ -229,7 +229,7 @@ class LinearMixedModel(MixedModelResults):
         of theta (lme4's devFunOnly)."""
         reml = self.reml if reml is None else reml
         problem = self.problem
-        return jit(lambda theta: lmm.profiled_deviance(theta, problem, reml))
+        return jax.jit(lambda theta: lmm.profiled_deviance(theta, problem, reml))
 
     def refit(self, y) -> "LinearMixedModel":
         """Refit the same design to a new response vector (reuses the compiled fit)."""

@@ -58,6 +58,8 @@ def convergence_messages(grad: np.ndarray, hess: np.ndarray, singular: bool,
     Skipped for singular fits, as lme4 does (the boundary makes both checks meaningless)."""
     if singular or grad.size == 0:
         return []
+    if not (np.all(np.isfinite(grad)) and np.all(np.isfinite(hess))):
+        return ["Model failed to converge: the gradient or Hessian at the estimates is not finite"]
     messages = []
     eigenvalues = np.linalg.eigvalsh(hess)
     try:
