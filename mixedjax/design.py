@@ -173,13 +173,16 @@ def _dense_positions(pair_row: np.ndarray, pair_col: np.ndarray, m0: int, n_pair
     return np.ascontiguousarray(index[order], dtype), np.ascontiguousarray(source[order], np.int32)
 
 
-def build_design(X: np.ndarray, terms, padded: bool = False) -> Design:
+def build_design(X: np.ndarray, terms, padded: bool = False, like: Layout | None = None) -> Design:
     """Index structure for fixed-effects X and random-effects ``terms`` (lme4's term order).
 
     ``padded``: rows and levels rounded up to their shape classes and the sparse structure padded
-    with inert items (``shape_classes``), so that nearby sizes share compiled programs."""
+    with inert items (``shape_classes``), so that nearby sizes share compiled programs; ``like``:
+    the rows and levels of that padded layout (a GLMM's two designs must agree)."""
     if padded:
-        X, terms = shape_classes.padded_inputs(X, terms, *shape_classes.padded_rows_and_levels(X, terms))
+        rows, levels = (shape_classes.padded_rows_and_levels(X, terms) if like is None
+                        else (like.n_obs, like.term_levels))
+        X, terms = shape_classes.padded_inputs(X, terms, rows, levels)
     n, p = X.shape
     layout = Layout(n, p, tuple(t.n_levels for t in terms), tuple(t.n_columns for t in terms))
     m0 = layout.n_trailing

@@ -54,7 +54,8 @@ class ModelSpec:
     @cached_property
     def fit_design_re(self) -> Design:
         """The random-effects-only design of a GLMM's fit (conditional modes with beta fixed)."""
-        return build_design(np.zeros((self.n_obs, 0)), list(self.terms), padded=self.padded)
+        return build_design(np.zeros((self.n_obs, 0)), list(self.terms), padded=self.padded,
+                            like=self.fit_design.layout if self.padded else None)
 
     def fit_rows(self, values, fill: float = 0.0) -> np.ndarray:
         """Observation-level ``values`` extended to the fit design's rows with ``fill``."""

@@ -142,3 +142,18 @@ def test_power_curve_compiles_at_most_two_fit_programs():
     for name in set(fit_programs):
         assert fit_programs.count(name) <= 2, (name, count.names)
     assert sum("_map_replicates" in name for name in count.names) <= 2
+
+
+def test_glmer_designs_share_one_padded_shape():
+    """A GLMM's design and its random-effects-only design have the same rows and levels even
+    when the shape registry holds a larger shape for one of them (here from an intercept-only
+    model of the same random term)."""
+    spec = reference("public", "seed2_glmer_gamma_log")
+    data = reference_data("public", spec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mj.glmer("y ~ 1 + (1 | grupo)", data, family=mj.Gamma("log"))  # 200 rows: class 256
+        fit = mj.glmer("y ~ x + (1 | grupo)", data.iloc[:130], family=mj.Gamma("log"))
+    design, design_re = fit.spec.fit_design.layout, fit.spec.fit_design_re.layout
+    assert (design.n_obs, design.term_levels) == (design_re.n_obs, design_re.term_levels)
+    assert np.isfinite(fit.deviance)
