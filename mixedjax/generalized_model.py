@@ -166,50 +166,39 @@ def _stage2_derivatives(x, u, data: glmm.GLMMData, family: Family, n_agq: int):
 
 
 @partial(jit, static_argnames="family")
-def _stage1_value_grad(theta, data: glmm.GLMMData, family: Family):
-    """([objective, gradient...], pieces) of nAGQ = 0's objective (beta inside PIRLS): the gradient
-    through one Newton step from the polished joint mode (exact first derivatives)."""
+def _stage1_value(theta, data: glmm.GLMMData, family: Family):
+    """(objective, pieces) of nAGQ = 0's objective (beta inside PIRLS) at the polished joint mode."""
     v = glmm.polished_mode(theta, None, data, family, True)
-
-    def objective(theta):
-        mode = glmm.mode_near(v, theta, None, data, family, True, steps=1)
-        pieces = glmm.laplace_pieces_at(mode, theta, None, data, family, True)
-        return glmm.laplace_value(pieces), pieces
-    (value, pieces), grad = jax.value_and_grad(objective, has_aux=True)(theta)
-    return jnp.concatenate([value[None], grad]), pieces
+    pieces = glmm.laplace_pieces_at(v, theta, None, data, family, True)
+    return glmm.laplace_value(pieces), pieces
 
 
-def _central_difference_hessian(gradient, x, relative_step: float = 1e-5):
-    """H from central differences of an exact gradient (symmetrized; error O(step^2))."""
-    columns = []
-    for k in range(x.shape[0]):
-        h = relative_step * max(abs(x[k]), 1.0)
-        e = np.zeros_like(x)
-        e[k] = h
-        columns.append((gradient(x + e) - gradient(x - e)) / (2.0 * h))
-    H = np.stack(columns, axis=1)
-    return 0.5 * (H + H.T)
+class _DifferencedDerivatives:
+    """(f, g, H) of nAGQ = 0's objective from its values alone: g by central differences (step
+    1e-4 relative, balancing the objective's rounding, about 1e-14 of it, against the third
+    derivative: g to about 1e-8), H from second differences at the first point, then BFGS
+    updates along the accepted steps.
 
+    Stage 1 only supplies stage 2's start (for nAGQ = 0, estimates whose standard errors come
+    from R_X), so derivatives by autodiff are not worth the seconds their compilation costs
+    (the exact-gradient program compiled in 2-3 s for cbpp, the value alone in under one); lme4
+    itself runs this stage derivative-free."""
 
-def _value_and_gradient(vector):
-    vector = np.asarray(vector)
-    return vector[0], vector[1:]
+    STEP = 1e-4
 
+    def __init__(self, value):
+        self.value, self.last = value, None
 
-class _SecantDerivatives:
-    """(f, g, H) for nAGQ = 0's objective from exact (f, g): H by central differences of g at the
-    first point, then BFGS updates along the accepted steps. Stage 1 only supplies stage 2's
-    start (or, for nAGQ = 0, estimates whose standard errors come from R_X), so its exact Hessian
-    is not worth the seconds its compilation would cost; the differenced Hessian at the final
-    point serves the convergence checks."""
-
-    def __init__(self, value_and_gradient):
-        self.value_and_gradient, self.last = value_and_gradient, None
+    def steps(self, x):
+        return self.STEP * np.maximum(np.abs(x), 1.0)
 
     def __call__(self, x):
-        value, grad = self.value_and_gradient(x)
+        f, h = self.value(x), self.steps(x)
+        plus = np.array([self.value(x + h[k] * np.eye(len(x))[k]) for k in range(len(x))])
+        minus = np.array([self.value(x - h[k] * np.eye(len(x))[k]) for k in range(len(x))])
+        grad = (plus - minus) / (2.0 * h)
         if self.last is None:
-            H = _central_difference_hessian(lambda t: self.value_and_gradient(t)[1], x)
+            H = np.diag(np.maximum((plus - 2.0 * f + minus) / h ** 2, 1e-8))
         else:
             x_old, g_old, H = self.last
             s, y = x - x_old, grad - g_old
@@ -217,28 +206,39 @@ class _SecantDerivatives:
             if y @ s > 1e-12 * np.sqrt((s @ s) * (y @ y)) and s @ Hs > 0:
                 H = H - np.outer(Hs, Hs) / (s @ Hs) + np.outer(y, y) / (y @ s)
         self.last = (np.array(x, np.float64), grad, H)
-        return value, grad, H
+        return f, grad, H
+
+
+def _difference_hessian(value, x, relative_step: float = 1e-3):
+    """H_ij = [f(x + h_i + h_j) - f(x + h_i - h_j) - f(x - h_i + h_j) + f(x - h_i - h_j)] /
+    (4 h_i h_j), for the convergence checks of a stage-1 (nAGQ = 0) record."""
+    n = len(x)
+    h = relative_step * np.maximum(np.abs(x), 1.0)
+    step = lambda k: h[k] * np.eye(n)[k]
+    H = np.empty((n, n))
+    for i in range(n):
+        for j in range(i, n):
+            H[i, j] = H[j, i] = (value(x + step(i) + step(j)) - value(x + step(i) - step(j))
+                                 - value(x - step(i) + step(j)) + value(x - step(i) - step(j))) \
+                / (4.0 * h[i] * h[j])
+    return H
 
 
 def _fit_generalized_host(data, theta0, family: Family, n_agq: int, max_iterations: int, start):
     layout = data.design.layout
     n_theta = layout.n_theta
     if start is None or n_agq == 0:
-        stage1_at = Memo(lambda t: _stage1_value_grad(t, data, family))
-
-        stage1_evaluate = _SecantDerivatives(lambda t: _value_and_gradient(stage1_at(t)[0]))
-        stage1_value = lambda theta: float(stage1_at(theta)[0][0])
+        stage1_at = Memo(lambda t: _stage1_value(t, data, family))
+        stage1_value = lambda theta: float(stage1_at(theta)[0])
         theta_start = np.asarray(theta0 if start is None else np.asarray(start)[:n_theta], np.float64)
         # followed by stage 2, stage 1 only provides its start: a looser tolerance saves the
-        # last quadratic-phase iteration or two
-        stage1 = minimize_host(stage1_evaluate, stage1_value, theta_start,
+        # last iteration or two
+        stage1 = minimize_host(_DifferencedDerivatives(stage1_value), stage1_value, theta_start,
                                tol=1e-10 if n_agq == 0 else 1e-6, max_iterations=max_iterations)
         theta1 = lmm.canonical_theta(stage1.x, layout, np)
         if n_agq == 0:
             theta = lmm.snap_to_boundary(stage1_value, theta1, stage1.fun, layout, xp=np)
-            # the record's Hessian (for the convergence checks) by differences at the optimum
-            stage1 = stage1._replace(hess=_central_difference_hessian(
-                lambda t: _value_and_gradient(stage1_at(t)[0])[1], stage1.x))
+            stage1 = stage1._replace(hess=_difference_hessian(stage1_value, stage1.x))
             pieces = to_host(stage1_at(theta)[1])
             return stage1, stage1, theta, pieces.beta, stage1.hess, pieces
         start = np.concatenate([theta1, np.asarray(stage1_at(theta1)[1].beta)])
