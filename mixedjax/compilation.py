@@ -12,6 +12,9 @@ compile are cached there too. A cache directory the user configured in JAX befor
 mixedjax is left as it is (``jax_compilation_cache_dir``), and so is an explicit
 ``jax_enable_compilation_cache=False``.
 
+``MEMORY_MAPS`` (a ``MemoryMapGuard``) keeps the process's memory maps bounded by dropping
+compiled executables when they near the kernel's limit.
+
 ``CompileCounter`` counts the programs JAX lowers (each new jitted program or eager operation,
 whether or not the persistent cache then supplies its executable) and the backend compilations
 (cache misses), through ``jax.monitoring``.
@@ -55,10 +58,58 @@ class _TopLevelJit:
     def __call__(self, *args, **kwargs):
         traced = any(isinstance(leaf, jax.core.Tracer)
                      for leaf in jax.tree_util.tree_leaves((args, kwargs)))
-        return (self._nested if traced else self._top)(*args, **kwargs)
+        if traced:
+            return self._nested(*args, **kwargs)
+        MEMORY_MAPS.evict_if_needed()
+        return self._top(*args, **kwargs)
 
     def lower(self, *args, **kwargs):
         return self._top.lower(*args, **kwargs)
+
+
+def memory_map_count() -> int | None:
+    """Lines of /proc/self/maps (None where there is no such file)."""
+    try:
+        with open("/proc/self/maps", "rb") as maps:
+            return sum(1 for _ in maps)
+    except OSError:
+        return None
+
+
+def _kernel_map_limit(default: int = 65530) -> int:
+    try:
+        with open("/proc/sys/vm/max_map_count") as handle:
+            return int(handle.read())
+    except (OSError, ValueError):
+        return default
+
+
+class MemoryMapGuard:
+    """Keeps a process's memory maps bounded however many model structures it compiles.
+
+    Every compiled XLA CPU program maps its machine code into the process (300-900 maps per model
+    structure), and past Linux's ``vm.max_map_count`` (65,530 by default) XLA crashes while
+    compiling. After each backend compilation the maps are counted; above ``limit`` (half the
+    kernel's) the next mixedjax call first drops JAX's in-memory executables
+    (``jax.clear_caches()``: process-wide, so the user's jitted functions are recompiled, or
+    loaded from the persistent cache, on their next call), which unmaps their code."""
+
+    def __init__(self, limit: int | None = None):
+        self.limit = limit if limit is not None else _kernel_map_limit() // 2
+        self.evictions = 0
+        self._pending = False
+        monitoring.register_event_duration_secs_listener(self._after_compile)
+
+    def _after_compile(self, event: str, seconds: float, **_):
+        if event == CompileCounter._BACKEND:
+            count = memory_map_count()
+            self._pending = self._pending or (count is not None and count > self.limit)
+
+    def evict_if_needed(self) -> None:
+        if self._pending:
+            self._pending = False
+            self.evictions += 1
+            jax.clear_caches()
 
 
 def default_cache_directory() -> str | None:
@@ -136,3 +187,6 @@ class CompileCounter:
     def __exit__(self, *exc) -> None:
         self._active = False
         monitoring.unregister_event_duration_listener(self._listen)
+
+
+MEMORY_MAPS = MemoryMapGuard()

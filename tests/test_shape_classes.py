@@ -159,3 +159,25 @@ def test_glmer_designs_share_one_padded_shape():
     design, design_re = fit.spec.fit_design.layout, fit.spec.fit_design_re.layout
     assert (design.n_obs, design.term_levels) == (design_re.n_obs, design_re.term_levels)
     assert np.isfinite(fit.deviance)
+
+
+def test_memory_maps_stay_bounded(monkeypatch):
+    """Past the guard's limit, compiled executables are dropped before the next fit: the maps
+    stop growing with the number of structures, and fits stay right."""
+    from mixedjax import compilation
+    rng = np.random.default_rng(5)
+    limit = compilation.memory_map_count() + 1500
+    monkeypatch.setattr(compilation.MEMORY_MAPS, "limit", limit)
+    evictions = compilation.MEMORY_MAPS.evictions
+    counts = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for k in range(6):
+            data = pd.DataFrame({"g": np.repeat([f"g{i}" for i in range(9 + 5 * k)], 5)})
+            data["x"] = rng.normal(size=len(data))
+            data["y"] = rng.poisson(np.exp(0.2 * data["x"]))
+            fit = mj.glmer(f"y ~ x + (1 | g)", data, family="poisson", nAGQ=k % 2)
+            counts.append(compilation.memory_map_count())
+    assert compilation.MEMORY_MAPS.evictions > evictions
+    assert max(counts) < limit + 3000, counts
+    assert np.isfinite(fit.deviance)
