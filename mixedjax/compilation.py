@@ -8,7 +8,7 @@ loads them instead of compiling. mixedjax turns that cache on when it is importe
 
 and ``MIXEDJAX_CACHE_DIR=off`` leaves it off. JAX's cache is one setting for the whole process:
 while it is on, the user's own jitted functions that take at least ``MIN_COMPILE_SECONDS`` to
-compile are cached there too. A cache directory the user configured in JAX before importing
+compile are cached there too. It keeps at most ``MAX_CACHE_BYTES``, least recently used first out. A cache directory the user configured in JAX before importing
 mixedjax is left as it is (``jax_compilation_cache_dir``), and so is an explicit
 ``jax_enable_compilation_cache=False``.
 
@@ -34,7 +34,8 @@ CACHE_ENVIRONMENT_VARIABLE = "MIXEDJAX_CACHE_DIR"
 # the older fusion code generator compiles about 20% faster and maps 2.4x less machine code into
 # the process per program (a process compiling many models otherwise nears vm.max_map_count).
 COMPILER_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
-MIN_COMPILE_SECONDS = 0.1  # mixedjax's smallest programs compile in 0.2-0.4 s
+MIN_COMPILE_SECONDS = 0.05  # mixedjax's smallest programs compile in 0.05-0.4 s; eager ops below
+MAX_CACHE_BYTES = 2 << 30  # least recently used entries are dropped beyond this (JAX's LRU cache)
 
 
 def jit(function=None, **options):
@@ -130,7 +131,18 @@ def enable_compilation_cache(path: str, min_compile_seconds: float = MIN_COMPILE
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", min_compile_seconds)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    if jax.config.jax_compilation_cache_max_size == -1 and _has_filelock():
+        # JAX's default is unbounded; its LRU eviction needs filelock (a dependency of ours)
+        jax.config.update("jax_compilation_cache_max_size", MAX_CACHE_BYTES)
     compilation_cache.reset_cache()  # takes effect even if something was compiled before
+
+
+def _has_filelock() -> bool:
+    try:
+        import filelock  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def configure_default_cache() -> str | None:
@@ -150,8 +162,9 @@ def configure_default_cache() -> str | None:
 
 
 class CompileCounter:
-    """Counts, while active, the programs lowered (``lowered``, named in ``names``) and compiled
-    by the backend (``compiled``: persistent-cache misses) in this process, from any thread.
+    """Counts, while active, the programs lowered (``lowered``, named in ``names``), those then
+    compiled or loaded (``compiled``, in ``compile_seconds``) and those of them loaded from the
+    persistent cache (``cache_hits``), in this process, from any thread.
 
     >>> with CompileCounter() as count:          # doctest: +SKIP
     ...     fit.refit(y)
@@ -161,11 +174,14 @@ class CompileCounter:
 
     _LOWERING = "/jax/core/compile/jaxpr_to_mlir_module_duration"
     _BACKEND = "/jax/core/compile/backend_compile_duration"
+    _HIT = "/jax/compilation_cache/cache_hits"
 
     def __init__(self):
         self.lowered = 0
         self.compiled = 0
         self.names: list[str] = []  # the lowered programs, e.g. "jit(_map_replicates)"
+        self.compile_seconds = 0.0  # spent compiling or loading from the persistent cache
+        self.cache_hits = 0  # programs loaded from the persistent cache
         self._lock = threading.Lock()
         self._active = False
 
@@ -178,15 +194,23 @@ class CompileCounter:
                 self.names.append(fun_name)
             elif event == self._BACKEND:
                 self.compiled += 1
+                self.compile_seconds += seconds
+
+    def _listen_hit(self, event: str, **_):
+        if self._active and event == self._HIT:
+            with self._lock:
+                self.cache_hits += 1
 
     def __enter__(self) -> "CompileCounter":
         self._active = True
         monitoring.register_event_duration_secs_listener(self._listen)
+        monitoring.register_event_listener(self._listen_hit)
         return self
 
     def __exit__(self, *exc) -> None:
         self._active = False
         monitoring.unregister_event_duration_listener(self._listen)
+        monitoring.unregister_event_listener(self._listen_hit)
 
 
 MEMORY_MAPS = MemoryMapGuard()
