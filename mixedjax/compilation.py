@@ -6,7 +6,7 @@ loads them instead of compiling. mixedjax turns that cache on when it is importe
 
     $MIXEDJAX_CACHE_DIR, else $XDG_CACHE_HOME/mixedjax, else ~/.cache/mixedjax
 
-and ``MIXEDJAX_CACHE_DIR=off`` leaves it off. JAX's cache is one setting for the whole process:
+(in a folder per JAX version), and ``MIXEDJAX_CACHE_DIR=off`` leaves it off. JAX's cache is one setting for the whole process:
 while it is on, the user's own jitted functions that take at least ``MIN_COMPILE_SECONDS`` to
 compile are cached there too. It keeps at most ``MAX_CACHE_BYTES``, least recently used first out. A cache directory the user configured in JAX before importing
 mixedjax is left as it is (``jax_compilation_cache_dir``), and so is an explicit
@@ -154,6 +154,9 @@ def configure_default_cache() -> str | None:
     path = default_cache_directory()
     if path is None:
         return None
+    # one folder per JAX version: entries of other versions never match, and a folder written
+    # without JAX's size bound (no access-time files) breaks its eviction
+    path = os.path.join(path, f"jax-{jax.__version__}")
     try:
         enable_compilation_cache(path)
     except OSError:

@@ -54,7 +54,8 @@ def _child(env):
 def test_a_second_process_loads_every_program_from_the_cache(tmp_path):
     env = dict(os.environ, MIXEDJAX_CACHE_DIR=str(tmp_path / "cache"))
     first, second = _child(env), _child(env)
-    assert first["directory"] == second["directory"] == str(tmp_path / "cache")
+    assert first["directory"] == second["directory"]
+    assert os.path.dirname(first["directory"]) == str(tmp_path / "cache")
     assert first["compiled"] == first["lowered"] > 0
     # every program of the fit comes from the cache
     assert second["lowered"] == first["lowered"] == second["hits"] and first["hits"] == 0
