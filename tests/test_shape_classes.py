@@ -98,12 +98,14 @@ def test_glmer_nearby_sizes_compile_nothing():
 
 
 def test_batches_of_a_new_fit_object_reuse_the_compiled_batch(sleepstudy):
+    """Batches compile once per structure and exact shape, whatever the fit object (they are not
+    padded: see ``batch._replicate_setup``)."""
     formula = "Reaction ~ Days + (Days | Subject)"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         first = mj.lmer(formula, sleepstudy)
         first.refit_batch(first.simulate(4, seed=1), vmap_width=2)
-        second = mj.lmer(formula, _nearby(sleepstudy, "Subject", 16))
+        second = mj.lmer(formula, sleepstudy.assign(Reaction=sleepstudy["Reaction"] + 1.0))
         Y = second.simulate(4, seed=2)
         with mj.CompileCounter() as count:
             batch = second.refit_batch(Y, vmap_width=2)
@@ -121,9 +123,9 @@ def test_simulate_compiles_once(sleepstudy):
 
 
 def test_power_curve_compiles_at_most_two_fit_programs():
-    """Five sizes within 1.5x of each other: two shape classes at most, so each fit program (the
-    single fit's and the batch's) is compiled at most twice; only the response draws are
-    compiled for each exact number of rows."""
+    """Five sizes within 1.5x of each other: two shape classes at most, so each single-fit
+    program is compiled at most twice; the response draws and the batch (unpadded, see
+    ``batch._replicate_setup``) are compiled for each exact number of rows."""
     rng = np.random.default_rng(3)
 
     def design_for(groups):
@@ -138,12 +140,12 @@ def test_power_curve_compiles_at_most_two_fit_programs():
             table = mj.power_curve("y ~ x + w + (1 | g)", design_for, sizes=[17, 18, 20, 21, 22],
                                    **options)
     assert len(table) == 15
-    programs = ("linear_problem", "_deviance", "_deviance_derivatives", "solve", "_map_replicates")
+    programs = ("linear_problem", "_deviance", "_deviance_derivatives", "solve")
     fit_programs = [name for name in count.names if name.removeprefix("jit(").removesuffix(")") in programs]
     assert fit_programs
     for name in set(fit_programs):
         assert fit_programs.count(name) <= 2, (name, count.names)
-    assert sum("_map_replicates" in name for name in count.names) <= 2
+    assert sum("_map_replicates" in name for name in count.names) <= 5
 
 
 def test_glmer_designs_share_one_padded_shape():
