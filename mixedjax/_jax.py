@@ -31,3 +31,8 @@ def to_host(tree):
     """numpy copies of a pytree of device arrays (np.asarray per leaf: several times cheaper
     per call than jax.device_get, which matters in host loops of tiny programs)."""
     return jax.tree_util.tree_map(np.asarray, tree)
+
+
+def is_traced(tree) -> bool:
+    """Whether any leaf of ``tree`` is a tracer (the call is inside jit, vmap or grad)."""
+    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(tree))

@@ -28,6 +28,8 @@ import jax
 import jax.monitoring as monitoring
 from jax.experimental.compilation_cache import compilation_cache
 
+from ._jax import is_traced
+
 CACHE_ENVIRONMENT_VARIABLE = "MIXEDJAX_CACHE_DIR"
 
 # XLA CPU options for mixedjax's own programs (passed per program, so the user's are untouched):
@@ -57,9 +59,7 @@ class _TopLevelJit:
         self.__doc__ = getattr(function, "__doc__", None)
 
     def __call__(self, *args, **kwargs):
-        traced = any(isinstance(leaf, jax.core.Tracer)
-                     for leaf in jax.tree_util.tree_leaves((args, kwargs)))
-        if traced:
+        if is_traced((args, kwargs)):
             return self._nested(*args, **kwargs)
         MEMORY_MAPS.evict_if_needed()
         return self._top(*args, **kwargs)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
-import jax
 
 import jax.numpy as jnp
 import jax.scipy.special as jsp

@@ -20,7 +20,7 @@ import pandas as pd
 
 from . import _jax  # noqa: F401  (float64)
 from .compilation import jit
-from ._jax import to_host
+from ._jax import is_traced, to_host
 from . import glmm, lmm
 from .design import build_design
 from .display import SummaryData
@@ -126,10 +126,10 @@ def fit_generalized(data: glmm.GLMMData, theta0, family: Family, n_agq: int, max
     ``refit`` starts from the previous estimates (the stage-1 record is then stage 2's).
 
     With concrete arrays (a single fit) Newton's iteration runs on the host over a few compiled
-    functions per model structure and family (``_HostStages``); traced (vmap: batches) it is one
+    functions per model structure and family (``_fit_generalized_host``); traced (vmap: batches) it is one
     pure function with the loops compiled in (``_fit_generalized``)."""
     args = (data, theta0, start)
-    if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(args)):
+    if is_traced(args):
         return _fit_generalized(data, theta0, family, n_agq, max_iterations, start)
     return _fit_generalized_host(data, theta0, family, n_agq, max_iterations, start)
 

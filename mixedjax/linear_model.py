@@ -11,13 +11,12 @@ import warnings
 from functools import cached_property, partial
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
 from . import _jax  # noqa: F401  (float64)
 from .compilation import jit
-from ._jax import to_host
+from ._jax import is_traced, to_host
 from . import blocks, lmm
 from .conditional import conditional_variances
 from .display import SummaryData
@@ -44,7 +43,7 @@ def fit_linear(design, weights, response, theta0, reml: bool, max_iterations: in
     blockwise with many small LAPACK calls) LAPACK runs single-threaded
     (``blocks.single_threaded_lapack``)."""
     args = (design, weights, response, theta0)
-    if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(args)):
+    if is_traced(args):
         return _fit_linear(*args, reml, max_iterations)
     if design.layout.n_trailing < blocks.LAPACK_BLOCK:
         # (a trailing matrix this small is one LAPACK call per evaluation: nothing to gain)
