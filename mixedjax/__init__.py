@@ -14,6 +14,7 @@ from .linear_model import LinearMixedModel, lmer
 from .model import RankDeficiencyWarning
 from .inference.likelihood_ratio import RefitMLWarning, anova
 from .power import power, power_curve, simulate_formula
+from . import datasets
 from . import plots  # matplotlib is imported only when a plot is drawn
 from .results import ConvergenceWarning, SingularFitWarning
 
@@ -21,6 +22,6 @@ __all__ = ["lmer", "LinearMixedModel", "glmer", "GeneralizedLinearMixedModel", "
            "binomial", "poisson", "Gamma", "inverse_gaussian", "gaussian", "FormulaError", "DataError", "MissingValuesWarning",
            "RankDeficiencyWarning", "ConvergenceWarning", "SingularFitWarning",
            "enable_compilation_cache", "CompileCounter", "cache_directory", "anova", "RefitMLWarning", "power", "power_curve",
-           "simulate_formula", "plots"]
+           "simulate_formula", "plots", "datasets"]
 __version__ = "0.1.0"
 cache_directory = configure_default_cache()  # the persistent compilation cache (None: off)

@@ -6,7 +6,7 @@ made and fails loudly if that did not take effect.
 
 OpenBLAS (SciPy's copy, which JAX's CPU LAPACK kernels call) is kept single-threaded unless the
 user chose otherwise: XLA already runs those kernels from its own thread pool, several at once,
-and OpenBLAS threads on top of that only busy-wait against XLA's (DESIGN.md section 10; InstEval
+and OpenBLAS threads on top of that only busy-wait against XLA's (docs/DESIGN.md section 10; InstEval
 3.7x slower) and are a known source of heap corruption in jaxlib 0.10's batched kernels. It must be
 set before SciPy's OpenBLAS is loaded, hence here, before JAX is imported.
 """

@@ -1,7 +1,7 @@
 """Triangular-matrix kernels: many tiny blocks at once, and one large dense factor.
 
 Term 1 contributes l_1 blocks of p_1 x p_1 (p_1 is 1, 2, 3, ... rarely above 8). Batched LAPACK
-calls on such blocks are very slow, particularly under vmap (DESIGN.md section 5), so their
+calls on such blocks are very slow, particularly under vmap (docs/DESIGN.md section 5), so their
 factorization is written out elementwise: a Python loop over the (static) block size whose body
 operates on whole arrays of shape (..., l_1).
 

@@ -1,4 +1,4 @@
-"""The static structure of a mixed model's penalized least-squares system (DESIGN.md section 5).
+"""The static structure of a mixed model's penalized least-squares system (docs/DESIGN.md section 5).
 
 Columns are ordered [Z_1 | Z_2 ... Z_k, X, y]. Term 1 (the grouping factor with most levels) is
 block diagonal: l_1 blocks of p_1 x p_1. Everything after it (the *trailing* columns

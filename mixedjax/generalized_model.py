@@ -2,9 +2,11 @@
 as lme4 does, and the fitted-model object.
 
 Two stages, as lme4's defaults: (1) nAGQ = 0, theta optimized with beta estimated inside PIRLS;
-(2) from there, (theta, beta) optimized on the Laplace or AGQ objective. Both stages are Newton's
-method on exact autodiff derivatives (through PIRLS by implicit differentiation), one jitted call
-per model structure and family.
+(2) from there, (theta, beta) optimized on the Laplace or AGQ objective. Stage 1 runs on its
+value alone (differenced gradients, BFGS-updated Hessian); stage 2 is Newton's method on exact
+autodiff derivatives through two Newton steps from the conditional mode (``glmm.mode_near``).
+A single fit runs the host Newton loop over small compiled programs; batches run the compiled loop
+under vmap (docs/DESIGN.md sections 6-7).
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """GLMM objectives as pure JAX functions: PIRLS, the Laplace approximation and adaptive
-Gauss-Hermite quadrature (DESIGN.md sections 7-8).
+Gauss-Hermite quadrature (docs/DESIGN.md section 7).
 
 y_j | u ~ family(mu_j), g(mu) = eta = offset + X beta + Z Lambda u, u ~ N(0, I).
 
@@ -7,9 +7,10 @@ PIRLS finds the conditional mode u~ (with beta fixed, or jointly with beta for n
 Fisher scoring on the penalized deviance PSUD(u) = sum_j a_j d(y_j, mu_j) + ||u||^2, each step a
 penalized weighted least-squares solve with the structured factorization of ``lmm``. It is a
 ``lax.while_loop`` starting from the same point on every call, so each objective is a pure function
-of its parameters. Its derivatives come from the implicit function theorem (``lax.custom_root``
-on grad PSUD / 2 = 0), exactly, to any order, so the Newton outer optimizer and the Hessian-based
-standard errors see exact derivatives.
+of its parameters. Derivatives never go through that loop: the mode is finished by Newton steps
+with observed weights (``polished_mode``), and autodiff through two Newton steps from it, held
+constant (``mode_near``), gives the implicit-function derivatives exactly to second order, so the
+Newton outer optimizer and the Hessian-based standard errors see exact derivatives.
 
 Laplace:  D(theta, beta) = log|L|^2 + ||u~||^2 + aic(y, mu~)   (L from the Fisher weights at u~)
 AGQ:      D = sum_j devc_j(0) + log|L|^2 - 2 sum_j log sum_k w_k exp(z_k^2/2 - (devc_j(z_k) - devc_j(0))/2)

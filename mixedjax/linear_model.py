@@ -1,9 +1,11 @@
 """``lmer``: fit a linear mixed model by REML or ML, as lme4 does, and the fitted-model object.
 
-The fit is one jitted call, ``fit_linear(problem, theta0, reml)``: Newton's method on the profiled
-deviance, then the conditional solution at the optimum. It is compiled once per model structure
-(the ``Layout`` and array shapes), so refitting a new response of the same shape never recompiles,
-and it is a pure function, so ``jax.vmap`` runs it over many responses (see ``batch.py``).
+``fit_linear(design, weights, response, theta0, reml)`` is Newton's method on the profiled
+deviance, then the conditional solution at the optimum. With concrete arrays it runs the host
+Newton loop over small compiled programs (the cross-products, (f, g, H), the solve); traced (under
+``jax.vmap``, see ``batch.py``) it is one compiled while loop. Programs are compiled once per model
+structure (the ``Layout`` and array shapes), so refitting a new response of the same shape never
+recompiles.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Profiled deviance of a linear mixed model as a pure JAX function of theta (DESIGN.md sections 2-3, 5).
+"""Profiled deviance of a linear mixed model as a pure JAX function of theta (docs/DESIGN.md sections 2-3, 5).
 
 With Lambda = blockdiag(I_{l_i} (x) T_i) and the augmented system over [Z Lambda, X, r] (r = y - offset),
 

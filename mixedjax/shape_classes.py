@@ -1,5 +1,5 @@
 """Shape classes: a model's arrays padded to a few sizes, so that one compiled program serves
-every dataset of nearby size (DESIGN.md section 5; the first-fit issue).
+every dataset of nearby size (docs/DESIGN.md section 10).
 
 XLA compiles a program for exact array shapes. Rounding every size up to the next *class*
 (``size_class``: 4, 6, 8, 12, 16, 24, 32, 48, ... -- at most 1.5x the size) makes datasets of a

@@ -18,15 +18,13 @@ import pandas as pd
 import matplotlib.pyplot as plt
 import mixedjax as mj
 
-SMALL = bool(os.environ.get("MIXEDJAX_NOTEBOOK_SMALL"))  # CI runs these notebooks small
-DATA = os.path.join("..", "tests", "reference", "data")"""
+SMALL = bool(os.environ.get("MIXEDJAX_NOTEBOOK_SMALL"))  # CI runs these notebooks small"""
 
 sleepstudy = notebook([
     "md:# sleepstudy with mixedjax\n\nlme4's classic example: reaction times over 10 days of sleep "
     "deprivation, a random intercept and slope per subject.",
     SETUP,
-    """sleepstudy = pd.read_csv(os.path.join(DATA, "sleepstudy.csv"))
-sleepstudy["Subject"] = sleepstudy["Subject"].astype(str)
+    """sleepstudy = mj.datasets.load("sleepstudy")  # lme4's data, with R's factor levels
 fig, ax = plt.subplots(figsize=(7, 4))
 for subject, rows in sleepstudy.groupby("Subject"):
     ax.plot(rows.Days, rows.Reaction, color="grey", alpha=0.5)
@@ -106,7 +104,7 @@ curve[curve.term == "x"]""",
     """ax = mj.plots.plot_power_curve(curve)
 ax.set(xlabel="number of groups (8 observations each)", title="Power to detect a slope of 0.5");""",
     "md:A parametric bootstrap of a fitted GLMM (cbpp, binomial), as lme4's `bootMer`:",
-    """cbpp = pd.read_csv(os.path.join(DATA, "cbpp.csv")).astype({"herd": str, "period": str})
+    """cbpp = mj.datasets.load("cbpp")
 gfit = mj.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, family="binomial")
 start = time.perf_counter()
 boot = gfit.bootstrap(100 if SMALL else 1000, seed=3)
