@@ -155,16 +155,25 @@ def _stage2_value(x, data: glmm.GLMMData, family: Family, n_agq: int):
             glmm.laplace_pieces_at(u, theta, beta, data, family, False))
 
 
-@partial(jit, static_argnames=("family", "n_agq"))
-def _stage2_derivatives(x, u, data: glmm.GLMMData, family: Family, n_agq: int):
-    """(f, g, H) at x from the mode u there: autodiff through two Newton steps from u, which carry
-    the mode's exact first and second derivatives (``glmm.newton_step``); no loop is traced."""
+def _derivatives_near(x, v, data: glmm.GLMMData, family: Family, n_agq: int, joint: bool):
+    """(f, g, H) at x (theta when ``joint``, for nAGQ = 0; else [theta, beta]) from the mode v
+    there: autodiff through two Newton steps from v, which carry the mode's exact first and
+    second derivatives (``glmm.newton_step``); no loop is traced."""
     n_theta = data.design.layout.n_theta
 
     def objective(x):
-        mode = glmm.mode_near(u, x[:n_theta], x[n_theta:], data, family, False, steps=2)
+        theta, beta = (x, None) if joint else (x[:n_theta], x[n_theta:])
+        mode = glmm.mode_near(v, theta, beta, data, family, joint, steps=2)
+        if joint:
+            return glmm.laplace_value(glmm.laplace_pieces_at(mode, theta, None, data, family, True))
         return _stage2_objective_at(mode, x, data, family, n_agq)
-    return packed(*value_grad_hess(objective)(x))
+    return value_grad_hess(objective)(x)
+
+
+@partial(jit, static_argnames=("family", "n_agq"))
+def _stage2_derivatives(x, u, data: glmm.GLMMData, family: Family, n_agq: int):
+    """``_derivatives_near`` for stage 2, packed in one vector (one transfer per evaluation)."""
+    return packed(*_derivatives_near(x, u, data, family, n_agq, joint=False))
 
 
 @partial(jit, static_argnames="family")
@@ -270,27 +279,34 @@ def _fit_generalized(data: glmm.GLMMData, theta0, family: Family, n_agq: int, ma
     layout = data.design.layout
     n_theta = layout.n_theta
 
+    # the same objectives and derivatives as the host path (values at the polished mode,
+    # derivatives through Newton steps from it): no differentiated PIRLS loop, and no dense
+    # fallback branch, which vmap would run for every replicate
+    stage1_value = lambda theta: _stage1_value(theta, data, family)[0]
+    stage1_derivatives = lambda theta: _derivatives_near(
+        theta, glmm.polished_mode(theta, None, data, family, True), data, family, 0, joint=True)
+    stage1_pieces = lambda theta: _stage1_value(theta, data, family)[1]
+
     def objective(x):
-        theta, beta = x[:n_theta], x[n_theta:]
-        if n_agq == 1:
-            return glmm.laplace_deviance(theta, beta, data, family)
-        return glmm.agq_deviance(theta, beta, data, family, n_agq)
+        return _stage2_value(x, data, family, n_agq)[0]
+
+    def derivatives(x):
+        u = glmm.polished_mode(x[:n_theta], x[n_theta:], data, family, False)
+        return _derivatives_near(x, u, data, family, n_agq, joint=False)
 
     if start is None or n_agq == 0:
-        stage1_objective = lambda theta: glmm.laplace_deviance(theta, None, data, family, joint=True)
-        stage1 = minimize(stage1_objective, theta0 if start is None else start[:n_theta],
-                          max_iterations=max_iterations)
+        stage1 = minimize(stage1_value, theta0 if start is None else start[:n_theta],
+                          value_grad_hess=stage1_derivatives, max_iterations=max_iterations)
         theta1 = lmm.canonical_theta(stage1.x, layout)
         if n_agq == 0:
-            theta = lmm.snap_to_boundary(stage1_objective, theta1, stage1.fun, layout)
-            pieces = glmm.laplace_pieces(theta, None, data, family, True, differentiable=False)
+            theta = lmm.snap_to_boundary(stage1_value, theta1, stage1.fun, layout)
+            pieces = stage1_pieces(theta)
             return stage1, stage1, theta, pieces.beta, stage1.hess, pieces
-        beta1 = glmm.laplace_pieces(theta1, None, data, family, True, differentiable=False).beta
-        start = jnp.concatenate([theta1, beta1])
+        start = jnp.concatenate([theta1, stage1_pieces(theta1).beta])
     else:
         stage1 = None
 
-    stage2 = minimize(objective, start, max_iterations=max_iterations)
+    stage2 = minimize(objective, start, value_grad_hess=derivatives, max_iterations=max_iterations)
     stage1 = stage2 if stage1 is None else stage1
     theta = lmm.canonical_theta(stage2.x[:n_theta], layout)
     beta = stage2.x[n_theta:]
@@ -298,8 +314,7 @@ def _fit_generalized(data: glmm.GLMMData, theta0, family: Family, n_agq: int, ma
     x = jnp.concatenate([theta, beta])
     # the optimizer's last evaluation is at its final point: its Hessian serves the standard
     # errors (only the beta block of H^{-1} is used, which sign flips of theta leave unchanged)
-    pieces = glmm.laplace_pieces(theta, beta, data, family, False, differentiable=False)
-    value = pieces.ldL2 + pieces.ussq + pieces.aic if n_agq == 1 else stage2.fun
+    value, pieces = _stage2_value(x, data, family, n_agq)
     return stage1, stage2._replace(x=x, fun=value), theta, beta, stage2.hess, pieces
 
 
