@@ -304,7 +304,8 @@ def conditioned_fixed_effects(design: Design, weights) -> tuple[Design, jax.Arra
     p = design.layout.n_fixed
     if p == 0:
         return design, jnp.zeros(0, design.slot_val.dtype)
-    X = design.slot_val[:, -p:]  # the fixed-effects slots come last (``design._trailing_slots``)
+    slot_val = jnp.asarray(design.slot_val)
+    X = slot_val[:, -p:]  # the fixed-effects slots come last (``design._trailing_slots``)
     first = X[:, 0]
     weighted_first = weights * first
     first_norm = jnp.sum(weighted_first * first)
@@ -312,7 +313,7 @@ def conditioned_fixed_effects(design: Design, weights) -> tuple[Design, jax.Arra
     centre = jnp.where(covers & (np.arange(p) > 0) & (first_norm > 0),
                        (weighted_first @ X) / jnp.where(first_norm > 0, first_norm, 1.0), 0.0)
     centred = X - first[:, None] * centre[None, :]
-    return dataclasses.replace(design, slot_val=design.slot_val.at[:, -p:].set(centred)), centre
+    return dataclasses.replace(design, slot_val=slot_val.at[:, -p:].set(centred)), centre
 
 
 def response_shift(X, weights, response) -> jax.Array:

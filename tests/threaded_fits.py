@@ -60,7 +60,7 @@ def main(repetitions: int) -> dict:
         def work(i, results=results, errors=errors):
             try:
                 results[i] = numbers(*MODELS[i])
-            except Exception as error:  # reported, not swallowed: the test fails on it
+            except Exception as error:  # noqa: BLE001  (reported: the test fails on it)
                 errors.append(repr(error))
 
         threads = [threading.Thread(target=work, args=(i,)) for i in range(len(MODELS))]
