@@ -27,6 +27,7 @@ Cost, for large models (InstEval: 2M triples, C of order 1159):
 """
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 from typing import NamedTuple
 
@@ -37,6 +38,7 @@ import numpy as np
 from . import _jax  # noqa: F401  (float64)
 from .compilation import jit
 from . import blocks
+from .dense_inverse import gauss_jordan_inverse
 from .design import (CrossProducts, Design, Layout, ResponseStatistics, crossproducts,
                      response_statistics)
 
@@ -270,7 +272,9 @@ class LinearProblem(NamedTuple):
     """Everything the profiled deviance needs besides theta (a pytree; traced under jit/vmap).
 
     ``triple_coef`` and ``augmented`` are theta-free precomputations (``triple_coefficients``,
-    ``augmented_crossproducts``); None means "compute on use"."""
+    ``augmented_crossproducts``); None means "compute on use". ``design`` and ``stats`` hold the
+    conditioned fixed-effects columns and response of ``conditioned_fixed_effects`` and
+    ``response_shift``; ``fixed_centre`` and ``fixed_shift`` (p,) undo them (``original_beta``, ``original_RXt``)."""
 
     design: Design
     cross: CrossProducts
@@ -280,18 +284,94 @@ class LinearProblem(NamedTuple):
     triple_coef: jax.Array | None = None
     augmented: jax.Array | None = None
     level_blocks: jax.Array | None = None
+    fixed_centre: jax.Array | None = None
+    fixed_shift: jax.Array | None = None
+
+
+# ---- conditioning: exact reparameterizations that keep the cross-products free of cancellation --
+# A column x + c (c large) beside the intercept makes X'WX hold n c^2 next to the n var(x) that the
+# factorization needs, and a response y + c makes r'Wr hold n c^2 next to the penalized RSS: both
+# are lost to rounding (a shift of 1e9 in y gave sigma 7.58 instead of 25.59). The problem is
+# therefore set up on X S, S = I - e_0 m' (each column centred against the first, det S = 1, so
+# log|R_X| and the criterion are unchanged), and on r - X S a (a the weighted least-squares
+# coefficients: beta absorbs them exactly); only the solution is mapped back.
+
+def conditioned_fixed_effects(design: Design, weights) -> tuple[Design, jax.Array]:
+    """(the design with fixed-effects columns X_j - m_j X_0, m): m_j = X_0'W X_j / X_0'W X_0
+    (the weighted mean of X_j when X_0 is the intercept), 0 for column 0 and for any column that
+    is zero on some row where X_0 is not (the sparse structure of A21 and of the Schur update was
+    built from X's nonzeros, ``design.build_design``, and centring would fill such rows)."""
+    p = design.layout.n_fixed
+    if p == 0:
+        return design, jnp.zeros(0, design.slot_val.dtype)
+    slot_val = jnp.asarray(design.slot_val)
+    X = slot_val[:, -p:]  # the fixed-effects slots come last (``design._trailing_slots``)
+    first = X[:, 0]
+    weighted_first = weights * first
+    first_norm = jnp.sum(weighted_first * first)
+    covers = jnp.all((X != 0) | (first[:, None] == 0), axis=0)
+    centre = jnp.where(covers & (np.arange(p) > 0) & (first_norm > 0),
+                       (weighted_first @ X) / jnp.where(first_norm > 0, first_norm, 1.0), 0.0)
+    centred = X - first[:, None] * centre[None, :]
+    return dataclasses.replace(design, slot_val=slot_val.at[:, -p:].set(centred)), centre
+
+
+def response_shift(X, weights, response) -> jax.Array:
+    """Weighted least-squares coefficients a of ``response`` on the (conditioned) columns X, by
+    Jacobi-scaled normal equations and one refinement step (0 where they are not finite:
+    any a keeps the problem exact, a good one keeps r - X a small). LAPACK-free (batched GLMM
+    weights under vmap, dense_inverse.py)."""
+    wX = weights[:, None] * X
+    gram = wX.T @ X
+    scale = jnp.sqrt(jnp.diagonal(gram))
+    scale = jnp.where(scale > 0, scale, 1.0)
+    inverse = gauss_jordan_inverse(gram / (scale[:, None] * scale[None, :]))
+    solve = lambda rhs: (inverse @ (rhs / scale)) / scale
+    shift = solve(response @ wX)
+    shift = shift + solve(shifted_response(response, X, shift) @ wX)
+    return jnp.where(jnp.all(jnp.isfinite(shift)), shift, 0.0)
+
+
+def shifted_response(response, X, shift):
+    """r - X a, column 0 first: a shift of y sits in a_0, and r - a_0 X_0 is then exact (nearby
+    numbers), where rounding the row sums of X a to y's magnitude would not be (1e-8 of beta
+    at y + 1e9)."""
+    return (response - X[:, 0] * shift[0]) - X[:, 1:] @ shift[1:]
+
+
+def original_beta(beta, problem: LinearProblem):
+    """beta of the model's own X and response from the conditioned problem's: S (beta~ + a)."""
+    if problem.fixed_centre is None or beta.shape[0] == 0:
+        return beta
+    beta = beta + problem.fixed_shift
+    return beta.at[0].add(-jnp.sum(problem.fixed_centre * beta))
+
+
+def original_RXt(RXt, problem: LinearProblem):
+    """R_X' of the model's own X from the conditioned problem's: R_X = R~_X S^-1 with
+    S^-1 = I + e_0 m', which changes R_X' in column 0 only (still lower triangular)."""
+    if problem.fixed_centre is None or RXt.shape[0] == 0:
+        return RXt
+    return RXt.at[:, 0].add(problem.fixed_centre * RXt[0, 0])
 
 
 def linear_problem(design: Design, weights, response) -> LinearProblem:
     weights = jnp.asarray(weights, jnp.float64)
     positive = weights > 0
+    design, centre = conditioned_fixed_effects(design, weights)
+    response = jnp.asarray(response, jnp.float64)
+    p = design.layout.n_fixed
+    shift = response_shift(design.slot_val[:, -p:], weights, response) if p \
+        else jnp.zeros(0, response.dtype)
+    if p:
+        response = shifted_response(response, design.slot_val[:, -p:], shift)
     cross = crossproducts(design, weights)
-    stats = response_statistics(design, weights, jnp.asarray(response, jnp.float64))
+    stats = response_statistics(design, weights, response)
     blocks_of_levels = level_blocks(design, cross, stats) if is_single_term(design.layout) else None
     return LinearProblem(design, cross, stats, jnp.sum(positive).astype(jnp.float64),
                          jnp.sum(jnp.where(positive, jnp.log(jnp.where(positive, weights, 1.0)), 0.0)),
                          triple_coefficients(design, cross), augmented_crossproducts(cross, stats),
-                         blocks_of_levels)
+                         blocks_of_levels, centre, shift)
 
 
 # ---- one random-effects term and few fixed effects (most simulation studies) --------------------
@@ -347,7 +427,8 @@ def _single_term_solve(theta, problem: LinearProblem) -> "Solution":
     b = jnp.sum(T[None, :, :] * u[:, None, :], axis=-1)
     ld1 = 2.0 * jnp.sum(jnp.log(jnp.diagonal(L1, axis1=-2, axis2=-1)))
     components = DevianceComponents(ld1, 2.0 * jnp.sum(jnp.log(jnp.diagonal(RXt))), L22[p, p] ** 2)
-    return Solution(beta, u.ravel(), b.ravel(), components, RXt)
+    return Solution(original_beta(beta, problem), u.ravel(), b.ravel(), components,
+                    original_RXt(RXt, problem))
 
 
 def _problem_factorize(theta, problem: LinearProblem) -> Factorization:
@@ -516,8 +597,8 @@ def solve(theta, problem: LinearProblem) -> Solution:
     b1 = jnp.einsum("lab,lb->la", factor.K, residual_cross)
     u = jnp.concatenate([u1.ravel(), u_rest])
     b = jnp.concatenate([b1.ravel()] + b_rest)
-    RXt = factor.L22[q_rest:q_rest + p, q_rest:q_rest + p]
-    return Solution(beta, u, b, deviance_components(factor, layout), RXt)
+    RXt = original_RXt(factor.L22[q_rest:q_rest + p, q_rest:q_rest + p], problem)
+    return Solution(original_beta(beta, problem), u, b, deviance_components(factor, layout), RXt)
 
 
 def canonical_theta(theta, layout: Layout, xp=jnp):

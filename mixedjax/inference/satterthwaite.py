@@ -55,7 +55,7 @@ def beta_covariance(varpar, problem: lmm.LinearProblem):
     theta, sigma = varpar[:-1], varpar[-1]
     factor = lmm._problem_factorize(theta, problem)
     q, p = layout.n_trailing_random, layout.n_fixed
-    RXt = factor.L22[q:q + p, q:q + p]
+    RXt = lmm.original_RXt(factor.L22[q:q + p, q:q + p], problem)
     RXt_inv = jax.scipy.linalg.solve_triangular(RXt, jnp.eye(p), lower=True)
     return sigma ** 2 * (RXt_inv.T @ RXt_inv)
 
