@@ -16,11 +16,11 @@ from .model import RankDeficiencyWarning
 from .inference.likelihood_ratio import RefitMLWarning, anova
 from .power import power, power_curve, simulate_formula
 from . import plots  # matplotlib is imported only when a plot is drawn
-from .results import ConvergenceWarning, SingularFitWarning
+from .results import ConvergenceError, ConvergenceWarning, SingularFitWarning
 
 __all__ = ["lmer", "LinearMixedModel", "glmer", "GeneralizedLinearMixedModel", "Family",
            "binomial", "poisson", "Gamma", "inverse_gaussian", "gaussian", "FormulaError", "DataError", "ArgumentError", "MissingValuesWarning",
-           "RankDeficiencyWarning", "ConvergenceWarning", "SingularFitWarning",
+           "RankDeficiencyWarning", "ConvergenceError", "ConvergenceWarning", "SingularFitWarning",
            "enable_compilation_cache", "CompileCounter", "cache_directory", "anova", "RefitMLWarning", "power", "power_curve",
            "simulate_formula", "plots"]
 __version__ = "0.1.0"

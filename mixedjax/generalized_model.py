@@ -30,7 +30,7 @@ from .frame import DataError
 from .model import ModelSpec, caller_data_name, model_spec, rank_message
 from .optimize import Memo, minimize, minimize_host, packed, unpacked, value_grad_hess
 from .predict import predict
-from .results import (ConvergenceWarning, MixedModelResults, OptimizerSummary, SINGULAR_MESSAGE,
+from .results import (ConvergenceError, ConvergenceWarning, MixedModelResults, OptimizerSummary, SINGULAR_MESSAGE,
                       SingularFitWarning, convergence_messages, scaled_quantiles, stop_message)
 from .terms import evaluate_expression
 
@@ -373,7 +373,7 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         self.optimizer = OptimizerSummary.from_result(final, OPTIMIZER_NAME, messages)
         self.stage1 = OptimizerSummary.from_result(stage1, OPTIMIZER_NAME)
         if not (np.isfinite(self._objective) and np.all(np.isfinite(self.beta))):
-            raise FloatingPointError(
+            raise ConvergenceError(
                 "glmer: the fit produced a non-finite deviance or fixed effects (PIRLS failed); "
                 "check for complete separation, extreme offsets or badly scaled predictors")
         if family.name == "binomial" and np.any((self.mu < 1e-10) | (self.mu > 1 - 1e-10)):

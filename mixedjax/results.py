@@ -28,6 +28,10 @@ class ConvergenceWarning(UserWarning):
     """The optimizer stopped without meeting lme4's convergence checks."""
 
 
+class ConvergenceError(FloatingPointError):
+    """A fit that produced no usable estimates (non-finite deviance or fixed effects)."""
+
+
 @dataclass(frozen=True)
 class OptimizerSummary:
     """The optimizer's record as kept on a result (lme4's ``optinfo``)."""
