@@ -11,7 +11,7 @@ import time
 from collections import Counter
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-import test_fuzz  # noqa: E402
+import test_fuzz
 
 
 def main(n_cases: int, seed: int) -> int:

@@ -50,6 +50,8 @@ def probability(value, name: str) -> float:
 def finite_vector(value, name: str, length: int, what: str) -> np.ndarray:
     """A 1-d float array of ``length`` finite values; ``what`` says what the values are."""
     try:
+        if isinstance(value, str) or np.asarray(value).dtype.kind in "US":
+            raise TypeError("text, not numbers")  # np.asarray(["1.5"], float) would parse it
         array = np.asarray(value, dtype=float)
     except (TypeError, ValueError) as error:
         raise ArgumentError(f"{name} must be {length} numbers ({what}); got {_shown(value)}") from error

@@ -97,6 +97,14 @@ def _check_unique(names, data: pd.DataFrame) -> None:
                         "rename them so that each name the model uses is unique")
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _all_numbers(values) -> bool:
+    return all(_is_number(v) or v is None for v in values)
+
+
 def _numbers_as_floats(frame: pd.DataFrame) -> pd.DataFrame:
     """Object columns holding only numbers (and missing values) become float columns, as the
     numeric vectors R would have (formulaic would read them as factors); object columns mixing
@@ -106,8 +114,7 @@ def _numbers_as_floats(frame: pd.DataFrame) -> pd.DataFrame:
         if column.dtype != object:
             continue
         present = column[column.notna()]
-        is_number = present.map(lambda v: isinstance(v, (int, float, np.integer, np.floating))
-                                and not isinstance(v, (bool, np.bool_)))
+        is_number = present.map(_is_number)
         if len(present) and is_number.all():
             frame[name] = column.astype(float)
         elif is_number.any():
@@ -133,6 +140,8 @@ def _vector_argument(value, data: pd.DataFrame, role: str) -> tuple[np.ndarray |
             raise DataError(f"{role} column {value!r} must be numeric, not {column.dtype}")
         return column.to_numpy(dtype=float, na_value=np.nan), value
     try:
+        if np.asarray(value).dtype.kind in "USO" and not _all_numbers(np.asarray(value).ravel()):
+            raise TypeError("not numbers")
         array = np.asarray(value, dtype=float).ravel()
     except (TypeError, ValueError) as error:
         raise DataError(f"{role}= must be a column name or numbers, one per row; got "

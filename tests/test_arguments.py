@@ -153,3 +153,8 @@ def test_non_finite_start_reports_non_finite_status(sleepstudy):
     texts = [str(w.message) for w in caught if issubclass(w.category, mj.ConvergenceWarning)]
     assert any("not finite at the starting values" in t and "rescale" in t for t in texts)
     assert not any("iteration limit" in t for t in texts)
+
+
+def test_start_given_as_text_is_an_error(sleepstudy):
+    with pytest.raises(mj.ArgumentError, match="start must be 1 numbers"):
+        mj.lmer(FORMULA, sleepstudy, start=["0.5"])

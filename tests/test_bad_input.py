@@ -141,3 +141,8 @@ def test_backticked_dotted_names_work_as_in_r(data):
     assert fit.reml_criterion == pytest.approx(reference.reml_criterion, rel=1e-12)
     with pytest.raises(mj.DataError, match=r"write its name in backticks: `days.of.sleep`"):
         mj.lmer("Reaction ~ days.of.sleep + (1 | Subject)", dotted)
+
+
+def test_weights_given_as_text_are_an_error(data):
+    with pytest.raises(mj.DataError, match="weights= must be a column name or numbers"):
+        mj.lmer("Reaction ~ Days + (1 | Subject)", data, weights=["1.0"] * len(data))

@@ -223,7 +223,7 @@ def run_case(case: Case, data: pd.DataFrame) -> tuple[str, str | None]:
             fit = function(case.formula, data, **case.kwargs)
         except OWN_ERRORS as error:
             return type(error).__name__, None
-        except Exception:
+        except Exception:  # noqa: BLE001 (any other type is what the fuzz looks for)
             return "foreign", f"{case}\n{traceback.format_exc()}"
         if not _estimates_finite(fit) and not any(issubclass(w.category, mj.ConvergenceWarning)
                                                   for w in caught):
@@ -232,7 +232,7 @@ def run_case(case: Case, data: pd.DataFrame) -> tuple[str, str | None]:
             _after_fit(fit, case, data)
         except OWN_ERRORS as error:
             return f"fit, then {type(error).__name__}", None
-        except Exception:
+        except Exception:  # noqa: BLE001 (any other type is what the fuzz looks for)
             return "foreign", f"{case}\n{traceback.format_exc()}"
     return "fit", None
 
