@@ -7,6 +7,7 @@ worse, be silently reinterpreted: ``bool("FALSE")`` is True, ``int(2.5)`` is 2).
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -29,8 +30,9 @@ def boolean(value, name: str) -> bool:
 
 def integer(value, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
     """A whole number (an int, or a float with no fractional part) within [minimum, maximum]."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
-            or not np.isfinite(value) or float(value) != int(value):
+    whole = isinstance(value, numbers.Integral) or (
+        isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer())
+    if isinstance(value, (bool, np.bool_)) or not whole:
         raise ArgumentError(f"{name} must be a whole number, got {_shown(value)}")
     number = int(value)
     if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
@@ -70,3 +72,8 @@ def start_vector(start, names: list[str]) -> np.ndarray:
     """``start=`` of a fit: one finite value per covariance parameter (theta), in lme4's order."""
     return finite_vector(start, "start", len(names),
                          f"theta, the covariance parameters {', '.join(names)}")
+
+
+def seed(value) -> int:
+    """A random seed: a whole number that fits JAX's 64-bit key."""
+    return integer(value, "seed", minimum=-2 ** 63, maximum=2 ** 63 - 1)

@@ -47,7 +47,7 @@ def simulate_formula(formula: str, design: pd.DataFrame, beta, theta, sigma: flo
     """nobs x nsim responses simulated from ``formula`` on ``design`` with the given parameters."""
     from .simulate import draw_responses, simulation_model
     nsim = arguments.integer(nsim, "nsim", minimum=1)
-    seed = arguments.integer(seed, "seed")
+    seed = arguments.seed(seed)
     if isinstance(sigma, (bool, np.bool_)) or not np.isscalar(sigma) or not np.isfinite(sigma) \
             or not sigma > 0:
         raise arguments.ArgumentError(f"sigma must be a positive number, got {sigma!r}")

@@ -129,7 +129,7 @@ class BatchMethods:
         """nobs x nsim responses simulated from the fitted model (lme4's simulate)."""
         from .simulate import simulate
         nsim = arguments.integer(nsim, "nsim", minimum=1)
-        seed = arguments.integer(seed, "seed")
+        seed = arguments.seed(seed)
         values = np.array(simulate(self, nsim=nsim, seed=seed, use_u=arguments.boolean(use_u, "use_u")))
         return pd.DataFrame(values, columns=[f"sim_{i + 1}" for i in range(nsim)]) if as_frame else values
 

@@ -65,7 +65,9 @@ def test_nsim_must_be_positive(fit, call):
         call(fit)
 
 
-def test_bootstrap_statistic_must_be_callable(fit):
+def test_seed_and_bootstrap_statistic(fit):
+    with pytest.raises(mj.ArgumentError, match="seed must be between"):
+        fit.simulate(2, seed=2 ** 70)
     with pytest.raises(mj.ArgumentError, match="statistic must be a function"):
         fit.bootstrap(2, statistic="fixef")
 
