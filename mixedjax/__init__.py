@@ -5,6 +5,7 @@
 >>> print(fit.summary())                                                  # doctest: +SKIP
 """
 from . import _jax  # noqa: F401  (switches float64 on before anything else)
+from .arguments import ArgumentError
 from .compilation import CompileCounter, configure_default_cache, enable_compilation_cache
 from .formula import FormulaError
 from .frame import DataError, MissingValuesWarning
@@ -16,11 +17,11 @@ from .inference.likelihood_ratio import RefitMLWarning, anova
 from .power import power, power_curve, simulate_formula
 from . import datasets
 from . import plots  # matplotlib is imported only when a plot is drawn
-from .results import ConvergenceWarning, SingularFitWarning
+from .results import ConvergenceError, ConvergenceWarning, SingularFitWarning
 
 __all__ = ["lmer", "LinearMixedModel", "glmer", "GeneralizedLinearMixedModel", "Family",
-           "binomial", "poisson", "Gamma", "inverse_gaussian", "gaussian", "FormulaError", "DataError", "MissingValuesWarning",
-           "RankDeficiencyWarning", "ConvergenceWarning", "SingularFitWarning",
+           "binomial", "poisson", "Gamma", "inverse_gaussian", "gaussian", "FormulaError", "DataError", "ArgumentError", "MissingValuesWarning",
+           "RankDeficiencyWarning", "ConvergenceError", "ConvergenceWarning", "SingularFitWarning",
            "enable_compilation_cache", "CompileCounter", "cache_directory", "anova", "RefitMLWarning", "power", "power_curve",
            "simulate_formula", "plots", "datasets"]
 __version__ = "0.1.0"

@@ -23,8 +23,9 @@ import pandas as pd
 
 from . import _jax  # noqa: F401  (float64)
 from .compilation import jit
-from . import lmm
+from . import arguments, lmm
 from .dense_inverse import gauss_jordan_inverse
+from .frame import DataError
 from .optimize import STATUS_MESSAGES
 from .results import SINGULAR_TOLERANCE
 
@@ -212,14 +213,41 @@ def default_vmap_width(fit) -> int:
     return 1 if hasattr(fit, "family") else 4
 
 
+def batch_responses(fit, Y) -> np.ndarray:
+    """``refit_batch``'s Y as a float array (nobs x nsim) of finite responses valid for the fit's
+    family (a binomial fit's responses are proportions, as its ``simulate`` draws them)."""
+    try:
+        Y = np.asarray(Y, dtype=float)
+    except (TypeError, ValueError) as error:
+        raise arguments.ArgumentError(f"Y must be numbers, shape (nobs, nsim) = ({fit.nobs}, nsim); "
+                                      f"got {type(Y).__name__}") from error
+    if Y.ndim != 2 or Y.shape[0] != fit.nobs or Y.shape[1] == 0:
+        raise arguments.ArgumentError(f"Y must have shape (nobs, nsim) = ({fit.nobs}, nsim) with "
+                                      f"nsim >= 1, got {Y.shape}")
+    bad = np.argwhere(~np.isfinite(Y))
+    if bad.size:
+        raise arguments.ArgumentError(f"Y has {len(bad)} non-finite values (first at row {bad[0][0]}, "
+                                      f"column {bad[0][1]}); every response must be finite")
+    if hasattr(fit, "family"):
+        try:
+            fit.family.validate(Y, np.asarray(fit.prior_weights)[:, None])
+        except DataError as error:
+            counts = " (for counts of successes, divide by the trials, the fit's weights)" \
+                if fit.family.name == "binomial" else ""
+            raise DataError(f"refit_batch: Y is not a valid {fit.family.name} response{counts}: "
+                            f"{error}") from error
+    return Y
+
+
 def refit_batch(fit, Y, chunk_size: int = 2000, vmap_width: int | None = None, progress: bool | None = None,
                 max_iterations: int = 100) -> BatchResult:
     """Refit ``fit``'s design to every column of ``Y`` (nobs x nsim) in compiled, vmapped chunks."""
-    Y = np.asarray(Y, dtype=float)
-    if Y.ndim != 2 or Y.shape[0] != fit.nobs:
-        raise ValueError(f"Y must have shape (nobs, nsim) = ({fit.nobs}, nsim), got {Y.shape}")
+    Y = batch_responses(fit, Y)
+    chunk_size = arguments.integer(chunk_size, "chunk_size", minimum=1)
+    max_iterations = arguments.integer(max_iterations, "max_iterations", minimum=1)
     kind, constants = _replicate_setup(fit, max_iterations)
-    vmap_width = default_vmap_width(fit) if vmap_width is None else vmap_width
+    vmap_width = default_vmap_width(fit) if vmap_width is None else \
+        arguments.integer(vmap_width, "vmap_width", minimum=1)
     responses = Y.T if kind.family is not None else (Y - fit.spec.offset[:, None]).T
     chunks = range(0, responses.shape[0], chunk_size)
     if progress is None:

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import _jax  # noqa: F401  (float64)
 from .compilation import jit
+from .arguments import ArgumentError
 
 _EPS = 2.220446049250313e-16
 _EXP_BOUND = 700.0  # exp() argument bound in log-type links, as R's pmax/pmin guards
@@ -123,9 +124,9 @@ class Family:
     def __post_init__(self):
         allowed = _ALLOWED_LINKS.get(self.name)
         if allowed is None:
-            raise ValueError(f"unknown family {self.name!r}; use one of {', '.join(_ALLOWED_LINKS)}")
+            raise ArgumentError(f"unknown family {self.name!r}; use one of {', '.join(_ALLOWED_LINKS)}")
         if self.link.name not in allowed:
-            raise ValueError(f"link {self.link.name!r} not available for {self.name} family; "
+            raise ArgumentError(f"link {self.link.name!r} not available for {self.name} family; "
                              f"available links are {', '.join(repr(a) for a in allowed)}")
 
     def __str__(self) -> str:
@@ -269,7 +270,7 @@ def as_family(family) -> Family:
         return family()
     if isinstance(family, str) and family in _BY_NAME:
         return _BY_NAME[family]()
-    raise ValueError(f"family must be a mixedjax family such as mixedjax.binomial(link='probit') or "
+    raise ArgumentError(f"family must be a mixedjax family such as mixedjax.binomial(link='probit') or "
                      f"one of {', '.join(sorted(set(_BY_NAME)))}; got {family!r}")
 
 

@@ -116,6 +116,9 @@ def _group_factors(group: str, term_text: str) -> list[tuple[str, tuple[str, ...
     if inner is not None:
         return _group_factors(inner, term_text)
     nested = [p.strip() for p in _split_top_level(group, "/")]
+    if len(nested) > 1 and not all(nested):
+        raise FormulaError(f"nesting {group!r} in {term_text!r} has an empty part: write "
+                           "(expr | a/b) with a factor on each side of '/'")
     if len(nested) > 1:
         expanded, outer = [], ()
         for part in nested:
@@ -190,6 +193,21 @@ def r_to_python(expr: str) -> str:
     return expr.replace("^", "**")
 
 
+_DANGLING = re.compile(r"([+\-*/:^~])\s*(\)|\||,|$)")
+
+
+def _check_dangling_operators(text: str) -> None:
+    """An operator with nothing after it (``y ~ x +``, ``(1 | a/)``) is a syntax error in R;
+    formulaic and our term splitting would silently drop it."""
+    unquoted = re.sub(r"`[^`]*`", lambda m: "_" * len(m.group(0)), text)
+    match = _DANGLING.search(unquoted)
+    if match:
+        position = match.start(1)
+        after = "the end of the formula" if not match.group(2) else f"'{match.group(2)}'"
+        raise FormulaError(f"formula {text!r} has '{match.group(1)}' with no term after it "
+                           f"(at character {position + 1}, before {after}): remove it or add a term")
+
+
 def parse_formula(text: str) -> ParsedFormula:
     """Parse an lme4 formula string.
 
@@ -204,7 +222,15 @@ def parse_formula(text: str) -> ParsedFormula:
     response, rhs = sides[0].strip(), sides[1].strip()
     if not rhs:
         raise FormulaError(f"formula {text!r} has nothing after '~'")
+    _check_dangling_operators(text)
     fixed_terms, raw_bars = _collect_bars(rhs)
+    for _, term in fixed_terms:
+        if term == ".":
+            raise FormulaError(f"'.' (all other columns) in {text!r} is not supported: name the "
+                               "fixed-effects columns, e.g. 'y ~ a + b + (1 | g)'")
+        if term.replace(" ", "") == response.replace(" ", ""):
+            raise FormulaError(f"the response {response!r} is also a fixed-effects term in "
+                               f"{text!r}: remove it from the right-hand side")
     if not raw_bars:
         raise FormulaError(f"no random-effects terms in {text!r}: add one such as (1 | group); "
                            "for a model without random effects use an ordinary regression")

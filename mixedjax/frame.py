@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from formulaic import Formula
 
-from .formula import ParsedFormula, _split_top_level, r_to_python
+from .formula import FormulaError, ParsedFormula, _split_top_level, r_to_python
 
 
 class DataError(ValueError):
@@ -43,6 +43,9 @@ class ModelFrame:
     offset_name: str | None = None
 
 
+_BACKTICKED = re.compile(r"`([^`]+)`")
+
+
 def _variables(expression: str) -> set[str]:
     expression = expression.strip()
     if not expression:
@@ -50,7 +53,17 @@ def _variables(expression: str) -> set[str]:
     if re.fullmatch(r"cbind\s*\(.*\)", expression, flags=re.S):  # binomial cbind(successes, failures)
         inner = expression[expression.index("(") + 1:-1]
         return set().union(*(_variables(part) for part in _split_top_level(inner, ",")))
-    return set(Formula(r_to_python(expression)).required_variables)
+    # formulaic's required_variables splits a backticked `a.b` at the dot (it reports 'a'), though
+    # its model matrices read the name whole: take backticked names out before asking it
+    quoted = set(_BACKTICKED.findall(expression))
+    placeholders = {f"_mixedjax_quoted_{i}": name for i, name in enumerate(sorted(quoted))}
+    for placeholder, name in placeholders.items():
+        expression = expression.replace(f"`{name}`", placeholder)
+    try:
+        found = Formula(r_to_python(expression)).required_variables
+    except Exception as error:  # formulaic raises many types; name the expression for the user
+        raise FormulaError(f"cannot read the variables of {expression!r}: {error}") from error
+    return {placeholders.get(str(name), str(name)) for name in found}
 
 
 def used_columns(parsed: ParsedFormula) -> list[str]:
@@ -67,10 +80,49 @@ def used_columns(parsed: ParsedFormula) -> list[str]:
 
 
 def _missing_column_error(name: str, data: pd.DataFrame, role: str) -> DataError:
+    dotted = [str(c) for c in data.columns if str(c).startswith(f"{name}.")]
+    if dotted:  # R reads a.b as one name; Python syntax reads an attribute of a
+        return DataError(f"column {name!r} ({role}) not found in data; to use column "
+                         f"{dotted[0]!r} write its name in backticks: `{dotted[0]}`")
     close = difflib.get_close_matches(name, [str(c) for c in data.columns], n=3)
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else \
         f"; the data has columns {', '.join(map(str, list(data.columns)[:12]))}"
     return DataError(f"column {name!r} ({role}) not found in data{hint}")
+
+
+def _check_unique(names, data: pd.DataFrame) -> None:
+    duplicated = [n for n in dict.fromkeys(names) if np.count_nonzero(data.columns == n) > 1]
+    if duplicated:
+        raise DataError(f"data has more than one column named {', '.join(map(repr, duplicated))}; "
+                        "rename them so that each name the model uses is unique")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _all_numbers(values) -> bool:
+    return all(_is_number(v) or v is None for v in values)
+
+
+def _numbers_as_floats(frame: pd.DataFrame) -> pd.DataFrame:
+    """Object columns holding only numbers (and missing values) become float columns, as the
+    numeric vectors R would have (formulaic would read them as factors); object columns mixing
+    numbers with other values are an error."""
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype != object:
+            continue
+        present = column[column.notna()]
+        is_number = present.map(_is_number)
+        if len(present) and is_number.all():
+            frame[name] = column.astype(float)
+        elif is_number.any():
+            example = present[~is_number.to_numpy()].iloc[0]
+            raise DataError(f"column {name!r} mixes numbers with other values (e.g. {example!r}); "
+                            f"convert it: data[{name!r}].astype(str) for a factor, "
+                            f"pd.to_numeric(data[{name!r}]) for numbers")
+    return frame
 
 
 def _vector_argument(value, data: pd.DataFrame, role: str) -> tuple[np.ndarray | None, str | None]:
@@ -80,11 +132,20 @@ def _vector_argument(value, data: pd.DataFrame, role: str) -> tuple[np.ndarray |
     if isinstance(value, str):
         if value not in data.columns:
             raise _missing_column_error(value, data, f"{role}= argument")
+        _check_unique([value], data)
         column = data[value]
+        if column.dtype == object:
+            column = _numbers_as_floats(data[[value]].copy())[value]
         if not pd.api.types.is_numeric_dtype(column):
             raise DataError(f"{role} column {value!r} must be numeric, not {column.dtype}")
         return column.to_numpy(dtype=float, na_value=np.nan), value
-    array = np.asarray(value, dtype=float).ravel()
+    try:
+        if np.asarray(value).dtype.kind in "USO" and not _all_numbers(np.asarray(value).ravel()):
+            raise TypeError("not numbers")
+        array = np.asarray(value, dtype=float).ravel()
+    except (TypeError, ValueError) as error:
+        raise DataError(f"{role}= must be a column name or numbers, one per row; got "
+                        f"{type(value).__name__}") from error
     if array.shape[0] != len(data):
         raise DataError(f"{role}= has {array.shape[0]} values but data has {len(data)} rows; "
                         "give one value per row or a column name")
@@ -101,9 +162,16 @@ def build_frame(parsed: ParsedFormula, data: pd.DataFrame, weights=None, offset=
     for name in columns:
         if name not in data.columns:
             raise _missing_column_error(name, data, "used in the formula")
-    frame = data.loc[:, columns].copy()
+    _check_unique(columns, data)
+    frame = _numbers_as_floats(data.loc[:, columns].copy())
     weight_values, weight_name = _vector_argument(weights, data, "weights")
     offset_values, offset_name = _vector_argument(offset, data, "offset")
+    for role, values, name in (("weights", weight_values, weight_name),
+                               ("offset", offset_values, offset_name)):
+        infinite = np.flatnonzero(np.isinf(values)) if values is not None else ()
+        if len(infinite):  # lme4 stops here too (missing values, NaN, are dropped as na.omit)
+            raise DataError(f"{role}{f' column {name!r}' if name else ''} has {len(infinite)} "
+                            f"infinite values (first in row {infinite[0]}); {role} must be finite")
 
     missing = frame.isna().to_numpy()
     complete = ~missing.any(axis=1) if missing.size else np.ones(len(frame), bool)
@@ -129,6 +197,8 @@ def build_frame(parsed: ParsedFormula, data: pd.DataFrame, weights=None, offset=
     weight_array = np.ones(n) if weight_values is None else weight_values[complete]
     if (weight_array < 0).any():
         raise DataError(f"weights must be non-negative; {(weight_array < 0).sum()} are negative")
+    if not weight_array.any():
+        raise DataError("weights are all zero: at least one observation needs a positive weight")
     offset_array = np.zeros(n) if offset_values is None else offset_values[complete]
     return ModelFrame(frame, complete, n_dropped, bad_columns, weight_array, offset_array,
                       weight_name, offset_name)

@@ -23,7 +23,7 @@ import pandas as pd
 from . import _jax  # noqa: F401  (float64)
 from .compilation import jit
 from ._jax import is_traced, to_host
-from . import glmm, lmm
+from . import arguments, glmm, lmm
 from .design import build_design
 from .display import SummaryData
 from .families import Family, as_family, family_call
@@ -32,8 +32,8 @@ from .frame import DataError
 from .model import ModelSpec, caller_data_name, model_spec, rank_message
 from .optimize import Memo, minimize, minimize_host, packed, unpacked, value_grad_hess
 from .predict import predict
-from .results import (ConvergenceWarning, MixedModelResults, OptimizerSummary, SINGULAR_MESSAGE,
-                      SingularFitWarning, convergence_messages, scaled_quantiles)
+from .results import (ConvergenceError, ConvergenceWarning, MixedModelResults, OptimizerSummary, SINGULAR_MESSAGE,
+                      SingularFitWarning, convergence_messages, scaled_quantiles, stop_message)
 from .terms import evaluate_expression
 
 OPTIMIZER_NAME = "Newton"
@@ -337,12 +337,11 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nAGQ: int = 1, we
         from .linear_model import lmer
         return lmer(formula, data, weights=weights, offset=offset,
                     data_name=data_name if data_name is not None else caller_data_name(data))
-    nAGQ = int(nAGQ)
-    if nAGQ < 0 or nAGQ > 100:
-        raise ValueError(f"nAGQ must be between 0 and 100, got {nAGQ}")
+    nAGQ = arguments.integer(nAGQ, "nAGQ", minimum=0, maximum=100)
+    max_iterations = arguments.integer(max_iterations, "max_iterations", minimum=1)
     spec = model_spec(formula, data, weights=weights, offset=offset)
     if nAGQ > 1 and (len(spec.terms) != 1 or spec.terms[0].n_columns != 1):
-        raise ValueError("nAGQ > 1 is only available for models with a single, scalar random-effects "
+        raise arguments.ArgumentError("nAGQ > 1 is only available for models with a single, scalar random-effects "
                          f"term; this model has {', '.join(str(t.bar) for t in spec.terms)}. Use nAGQ=1")
     y, prior_weights = _response(spec, family)
     arrays = glmm_data(spec, y, prior_weights, family)
@@ -353,7 +352,8 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nAGQ: int = 1, we
         if nAGQ == 1:
             return jax.jit(lambda x: glmm.laplace_deviance(x[:n_theta], x[n_theta:], arrays, family))
         return jax.jit(lambda x: glmm.agq_deviance(x[:n_theta], x[n_theta:], arrays, family, nAGQ))
-    theta0 = lmm.theta_start(spec.design.layout) if start is None else np.asarray(start, float)
+    theta0 = lmm.theta_start(spec.design.layout) if start is None else \
+        arguments.start_vector(start, spec.theta_names())
     outputs = fit_model(spec, y, prior_weights, family, np.asarray(theta0, float), nAGQ, max_iterations)
     name = data_name if data_name is not None else caller_data_name(data)
     return GeneralizedLinearMixedModel(spec, arrays, family, nAGQ, outputs, name)
@@ -384,12 +384,13 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         singular = self.is_singular
         n_theta = len(self.theta_values)
         messages = convergence_messages(np.asarray(final.grad), np.asarray(final.hess), singular)
-        if int(final.status) not in (0, 2):
-            messages.insert(0, "iteration limit reached before convergence")
+        stopped = stop_message(final)
+        if stopped:
+            messages.insert(0, stopped)
         self.optimizer = OptimizerSummary.from_result(final, OPTIMIZER_NAME, messages)
         self.stage1 = OptimizerSummary.from_result(stage1, OPTIMIZER_NAME)
         if not (np.isfinite(self._objective) and np.all(np.isfinite(self.beta))):
-            raise FloatingPointError(
+            raise ConvergenceError(
                 "glmer: the fit produced a non-finite deviance or fixed effects (PIRLS failed); "
                 "check for complete separation, extreme offsets or badly scaled predictors")
         if family.name == "binomial" and np.any((self.mu < 1e-10) | (self.mu > 1 - 1e-10)):

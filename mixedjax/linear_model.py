@@ -19,14 +19,16 @@ import pandas as pd
 from . import _jax  # noqa: F401  (float64)
 from .compilation import jit
 from ._jax import is_traced, to_host
-from . import blocks, lmm
+from . import arguments, blocks, lmm
 from .conditional import conditional_variances
 from .display import SummaryData
-from .model import ModelSpec, caller_data_name, model_spec, numeric_response, rank_message
+from .model import (ModelSpec, caller_data_name, model_spec, numeric_response, rank_message,
+                    refit_response)
 from .optimize import Memo, minimize, minimize_host, packed, unpacked, value_grad_hess
 from .predict import predict
 from .results import (ConvergenceWarning, MixedModelResults, OptimizerSummary, SINGULAR_MESSAGE,
-                      SingularFitWarning, Summary, convergence_messages, scaled_quantiles)
+                      SingularFitWarning, Summary, convergence_messages, scaled_quantiles,
+                      stop_message)
 
 OPTIMIZER_NAME = "Newton"
 
@@ -126,16 +128,19 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights=None, offs
     ``Data:`` (default: the caller's variable name for ``data``, when it can be found).
     With ``devfun_only=True`` the profiled deviance function of theta is returned instead of a fit.
     """
+    REML = arguments.boolean(REML, "REML")
+    max_iterations = arguments.integer(max_iterations, "max_iterations", minimum=1)
     spec = model_spec(formula, data, weights=weights, offset=offset)
     y = numeric_response(spec)
     if devfun_only:
         problem = lmm.linear_problem(spec.design, spec.frame.weights, y - spec.offset)
-        return jax.jit(lambda theta: lmm.profiled_deviance(theta, problem, bool(REML)))
-    theta0 = lmm.theta_start(spec.design.layout) if start is None else np.asarray(start, float)
-    problem, result, theta, solution = fit_model(spec, y, np.asarray(theta0, float), bool(REML),
+        return jax.jit(lambda theta: lmm.profiled_deviance(theta, problem, REML))
+    theta0 = lmm.theta_start(spec.design.layout) if start is None else \
+        arguments.start_vector(start, spec.theta_names())
+    problem, result, theta, solution = fit_model(spec, y, np.asarray(theta0, float), REML,
                                                  max_iterations)
     name = data_name if data_name is not None else caller_data_name(data)
-    fit = LinearMixedModel(spec, y, problem, result, theta, solution, bool(REML), name)
+    fit = LinearMixedModel(spec, y, problem, result, theta, solution, REML, name)
     fit.optimizer_max_iterations = max_iterations
     return fit
 
@@ -168,9 +173,9 @@ class LinearMixedModel(MixedModelResults):
         self.vcov_matrix = self.sigma ** 2 * (RXt_inv.T @ RXt_inv)
         singular = self.is_singular
         messages = convergence_messages(np.asarray(result.grad), np.asarray(result.hess), singular)
-        if int(result.status) not in (0, 2):
-            messages.insert(0, f"optimizer stopped: {int(result.iterations)} iterations, "
-                               "iteration limit reached before convergence")
+        stopped = stop_message(result)
+        if stopped:
+            messages.insert(0, stopped)
         self.optimizer = OptimizerSummary.from_result(result, OPTIMIZER_NAME, messages)
         for message in messages:
             warnings.warn(message, ConvergenceWarning, stacklevel=3)
@@ -234,7 +239,7 @@ class LinearMixedModel(MixedModelResults):
 
     def refit(self, y) -> "LinearMixedModel":
         """Refit the same design to a new response vector (reuses the compiled fit)."""
-        y = np.asarray(y, dtype=float)
+        y = refit_response(y, self.nobs)
         problem, result, theta, solution = fit_model(
             self.spec, y, lmm.refit_start(self.theta_values, self.spec.design.layout), self.reml,
             self.optimizer_max_iterations)

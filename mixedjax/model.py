@@ -13,7 +13,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from . import shape_classes
+from . import arguments, shape_classes
 from .design import Design, build_design
 from .formula import ParsedFormula, parse_formula
 from .frame import DataError, ModelFrame, build_frame
@@ -130,3 +130,9 @@ def numeric_response(spec: ModelSpec) -> np.ndarray:
     if not np.isfinite(y).all():
         raise DataError(f"response {spec.formula.response!r} has non-finite values")
     return y
+
+
+def refit_response(y, n_obs: int) -> np.ndarray:
+    """A refit's new response: one finite value per observation the fit used."""
+    return arguments.finite_vector(y, "the new response", n_obs,
+                                   "one per observation used by the fit, in the fit's row order")

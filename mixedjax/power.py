@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from . import _jax  # noqa: F401  (float64)
+from . import arguments
 from .families import as_family
 from .formula import parse_formula
 from .model import model_spec
@@ -33,11 +34,11 @@ def _named(values, names, what):
     if isinstance(values, dict):
         missing = [n for n in names if n not in values]
         if missing:
-            raise ValueError(f"{what} lacks {missing}; give one value per name in {list(names)}")
+            raise arguments.ArgumentError(f"{what} lacks {missing}; give one value per name in {list(names)}")
         return np.array([float(values[n]) for n in names])
     values = np.asarray(values, float).ravel()
     if values.size != len(names):
-        raise ValueError(f"{what} needs {len(names)} values ({list(names)}), got {values.size}")
+        raise arguments.ArgumentError(f"{what} needs {len(names)} values ({list(names)}), got {values.size}")
     return values
 
 
@@ -45,6 +46,11 @@ def simulate_formula(formula: str, design: pd.DataFrame, beta, theta, sigma: flo
                      family="gaussian", nsim: int = 1, seed: int = 0, weights=None) -> np.ndarray:
     """nobs x nsim responses simulated from ``formula`` on ``design`` with the given parameters."""
     from .simulate import draw_responses, simulation_model
+    nsim = arguments.integer(nsim, "nsim", minimum=1)
+    seed = arguments.seed(seed)
+    if isinstance(sigma, (bool, np.bool_)) or not np.isscalar(sigma) or not np.isfinite(sigma) \
+            or not sigma > 0:
+        raise arguments.ArgumentError(f"sigma must be a positive number, got {sigma!r}")
     family = as_family(family)
     glmm = not (family.name == "gaussian" and family.link.name == "identity")
     data = _design_with_response(formula, design, family)
@@ -72,6 +78,9 @@ def power(formula: str, design: pd.DataFrame, beta, theta, sigma: float = 1.0, n
     reject beta = 0). Also the share of singular and of converged fits."""
     from .generalized_model import glmer
     from .linear_model import lmer
+    nsim = arguments.integer(nsim, "nsim", minimum=1)
+    alpha, level = arguments.probability(alpha, "alpha"), arguments.probability(level, "level")
+    REML = arguments.boolean(REML, "REML")
     family = as_family(family)
     Y = simulate_formula(formula, design, beta, theta, sigma, family, nsim, seed)
     data = _design_with_response(formula, design, family)

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from . import arguments
 from .display import SummaryData, VarCorrBlock, format_summary, format_summary_html
 from .model import ModelSpec
-from .optimize import STATUS_MESSAGES, OptimizeResult
+from .optimize import MAX_ITERATIONS, NON_FINITE, STATUS_MESSAGES, OptimizeResult
 
 SINGULAR_TOLERANCE = 1e-4  # lme4's getSingTol(): a diagonal of theta below this is on the boundary
 SINGULAR_MESSAGE = "boundary (singular) fit: see help('isSingular')"
@@ -25,6 +26,10 @@ class SingularFitWarning(UserWarning):
 
 class ConvergenceWarning(UserWarning):
     """The optimizer stopped without meeting lme4's convergence checks."""
+
+
+class ConvergenceError(FloatingPointError):
+    """A fit that produced no usable estimates (non-finite deviance or fixed effects)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,20 @@ class OptimizerSummary:
                    int(result.iterations), int(result.evaluations),
                    float(np.max(np.abs(np.asarray(result.grad)), initial=0.0)), status,
                    STATUS_MESSAGES.get(status, "unknown"), tuple(messages))
+
+
+def stop_message(result: OptimizeResult) -> str:
+    """What a fit reports when the optimizer stopped early ("" when it converged)."""
+    status = int(result.status)
+    if status == MAX_ITERATIONS:
+        return (f"optimizer stopped: {int(result.iterations)} iterations, iteration limit reached "
+                "before convergence")
+    if status == NON_FINITE:
+        return ("optimizer stopped: the objective or its derivatives are not finite at the "
+                "starting values, so the estimates are not valid; look for a response the fixed "
+                "effects fit exactly, weights that are all zero, or values so large that their "
+                "squares overflow (rescale them)")
+    return ""
 
 
 def convergence_messages(grad: np.ndarray, hess: np.ndarray, singular: bool,
@@ -109,7 +128,9 @@ class BatchMethods:
     def simulate(self, nsim: int = 1, seed: int = 0, use_u: bool = False, as_frame: bool = False):
         """nobs x nsim responses simulated from the fitted model (lme4's simulate)."""
         from .simulate import simulate
-        values = np.array(simulate(self, nsim=nsim, seed=seed, use_u=use_u))  # writable copy
+        nsim = arguments.integer(nsim, "nsim", minimum=1)
+        seed = arguments.seed(seed)
+        values = np.array(simulate(self, nsim=nsim, seed=seed, use_u=arguments.boolean(use_u, "use_u")))
         return pd.DataFrame(values, columns=[f"sim_{i + 1}" for i in range(nsim)]) if as_frame else values
 
     def refit_batch(self, Y, **options):
@@ -122,6 +143,9 @@ class BatchMethods:
         batch, and apply ``statistic`` (default: fixef, theta and sigma per replicate) to the
         ``BatchResult``. Returns a ``BootstrapResult``."""
         from .batch import BootstrapResult, default_statistic
+        if statistic is not None and not callable(statistic):
+            raise arguments.ArgumentError("statistic must be a function of the BatchResult, got "
+                                          f"{type(statistic).__name__}")
         batch = self.refit_batch(self.simulate(nsim, seed=seed, use_u=use_u), **options)
         statistic = statistic or default_statistic
         return BootstrapResult(statistic(batch), statistic_of_fit(self, statistic), batch)
@@ -138,6 +162,7 @@ class BatchMethods:
         of ``profile()``), ``"Wald"`` (fixed effects only, as lme4; NA for covariance parameters)
         or ``"boot"`` (percentile intervals from a parametric bootstrap of ``nsim`` replicates)."""
         from statistics import NormalDist
+        level = arguments.probability(level, "level")
         if method == "profile":
             return self.profile(which=which, **options).confint(level)
         lower, upper = (1 - level) / 2, 1 - (1 - level) / 2
@@ -154,7 +179,7 @@ class BatchMethods:
             values = boot.replicates
             values.columns = sig_names + list(self.fixef.index)
             return values.quantile([lower, upper]).T.set_axis(columns, axis=1)
-        raise ValueError(f"method must be 'profile', 'Wald' or 'boot', not {method!r}")
+        raise arguments.ArgumentError(f"method must be 'profile', 'Wald' or 'boot', not {method!r}")
 
     def _sig_names(self) -> list[str]:
         count = sum(t.n_theta for t in self.spec.terms)

@@ -78,3 +78,71 @@ def test_caller_frame_is_not_modified(data):
     before = data.copy()
     mj.lmer("Reaction ~ Days + (Days | Subject)", data)
     pd.testing.assert_frame_equal(data, before)
+
+
+def test_infinite_weights_stop_as_in_lme4(data):
+    weights = np.ones(len(data))
+    weights[5] = np.inf  # lme4: "objective in x0 returns NA"
+    with pytest.raises(mj.DataError, match=r"weights has 1 infinite values \(first in row 5\)"):
+        mj.lmer("Reaction ~ Days + (1 | Subject)", data, weights=weights)
+    data["off"] = 0.0
+    data.loc[2, "off"] = -np.inf
+    with pytest.raises(mj.DataError, match="offset column 'off' has 1 infinite values"):
+        mj.lmer("Reaction ~ Days + (1 | Subject)", data, offset="off")
+
+
+def test_all_zero_weights(data):
+    with pytest.raises(mj.DataError, match="weights are all zero"):
+        mj.lmer("Reaction ~ Days + (1 | Subject)", data, weights=np.zeros(len(data)))
+
+
+def test_object_column_of_numbers_is_numeric(data):
+    reference = mj.lmer("Reaction ~ Days + (1 | Subject)", data)
+    data["Days"] = data["Days"].astype(float).astype(object)
+    fit = mj.lmer("Reaction ~ Days + (1 | Subject)", data)
+    assert list(fit.fixef.index) == ["(Intercept)", "Days"]  # not a 10-level factor
+    assert fit.reml_criterion == pytest.approx(reference.reml_criterion, rel=1e-12)
+    data.loc[3, "Days"] = None  # a missing value in a numeric column, as R's NA
+    with pytest.warns(mj.MissingValuesWarning, match="1 of 180 rows dropped .* Days"):
+        with_missing = mj.lmer("Reaction ~ Days + (1 | Subject)", data)
+    assert list(with_missing.fixef.index) == ["(Intercept)", "Days"]
+
+
+def test_object_column_mixing_numbers_and_strings(data):
+    data["mixed"] = pd.Series([1.5, "a"] * 90, dtype=object)
+    with pytest.raises(mj.DataError, match=r"column 'mixed' mixes numbers with other values \(e.g. 'a'\)"):
+        mj.lmer("Reaction ~ mixed + (1 | Subject)", data)
+
+
+def test_duplicate_column_names(data):
+    doubled = pd.concat([data, data[["Days"]]], axis=1)
+    with pytest.raises(mj.DataError, match="more than one column named 'Days'"):
+        mj.lmer("Reaction ~ Days + (1 | Subject)", doubled)
+    mj.lmer("Reaction ~ 1 + (1 | Subject)", doubled)  # an unused duplicate does not matter
+
+
+@pytest.mark.parametrize("formula, message", [
+    ("Reaction ~ Days + (1 | Subject) +", r"'\+' with no term after it .*end of the formula"),
+    ("Reaction ~ Days + (1 + | Subject)", r"'\+' with no term after it .*before '\|'"),
+    ("Reaction ~ Days + (1 | Subject/)", r"'/' with no term after it .*before '\)'"),
+    ("Reaction ~ . + (1 | Subject)", r"'\.' \(all other columns\) .* is not supported"),
+    ("Days ~ Days + (1 | Subject)", r"response 'Days' is also a fixed-effects term"),
+])
+def test_malformed_formulas(data, formula, message):
+    with pytest.raises(mj.FormulaError, match=message):
+        mj.lmer(formula, data)
+
+
+def test_backticked_dotted_names_work_as_in_r(data):
+    reference = mj.lmer("Reaction ~ Days + (Days | Subject)", data)
+    dotted = data.rename(columns={"Days": "days.of.sleep"})
+    fit = mj.lmer("Reaction ~ `days.of.sleep` + (`days.of.sleep` | Subject)", dotted)
+    assert list(fit.fixef.index) == ["(Intercept)", "days.of.sleep"]
+    assert fit.reml_criterion == pytest.approx(reference.reml_criterion, rel=1e-12)
+    with pytest.raises(mj.DataError, match=r"write its name in backticks: `days.of.sleep`"):
+        mj.lmer("Reaction ~ days.of.sleep + (1 | Subject)", dotted)
+
+
+def test_weights_given_as_text_are_an_error(data):
+    with pytest.raises(mj.DataError, match="weights= must be a column name or numbers"):
+        mj.lmer("Reaction ~ Days + (1 | Subject)", data, weights=["1.0"] * len(data))
