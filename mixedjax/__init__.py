@@ -6,6 +6,7 @@
 """
 from . import _jax  # noqa: F401  (switches float64 on before anything else)
 from .arguments import ArgumentError
+from .progress import ProgressWarning
 from .compilation import CompileCounter, configure_default_cache, enable_compilation_cache
 from .formula import FormulaError
 from .frame import DataError, MissingValuesWarning
@@ -20,7 +21,7 @@ from . import plots  # matplotlib is imported only when a plot is drawn
 from .results import ConvergenceError, ConvergenceWarning, SingularFitWarning
 
 __all__ = ["lmer", "LinearMixedModel", "glmer", "GeneralizedLinearMixedModel", "Family",
-           "binomial", "poisson", "Gamma", "inverse_gaussian", "gaussian", "FormulaError", "DataError", "ArgumentError", "MissingValuesWarning",
+           "binomial", "poisson", "Gamma", "inverse_gaussian", "gaussian", "FormulaError", "DataError", "ArgumentError", "ProgressWarning", "MissingValuesWarning",
            "RankDeficiencyWarning", "ConvergenceError", "ConvergenceWarning", "SingularFitWarning",
            "enable_compilation_cache", "CompileCounter", "cache_directory", "anova", "RefitMLWarning", "power", "power_curve",
            "simulate_formula", "plots", "datasets"]

@@ -3,8 +3,10 @@
 ``refit_batch(fit, Y)`` refits every column of Y (nobs x nsim) with the same design. Inside one
 jitted call, ``lax.map(..., batch_size=vmap_width)`` runs ``vmap_width`` fits in lock step (a
 vmapped while loop runs until its slowest member finishes, so narrow vmaps keep one hard replicate
-from slowing the rest); the host loops over chunks of ``chunk_size`` replicates, which bounds
-memory at about chunk_size x (nobs + parameters) numbers plus one vmap width of working arrays.
+from slowing the rest); the host loops over chunks of one length (``chunk_length``: 256
+replicates in large batches, at most ``chunk_size``), which bounds memory at about a chunk x
+(nobs + parameters) numbers plus one vmap width of working arrays, lets batches of every size
+share one compiled program, and is the unit of the progress bar (``progress.py``).
 With several JAX devices the replicates of a chunk are split across them with ``jax.shard_map``.
 
 Every replicate reports its own status: a singular or non-converged replicate never raises; the
@@ -27,7 +29,9 @@ from . import arguments, lmm
 from .dense_inverse import gauss_jordan_inverse
 from .frame import DataError
 from .optimize import STATUS_MESSAGES
+from .progress import ProgressReporter
 from .results import SINGULAR_TOLERANCE
+from .shape_classes import size_class
 
 
 class ReplicateFit(NamedTuple):
@@ -239,6 +243,38 @@ def batch_responses(fit, Y) -> np.ndarray:
     return Y
 
 
+FULL_CHUNK = 256  # replicates per compiled call in large batches (at least 4 vmap widths)
+
+
+def chunk_length(n_replicates: int, vmap_width: int, chunk_size: int, n_devices: int = 1) -> int:
+    """Replicates per compiled call. Large batches use one fixed length, so that batches of any
+    size share one program and progress is seen every chunk; small ones the size class of their
+    count (at most 1.5x padding). A multiple of the vmap width times the devices, so the compiled
+    map has no remainder (a second program)."""
+    unit = vmap_width * n_devices
+    length = min(size_class(n_replicates), max(FULL_CHUNK, 4 * unit), chunk_size)
+    return -(-length // unit) * unit
+
+
+def _run_chunks(kind: ReplicateKind, constants, responses: np.ndarray, chunk_size: int,
+                vmap_width: int, progress) -> list[ReplicateFit]:
+    """Every replicate, in chunks of one length (the last padded with copies of the first
+    response, dropped by the caller), reporting progress per chunk."""
+    n = responses.shape[0]
+    vmap_width = min(vmap_width, chunk_size)
+    n_devices = len(jax.devices())
+    length = chunk_length(n, vmap_width, chunk_size, n_devices)
+    padded = np.concatenate([responses, np.repeat(responses[:1], -n % length, axis=0)])
+    reporter = ProgressReporter(n, progress)
+    pieces = []
+    for start in range(0, n, length):
+        pieces.append(jax.device_get(_run_chunk(kind, constants, jnp.asarray(padded[start:start + length]),
+                                                vmap_width)))
+        reporter.advance(min(length, n - start))
+    reporter.close()
+    return pieces
+
+
 def refit_batch(fit, Y, chunk_size: int = 2000, vmap_width: int | None = None, progress: bool | None = None,
                 max_iterations: int = 100) -> BatchResult:
     """Refit ``fit``'s design to every column of ``Y`` (nobs x nsim) in compiled, vmapped chunks."""
@@ -249,18 +285,9 @@ def refit_batch(fit, Y, chunk_size: int = 2000, vmap_width: int | None = None, p
     vmap_width = default_vmap_width(fit) if vmap_width is None else \
         arguments.integer(vmap_width, "vmap_width", minimum=1)
     responses = Y.T if kind.family is not None else (Y - fit.spec.offset[:, None]).T
-    chunks = range(0, responses.shape[0], chunk_size)
-    if progress is None:
-        progress = responses.shape[0] > 5 * chunk_size
-    if progress:
-        try:
-            from tqdm.auto import tqdm
-            chunks = tqdm(chunks, unit="chunk", desc=f"refitting {responses.shape[0]} datasets")
-        except ImportError:  # tqdm is optional
-            pass
-    pieces = [jax.device_get(_run_chunk(kind, constants, jnp.asarray(responses[s:s + chunk_size]),
-                                        min(vmap_width, chunk_size))) for s in chunks]
-    stacked = ReplicateFit(*(np.concatenate([getattr(p, f) for p in pieces]) for f in ReplicateFit._fields))
+    pieces = _run_chunks(kind, constants, responses, chunk_size, vmap_width, progress)
+    n = responses.shape[0]
+    stacked = ReplicateFit(*(np.concatenate([getattr(p, f) for p in pieces])[:n] for f in ReplicateFit._fields))
     criterion_name = "REML" if getattr(fit, "reml", False) else "deviance"
     return BatchResult(*stacked, theta_names=list(fit.theta.index), fixef_names=list(fit.fixef.index),
                        criterion_name=criterion_name,
