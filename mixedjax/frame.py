@@ -6,6 +6,7 @@ never modified (we work on a copy of the used columns).
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 import warnings
 from dataclasses import dataclass
@@ -46,13 +47,19 @@ class ModelFrame:
 _BACKTICKED = re.compile(r"`([^`]+)`")
 
 
-def _variables(expression: str) -> set[str]:
-    expression = expression.strip()
+def _variables(expression: str) -> frozenset[str]:
+    return _variables_of(expression.strip())
+
+
+@functools.lru_cache(maxsize=1024)
+def _variables_of(expression: str) -> frozenset[str]:
+    """The data columns an R expression reads (cached: parsing is a pure function of the text,
+    and a notebook fits the same formulas again and again)."""
     if not expression:
-        return set()
+        return frozenset()
     if re.fullmatch(r"cbind\s*\(.*\)", expression, flags=re.S):  # binomial cbind(successes, failures)
         inner = expression[expression.index("(") + 1:-1]
-        return set().union(*(_variables(part) for part in _split_top_level(inner, ",")))
+        return frozenset().union(*(_variables(part) for part in _split_top_level(inner, ",")))
     # formulaic's required_variables splits a backticked `a.b` at the dot (it reports 'a'), though
     # its model matrices read the name whole: take backticked names out before asking it
     quoted = set(_BACKTICKED.findall(expression))
@@ -63,7 +70,7 @@ def _variables(expression: str) -> set[str]:
         found = Formula(r_to_python(expression)).required_variables
     except Exception as error:  # formulaic raises many types; name the expression for the user
         raise FormulaError(f"cannot read the variables of {expression!r}: {error}") from error
-    return {placeholders.get(str(name), str(name)) for name in found}
+    return frozenset(placeholders.get(str(name), str(name)) for name in found)
 
 
 def used_columns(parsed: ParsedFormula) -> list[str]:

@@ -7,12 +7,13 @@ lme4 names columns as R's ``model.matrix`` does (``(Intercept)``, ``period2``,
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from formulaic import model_matrix
+from formulaic import Formula
 
 from .formula import BarTerm, FormulaError, ParsedFormula, r_to_python
 from .frame import DataError, ModelFrame
@@ -26,9 +27,16 @@ def r_column_name(name: str) -> str:
     return name.replace(" ** ", "^").replace(" / ", "/")
 
 
+@functools.lru_cache(maxsize=1024)
+def _parsed_formula(python_rhs: str) -> Formula:
+    """formulaic's parse of a right-hand side (cached: a pure function of the text; a model's
+    formula is parsed for every fit otherwise)."""
+    return Formula(python_rhs)
+
+
 def _model_matrix(rhs: str, frame: pd.DataFrame, what: str):
     try:
-        matrix = model_matrix(r_to_python(rhs), frame, na_action="ignore")
+        matrix = _parsed_formula(r_to_python(rhs)).get_model_matrix(frame, na_action="ignore")
     except Exception as error:  # formulaic raises many types; name the term for the user
         raise FormulaError(f"cannot build the {what} from {rhs!r}: {error}") from error
     values = np.asarray(matrix, dtype=float)
