@@ -68,7 +68,11 @@ def _linear_replicate(design, weights, theta0, reml: bool, max_iterations: int, 
 
 def _generalized_replicate(data, start, n_obs, family, n_agq: int, max_iterations: int, y):
     from .generalized_model import fit_generalized
-    data = data._replace(y=y, mustart=family.mustart(y, data.weights))
+    # the family's starting means where its link is finite there (gaussian(log) responses may be
+    # 0), else the original fit's
+    mustart = family.mustart(y, data.weights)
+    mustart = jnp.where(jnp.isfinite(family.link.linkfun(mustart)), mustart, data.mustart)
+    data = data._replace(y=y, mustart=mustart)
     n_theta = data.design.layout.n_theta
     stage1, final, theta, beta, hessian, pieces = fit_generalized(data, start[:n_theta], family, n_agq,
                                                                   max_iterations, start)

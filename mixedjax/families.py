@@ -201,12 +201,13 @@ class Family:
         return 0.5 if self.name == "binomial" else 1.0
 
     def mustart(self, y, weights):
-        """R's ``family$initialize`` starting means (numpy)."""
+        """R's ``family$initialize`` starting means: numpy in, numpy out; traced in (a batch
+        replicate's response), traced out."""
         if self.name == "binomial":
             return (weights * y + 0.5) / (weights + 1)
         if self.name == "poisson":
             return y + 0.1
-        return np.asarray(y, float)
+        return 1.0 * y
 
     def validate(self, y: np.ndarray, weights: np.ndarray) -> None:
         """R's response checks, with counts of the rows that break each rule."""

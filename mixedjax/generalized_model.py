@@ -82,20 +82,55 @@ def _response(spec: ModelSpec, family: Family):
     return y, weights
 
 
-def glmm_data(spec: ModelSpec, y, weights, family: Family) -> glmm.GLMMData:
-    """The GLMM's arrays on the model's own design."""
+def starting_means(spec: ModelSpec, data: pd.DataFrame, family: Family, y, weights, mustart=None,
+                   etastart=None) -> np.ndarray:
+    """The means the first (nAGQ = 0) PIRLS iteration starts from: lme4's ``mustart=`` or
+    ``etastart=`` (a column of ``data`` or one value per row of it; etastart on the link scale),
+    else the family's (R's ``family$initialize``), which for gaussian with a log or inverse
+    link needs responses where the link is finite."""
+    from .frame import _vector_argument
+    if mustart is not None and etastart is not None:
+        raise ValueError("give mustart= or etastart=, not both")
+    given = mustart if mustart is not None else etastart
+    role = "mustart" if mustart is not None else "etastart"
+    if given is None:
+        mu = np.asarray(family.mustart(y, weights), float)
+        if not np.all(np.isfinite(np.asarray(family_call(family, "linkfun", mu)))):
+            raise DataError(f"cannot find valid starting values for {family}: "
+                            f"{int(np.sum(~np.isfinite(np.asarray(family_call(family, 'linkfun', mu)))))}"
+                            " responses are outside the link's domain; please specify some with "
+                            "mustart= (starting means) or etastart= (starting linear predictors)")
+        return mu
+    values, _ = _vector_argument(given, data, role)
+    values = values[spec.frame.kept]
+    if not np.all(np.isfinite(values)):
+        raise DataError(f"{role}= has {int(np.sum(~np.isfinite(values)))} non-finite values in "
+                        "the rows the model uses")
+    mu = np.asarray(family_call(family, "linkinv", values)) if role == "etastart" else values
+    bad = ~np.isfinite(np.asarray(family_call(family, "linkfun", mu)))
+    if family.name == "binomial":
+        bad |= (mu <= 0) | (mu >= 1)
+    if bad.any():
+        raise DataError(f"{role}= gives {int(bad.sum())} starting means outside the domain of "
+                        f"{family} (e.g. {mu[bad][0]!r})")
+    return mu
+
+
+def glmm_data(spec: ModelSpec, y, weights, family: Family, mustart=None) -> glmm.GLMMData:
+    """The GLMM's arrays on the model's own design (``mustart``: the family's by default)."""
     design_re = build_design(np.zeros((spec.n_obs, 0)), list(spec.terms))
     return glmm.GLMMData(spec.design, design_re, spec.fixed.X, tuple(t.codes for t in spec.terms),
                          tuple(t.X for t in spec.terms), y, weights, spec.offset,
-                         family.mustart(y, weights))
+                         family.mustart(y, weights) if mustart is None else mustart)
 
 
-def fit_glmm_data(spec: ModelSpec, y, weights, family: Family) -> glmm.GLMMData:
+def fit_glmm_data(spec: ModelSpec, y, weights, family: Family, mustart=None) -> glmm.GLMMData:
     """The GLMM's arrays on the fit design (``ModelSpec.fit_design``): padded rows have weight 0,
     zero model-matrix rows, a response valid for the family and an offset at its link (so that
     their mean is finite for every link), and add nothing."""
     if not spec.padded:
-        return glmm_data(spec, y, weights, family)
+        return glmm_data(spec, y, weights, family, mustart)
+    mustart = family.mustart(y, weights) if mustart is None else mustart
     y, weights = spec.fit_rows(y, family.padding_response), spec.fit_rows(weights, 0.0)
     extra = spec.fit_design.layout.n_obs - spec.n_obs
     codes = tuple(np.concatenate([t.codes, np.zeros(extra, t.codes.dtype)]) for t in spec.terms)
@@ -103,14 +138,14 @@ def fit_glmm_data(spec: ModelSpec, y, weights, family: Family) -> glmm.GLMMData:
     offset = spec.fit_rows(spec.offset, float(family.link.linkfun(family.padding_response)))
     return glmm.GLMMData(spec.fit_design, spec.fit_design_re, spec.fit_rows(spec.fixed.X), codes,
                          tuple(spec.fit_rows(t.X) for t in spec.terms), y, weights, offset,
-                         family.mustart(y, weights))
+                         spec.fit_rows(mustart, family.padding_response))
 
 
 def fit_model(spec: ModelSpec, y, weights, family: Family, theta0, n_agq: int,
-              max_iterations: int = 100, start=None):
+              max_iterations: int = 100, start=None, mustart=None):
     """``fit_generalized`` on the fit design, with the conditional modes and fitted means
     returned on the model's own levels and rows."""
-    outputs = fit_generalized(fit_glmm_data(spec, y, weights, family), theta0, family, n_agq,
+    outputs = fit_generalized(fit_glmm_data(spec, y, weights, family, mustart), theta0, family, n_agq,
                               max_iterations, start)
     if not spec.padded:
         return outputs
@@ -145,8 +180,7 @@ def _stage2_objective_at(u, x, data: glmm.GLMMData, family: Family, n_agq: int):
     return glmm.agq_deviance_at(u, theta, beta, data, family, n_agq)
 
 
-@partial(jit, static_argnames=("family", "n_agq"))
-def _stage2_value(x, data: glmm.GLMMData, family: Family, n_agq: int):
+def _stage2_value_at(x, data: glmm.GLMMData, family: Family, n_agq: int):
     """(objective, Laplace pieces) at x, the mode by PIRLS finished with Newton steps."""
     n_theta = data.design.layout.n_theta
     theta, beta = x[:n_theta], x[n_theta:]
@@ -174,6 +208,9 @@ def _derivatives_near(x, v, data: glmm.GLMMData, family: Family, n_agq: int, joi
 def _stage2_derivatives(x, u, data: glmm.GLMMData, family: Family, n_agq: int):
     """``_derivatives_near`` for stage 2, packed in one vector (one transfer per evaluation)."""
     return packed(*_derivatives_near(x, u, data, family, n_agq, joint=False))
+
+
+_stage2_value = jit(_stage2_value_at, static_argnames=("family", "n_agq"))
 
 
 @partial(jit, static_argnames="family")
@@ -259,7 +296,7 @@ def _fit_generalized_host(data, theta0, family: Family, n_agq: int, max_iteratio
     value = lambda x: float(stage2_at(x)[0])
     evaluate = lambda x: unpacked(_stage2_derivatives(x, stage2_at(x)[1].u, data, family, n_agq))
     stage2 = minimize_host(evaluate, value, np.asarray(start, np.float64),
-                           max_iterations=max_iterations)
+                           max_iterations=max_iterations, polish=True)
     stage1 = stage2 if stage1 is None else stage1
     beta = stage2.x[n_theta:]
     theta = lmm.canonical_theta(stage2.x[:n_theta], layout, np)
@@ -288,7 +325,7 @@ def _fit_generalized(data: glmm.GLMMData, theta0, family: Family, n_agq: int, ma
     stage1_pieces = lambda theta: _stage1_value(theta, data, family)[1]
 
     def objective(x):
-        return _stage2_value(x, data, family, n_agq)[0]
+        return _stage2_value_at(x, data, family, n_agq)[0]
 
     def derivatives(x):
         u = glmm.polished_mode(x[:n_theta], x[n_theta:], data, family, False)
@@ -306,7 +343,8 @@ def _fit_generalized(data: glmm.GLMMData, theta0, family: Family, n_agq: int, ma
     else:
         stage1 = None
 
-    stage2 = minimize(objective, start, value_grad_hess=derivatives, max_iterations=max_iterations)
+    stage2 = minimize(objective, start, value_grad_hess=derivatives, max_iterations=max_iterations,
+                      polish=True)
     stage1 = stage2 if stage1 is None else stage1
     theta = lmm.canonical_theta(stage2.x[:n_theta], layout)
     beta = stage2.x[n_theta:]
@@ -314,13 +352,13 @@ def _fit_generalized(data: glmm.GLMMData, theta0, family: Family, n_agq: int, ma
     x = jnp.concatenate([theta, beta])
     # the optimizer's last evaluation is at its final point: its Hessian serves the standard
     # errors (only the beta block of H^{-1} is used, which sign flips of theta leave unchanged)
-    value, pieces = _stage2_value(x, data, family, n_agq)
+    value, pieces = _stage2_value_at(x, data, family, n_agq)
     return stage1, stage2._replace(x=x, fun=value), theta, beta, stage2.hess, pieces
 
 
 def glmer(formula: str, data: pd.DataFrame, family="binomial", nAGQ: int = 1, weights=None,
           offset=None, data_name: str | None = None, devfun_only: bool = False, start=None,
-          max_iterations: int = 100):
+          max_iterations: int = 100, mustart=None, etastart=None):
     """Fit a generalized linear mixed model (lme4's ``glmer``).
 
     ``family``: a family object (``mixedjax.binomial(link="probit")``, ``mixedjax.Gamma("log")``)
@@ -329,6 +367,9 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nAGQ: int = 1, we
     > 1 = adaptive Gauss-Hermite with that many points (one scalar random-effects term only).
     With nAGQ > 1 the reported log-likelihood follows lme4: it is built from deviance residuals and
     omits the saturated-model constant, so it is not on the Laplace fit's scale.
+    ``mustart`` / ``etastart`` (lme4's): starting means or linear predictors for the first PIRLS
+    iterations, a column name or one value per row; gaussian with a log or inverse link needs one
+    when some responses are outside the link's domain (zeros).
     """
     family = as_family(family)
     if family.name == "gaussian" and family.link.name == "identity":
@@ -339,12 +380,13 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nAGQ: int = 1, we
                     data_name=data_name if data_name is not None else caller_data_name(data))
     nAGQ = arguments.integer(nAGQ, "nAGQ", minimum=0, maximum=100)
     max_iterations = arguments.integer(max_iterations, "max_iterations", minimum=1)
-    spec = model_spec(formula, data, weights=weights, offset=offset)
+    spec = model_spec(formula, data, weights=weights, offset=offset, allow_n=True)
     if nAGQ > 1 and (len(spec.terms) != 1 or spec.terms[0].n_columns != 1):
         raise arguments.ArgumentError("nAGQ > 1 is only available for models with a single, scalar random-effects "
                          f"term; this model has {', '.join(str(t.bar) for t in spec.terms)}. Use nAGQ=1")
     y, prior_weights = _response(spec, family)
-    arrays = glmm_data(spec, y, prior_weights, family)
+    mu_start = starting_means(spec, data, family, y, prior_weights, mustart, etastart)
+    arrays = glmm_data(spec, y, prior_weights, family, mu_start)
     if devfun_only:
         n_theta = spec.design.layout.n_theta
         if nAGQ == 0:
@@ -354,9 +396,12 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nAGQ: int = 1, we
         return jax.jit(lambda x: glmm.agq_deviance(x[:n_theta], x[n_theta:], arrays, family, nAGQ))
     theta0 = lmm.theta_start(spec.design.layout) if start is None else \
         arguments.start_vector(start, spec.theta_names())
-    outputs = fit_model(spec, y, prior_weights, family, np.asarray(theta0, float), nAGQ, max_iterations)
+    outputs = fit_model(spec, y, prior_weights, family, np.asarray(theta0, float), nAGQ, max_iterations,
+                        mustart=mu_start)
     name = data_name if data_name is not None else caller_data_name(data)
-    return GeneralizedLinearMixedModel(spec, arrays, family, nAGQ, outputs, name)
+    fit = GeneralizedLinearMixedModel(spec, arrays, family, nAGQ, outputs, name)
+    fit.optimizer_max_iterations = max_iterations
+    return fit
 
 
 class GeneralizedLinearMixedModel(MixedModelResults):
@@ -403,6 +448,46 @@ class GeneralizedLinearMixedModel(MixedModelResults):
             warnings.warn(SINGULAR_MESSAGE, SingularFitWarning, stacklevel=3)
         del n_theta
 
+    def refit(self, newresp) -> GeneralizedLinearMixedModel:
+        """lme4's ``refit(fit, newresp)``: the same design fitted to a new response, starting from
+        this fit's estimates (stage 2 only, as lme4). ``newresp``: one value per observation on
+        the response scale of ``y`` (binomial: proportions of the same numbers of trials, as
+        ``simulate`` returns them), or for binomial an (nobs, 2) array of successes and failures,
+        whose row sums become the numbers of trials."""
+        y, weights = self._new_response(newresp)
+        layout = self.spec.design.layout
+        theta0 = lmm.refit_start(self.theta_values, layout)
+        max_iterations = getattr(self, "optimizer_max_iterations", 100)
+        # the family's starting means where the link is finite there, else this fit's
+        mustart = np.asarray(self.family.mustart(y, weights), float)
+        mustart = np.where(np.isfinite(np.asarray(family_call(self.family, "linkfun", mustart))),
+                           mustart, self.data.mustart)
+        outputs = fit_model(self.spec, y, weights, self.family, theta0, self.nAGQ, max_iterations,
+                            start=np.concatenate([theta0, self.beta]), mustart=mustart)
+        fit = GeneralizedLinearMixedModel(self.spec, glmm_data(self.spec, y, weights, self.family, mustart),
+                                          self.family, self.nAGQ, outputs, self.data_name)
+        fit.optimizer_max_iterations = max_iterations
+        return fit
+
+    def _new_response(self, newresp):
+        """(y, prior weights) of a refit's response, checked as glmer checks a response."""
+        values = np.asarray(newresp, dtype=float)
+        n = self.nobs
+        weights = self.prior_weights
+        if values.ndim == 2 and values.shape == (n, 2) and self.family.name == "binomial":
+            trials = values.sum(axis=1)
+            values = np.where(trials > 0, values[:, 0] / np.where(trials > 0, trials, 1.0), 0.0)
+            weights = np.asarray(self.spec.frame.weights, float) * trials
+        elif values.shape != (n,):
+            shapes = f"({n},) or ({n}, 2) successes and failures" if self.family.name == "binomial" \
+                else f"({n},)"
+            raise DataError(f"refit: newresp has shape {values.shape}; it needs shape {shapes}, one "
+                            "value per observation of the fit")
+        if not np.all(np.isfinite(values)):
+            raise DataError(f"refit: newresp has {int(np.sum(~np.isfinite(values)))} non-finite values")
+        self.family.validate(values, weights)
+        return values, weights
+
     def _spherical_to_b(self, u):
         from .results import term_factors
         out, start = [], 0
@@ -429,7 +514,10 @@ class GeneralizedLinearMixedModel(MixedModelResults):
             return self.vcov_rx(), None
         n_theta = len(self.theta_values)
         H = 0.5 * (self.hessian + self.hessian.T)
-        eigenvalues = np.linalg.eigvalsh(H) if np.all(np.isfinite(H)) else np.array([-1.0])
+        try:  # finite entries near overflow can still defeat LAPACK's eigensolver
+            eigenvalues = np.linalg.eigvalsh(H) if np.all(np.isfinite(H)) else np.array([-1.0])
+        except np.linalg.LinAlgError:
+            eigenvalues = np.array([-1.0])
         if eigenvalues.min() <= 0:
             return self.vcov_rx(), ("variance-covariance matrix computed from finite-difference "
                                     "Hessian is not positive definite or contains NA values: "

@@ -95,15 +95,18 @@ def rank_message(fixed: FixedEffectsMatrix) -> str:
     return f"fixed-effect model matrix is rank deficient so dropping {k} column{plural} / coefficient{plural}"
 
 
-def model_spec(formula: str, data: pd.DataFrame, weights=None, offset=None) -> ModelSpec:
+def model_spec(formula: str, data: pd.DataFrame, weights=None, offset=None,
+               allow_n: bool = False) -> ModelSpec:
+    """``allow_n``: glmer's level-count checks (lme4's allow.n: as many levels and random
+    effects per term as observations), else lmer's (fewer)."""
     parsed = parse_formula(formula)
     frame = build_frame(parsed, data, weights=weights, offset=offset)
     fixed = fixed_effects_matrix(parsed, frame)
     if fixed.dropped:
         warnings.warn(f"{rank_message(fixed)}: {', '.join(fixed.dropped)}", RankDeficiencyWarning,
                       stacklevel=3)
-    terms = random_effects_terms(parsed, frame)
-    check_identifiable(terms, len(frame.data))
+    terms = random_effects_terms(parsed, frame, allow_n)
+    check_identifiable(terms, len(frame.data), allow_n)
     total_offset = frame.offset.copy()
     for expression in parsed.offsets:
         total_offset += evaluate_expression(expression, frame.data, "offset")

@@ -80,7 +80,11 @@ def convergence_messages(grad: np.ndarray, hess: np.ndarray, singular: bool,
     if not (np.all(np.isfinite(grad)) and np.all(np.isfinite(hess))):
         return ["Model failed to converge: the gradient or Hessian at the estimates is not finite"]
     messages = []
-    eigenvalues = np.linalg.eigvalsh(hess)
+    try:  # finite entries near overflow can still defeat LAPACK's eigensolver
+        eigenvalues = np.linalg.eigvalsh(hess)
+    except np.linalg.LinAlgError:
+        return ["Model failed to converge: the Hessian at the estimates could not be "
+                "eigen-decomposed (entries near overflow)"]
     try:
         scaled = np.linalg.solve(np.linalg.cholesky(hess), grad)
         worst = np.maximum(np.minimum(np.abs(scaled), np.abs(grad)), 0)

@@ -162,8 +162,12 @@ class RandomEffectsTerm:
         return names
 
 
-def random_effects_terms(parsed: ParsedFormula, frame: ModelFrame) -> list[RandomEffectsTerm]:
-    """One term per bar, in lme4's order (by decreasing number of levels, as ``mkReTrms``)."""
+def random_effects_terms(parsed: ParsedFormula, frame: ModelFrame,
+                         allow_n: bool = False) -> list[RandomEffectsTerm]:
+    """One term per bar, in lme4's order (by decreasing number of levels, as ``mkReTrms``).
+
+    ``allow_n`` (lme4's allow.n, which glmer sets): a grouping factor may have as many levels as
+    observations (an observation-level random effect for overdispersion); lmer needs fewer."""
     terms = []
     n = len(frame.data)
     for bar in parsed.bars:
@@ -175,9 +179,10 @@ def random_effects_terms(parsed: ParsedFormula, frame: ModelFrame) -> list[Rando
         if len(levels) < 2:
             raise DataError(f"grouping factor {bar.group!r} has {len(levels)} level: grouping "
                             "factors must have > 1 sampled level")
-        if len(levels) >= n:
-            raise DataError(f"number of levels of each grouping factor must be < number of "
-                            f"observations (problems: {bar.group}: {len(levels)} levels, {n} rows)")
+        if len(levels) > n or (len(levels) == n and not allow_n):
+            raise DataError(f"number of levels of each grouping factor must be "
+                            f"{'<=' if allow_n else '<'} number of observations (problems: "
+                            f"{bar.group}: {len(levels)} levels, {n} rows)")
         terms.append(RandomEffectsTerm(bar, codes, levels, X, names, spec))
     n_levels = [t.n_levels for t in terms]
     if any(b > a for a, b in zip(n_levels, n_levels[1:])):
@@ -186,11 +191,13 @@ def random_effects_terms(parsed: ParsedFormula, frame: ModelFrame) -> list[Rando
     return terms
 
 
-def check_identifiable(terms: list[RandomEffectsTerm], n_obs: int) -> None:
-    """lme4's check.nobs.vs.nRE: each term must have fewer random effects than observations."""
+def check_identifiable(terms: list[RandomEffectsTerm], n_obs: int, allow_n: bool = False) -> None:
+    """lme4's check.nobs.vs.nRE: each term must have fewer random effects than observations
+    (``allow_n``, glmer's: no more random effects than observations)."""
     for term in terms:
         q = term.n_levels * term.n_columns
-        if n_obs <= q:
-            raise DataError(f"number of observations (={n_obs}) <= number of random effects (={q}) "
+        if n_obs < q or (n_obs == q and not allow_n):
+            raise DataError(f"number of observations (={n_obs}) {'<' if allow_n else '<='} number "
+                            f"of random effects (={q}) "
                             f"for term {term.bar}; the random-effects parameters and the residual "
                             "variance (or scale parameter) are probably unidentifiable")
