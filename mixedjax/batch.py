@@ -25,8 +25,7 @@ import pandas as pd
 
 from . import _jax  # noqa: F401  (float64)
 from .compilation import jit
-from . import arguments, lmm
-from .dense_inverse import gauss_jordan_inverse
+from . import arguments, glmm, lmm
 from .frame import DataError
 from .optimize import STATUS_MESSAGES
 from .progress import ProgressReporter
@@ -76,12 +75,12 @@ def _generalized_replicate(data, start, n_obs, family, n_agq: int, max_iteration
     n_theta = data.design.layout.n_theta
     stage1, final, theta, beta, hessian, pieces = fit_generalized(data, start[:n_theta], family, n_agq,
                                                                   max_iterations, start)
-    n_theta = theta.shape[0]
-    inverse = gauss_jordan_inverse(0.5 * (hessian + hessian.T))  # no LAPACK: see dense_inverse.py
-    se = jnp.sqrt(jnp.abs(2.0 * jnp.diagonal(inverse)[n_theta:]))
     mu = pieces.mu
     pearson = jnp.sum(data.weights * (y - mu) ** 2 / family.variance(mu))
     sigma = jnp.where(family.has_dispersion, jnp.sqrt((pearson + pieces.ussq) / n_obs), 1.0)
+    covariance = glmm.beta_covariance(theta, beta, pieces.u, hessian, data, family, sigma ** 2,
+                                      use_hessian=n_agq > 0)
+    se = jnp.sqrt(jnp.diagonal(covariance.matrix))
     layout = data.design.layout
     singular = jnp.min(jnp.abs(theta[_diagonal_positions(layout)])) < SINGULAR_TOLERANCE
     return ReplicateFit(theta, beta, se, sigma, final.fun, final.iterations, final.status, singular)

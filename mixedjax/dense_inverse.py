@@ -21,15 +21,24 @@ def gauss_jordan_inverse(A):
     Without row exchanges: meant for symmetric matrices (Hessians, penalized information
     matrices), whose leading minors are nonzero at a well-defined optimum. A zero pivot gives
     inf/NaN entries rather than an error, as a singular LAPACK factorization would."""
+    return inverse_and_pivots(A)[0]
+
+
+def inverse_and_pivots(A):
+    """(A^-1, the pivots) of ``gauss_jordan_inverse``. For a symmetric A the pivots are the D of
+    A = L D L', so A is positive definite exactly when every pivot is positive."""
     n = A.shape[-1]
     augmented = jnp.concatenate([A, jnp.eye(n, dtype=A.dtype)], axis=-1)
 
-    def eliminate(k, M):
-        pivot_row = M[k] / M[k, k]
+    def eliminate(k, carry):
+        M, pivots = carry
+        pivot = M[k, k]
+        pivot_row = M[k] / pivot
         M = M - jnp.outer(M[:, k], pivot_row)
-        return M.at[k].set(pivot_row)
+        return M.at[k].set(pivot_row), pivots.at[k].set(pivot)
 
-    return jax.lax.fori_loop(0, n, eliminate, augmented)[:, n:]
+    M, pivots = jax.lax.fori_loop(0, n, eliminate, (augmented, jnp.zeros(n, A.dtype)))
+    return M[:, n:], pivots
 
 
 def symmetric_solve(A, rhs):

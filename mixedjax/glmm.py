@@ -28,7 +28,7 @@ import numpy as np
 
 from . import _jax  # noqa: F401  (float64)
 from . import blocks, lmm
-from .dense_inverse import symmetric_solve
+from .dense_inverse import gauss_jordan_inverse, inverse_and_pivots, symmetric_solve
 from .design import Design, ResponseStatistics, crossproducts
 from .families import Family
 
@@ -396,3 +396,38 @@ def agq_deviance_at(u, theta, beta, data: GLMMData, family: Family, n_points: in
     log_sum = jax.scipy.special.logsumexp(log_terms, axis=0, b=jnp.asarray(weights)[:, None])
     value = jnp.sum(base) + ldL2 - 2.0 * jnp.sum(log_sum)
     return jnp.where(jnp.isfinite(value), value, jnp.inf)
+
+
+class BetaCovariance(NamedTuple):
+    """vcov(beta) of a GLMM fit and whether it came from R_X (the Hessian's fallback)."""
+
+    matrix: jax.Array
+    from_rx: jax.Array
+
+
+def rx_covariance(theta, beta, u, data: GLMMData, family: Family, dispersion):
+    """dispersion R_X^{-1} R_X^{-T}, R_X from the PLS system with the Fisher weights at the mode
+    (theta treated as known): lme4's estimate for nAGQ = 0 and where the Hessian fails."""
+    eta = linear_predictor(theta, u, beta, data)
+    weights = fisher_weights(eta, data, family)[0]
+    RXt = lmm.solve(theta, lmm.linear_problem(data.design, weights, eta)).RXt
+    RXt_inv = gauss_jordan_inverse(RXt)  # no LAPACK under vmap: see dense_inverse.py
+    return dispersion * (RXt_inv.T @ RXt_inv)
+
+
+def beta_covariance(theta, beta, u, hessian, data: GLMMData, family: Family, dispersion,
+                    use_hessian: bool) -> BetaCovariance:
+    """lme4's ``vcov`` of a glmer fit: 2 [H^{-1}]_beta,beta from the Hessian H of the deviance
+    over (theta, beta) where H is finite and positive definite (``use_hessian``: nAGQ > 0), else
+    ``rx_covariance``. One function for single fits and batch replicates, so both report the
+    same standard errors."""
+    rx = rx_covariance(theta, beta, u, data, family, dispersion)
+    if not use_hessian:
+        return BetaCovariance(rx, jnp.asarray(True))
+    n_theta = theta.shape[0]
+    H = 0.5 * (hessian + hessian.T)
+    finite = jnp.all(jnp.isfinite(H))
+    inverse, pivots = inverse_and_pivots(jnp.where(finite, H, jnp.eye(H.shape[0])))
+    usable = finite & jnp.all(pivots > 0) & jnp.all(jnp.isfinite(inverse))
+    V = 2.0 * inverse[n_theta:, n_theta:]
+    return BetaCovariance(jnp.where(usable, 0.5 * (V + V.T), rx), ~usable)

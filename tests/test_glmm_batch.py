@@ -37,6 +37,8 @@ FITS = {
     "inverse.gaussian": lambda: reference_fit("public", "seed3_glmer_invgauss_log"),
     "gaussian(log)": lambda: _gaussian_fit("log"),
     "gaussian(inverse)": lambda: _gaussian_fit("inverse"),
+    # nAGQ = 0: standard errors from R_X (a batch once returned none, and crashed in lax.map)
+    "poisson nAGQ=0": lambda: reference_fit("extra", "grouseticks_poisson_nagq0"),
 }
 
 
@@ -51,7 +53,7 @@ def fresh_fit(fit, y):
     offset = fit.spec.frame.offset if fit.spec.frame.offset_name else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return mj.glmer(fit.spec.formula.text, data, family=fit.family, offset=offset)
+        return mj.glmer(fit.spec.formula.text, data, family=fit.family, offset=offset, nAGQ=fit.nAGQ)
 
 
 @pytest.fixture(scope="module", params=list(FITS))
