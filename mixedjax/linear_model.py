@@ -84,15 +84,22 @@ def _fit_linear_host(design, weights, response, theta0, reml: bool, max_iteratio
     else:
         value = lambda theta: float(_deviance(theta, problem, reml))
     scale = lmm.theta_scale(design, np.asarray(weights), xp=np)
-    scaled = lambda theta: (lambda f, g, H: (f, g * scale, H * np.outer(scale, scale)))(
-        *evaluate(theta * scale))
-    result = minimize_host(scaled, lambda theta: value(theta * scale),
+    result = minimize_host(_scaled_derivatives(evaluate, scale, np), lambda theta: value(theta * scale),
                            np.asarray(theta0, np.float64) / scale, max_iterations=max_iterations,
                            log_steps=np.isfinite(lmm.theta_lower_bounds(layout)))
     result = _unscaled(result, scale, np)
     theta = lmm.snap_to_boundary(value, lmm.canonical_theta(result.x, layout, np), result.fun,
                                  layout, xp=np)
     return problem, result, theta, to_host(lmm.solve_compiled(theta, problem))
+
+
+def _scaled_derivatives(evaluate, scale, xp):
+    """theta~ -> (f, g, H) in the optimizer's coordinates theta~ = theta / scale
+    (``lmm.theta_scale``), from ``evaluate`` in theta."""
+    def scaled(theta_scaled):
+        f, g, H = evaluate(theta_scaled * scale)
+        return f, g * scale, H * xp.outer(scale, scale)
+    return scaled
 
 
 def _unscaled(result, scale, xp):
@@ -119,11 +126,9 @@ def _fit_linear(design, weights, response, theta0, reml: bool, max_iterations: i
     problem = lmm.linear_problem(design, weights, response)
     objective = lambda theta: lmm.profiled_deviance(theta, problem, reml)
     scale = lmm.theta_scale(design, weights)
-    value_grad_hess = _value_grad_hess(problem, reml)
-    scaled = lambda theta: (lambda f, g, H: (f, g * scale, H * jnp.outer(scale, scale)))(
-        *value_grad_hess(theta * scale))
     result = minimize(lambda theta: objective(theta * scale), theta0 / scale,
-                      max_iterations=max_iterations, value_grad_hess=scaled,
+                      max_iterations=max_iterations,
+                      value_grad_hess=_scaled_derivatives(_value_grad_hess(problem, reml), scale, jnp),
                       log_steps=np.isfinite(lmm.theta_lower_bounds(design.layout)))
     result = _unscaled(result, scale, jnp)
     theta = lmm.snap_to_boundary(objective, lmm.canonical_theta(result.x, problem.design.layout),
