@@ -343,11 +343,12 @@ def _replicate_setup(fit, max_iterations: int):
     padded levels measured 2.5-3x slower in vmapped sleepstudy batches (while they cost single
     fits about 10%), so batches compile for their exact shapes. Refits start from the fit's
     estimates, as lme4's refit and bootMer do."""
-    theta0 = lmm.refit_start(fit.theta_values, fit.spec.design.layout)
     spec = fit.spec
     if hasattr(fit, "family"):
-        start = np.concatenate([theta0, fit.beta])
+        start = np.concatenate([lmm.refit_start(fit.theta_values, spec.design.layout), fit.beta])
         return (ReplicateKind(fit.family, False, fit.nAGQ, max_iterations),
                 (fit.data, start, np.float64(spec.n_obs)))
-    return (ReplicateKind(None, bool(fit.reml), 0, max_iterations),
-            (spec.design, np.asarray(spec.frame.weights, np.float64), theta0))
+    weights = np.asarray(spec.frame.weights, np.float64)
+    theta0 = lmm.refit_start(fit.theta_values, spec.design.layout,
+                             scale=lmm.theta_scale(spec.design, weights, xp=np))
+    return (ReplicateKind(None, bool(fit.reml), 0, max_iterations), (spec.design, weights, theta0))

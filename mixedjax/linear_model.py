@@ -13,6 +13,7 @@ import warnings
 from functools import cached_property, partial
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
@@ -86,12 +87,30 @@ def _fit_linear_host(design, weights, response, theta0, reml: bool, max_iteratio
         value = lambda theta: float(evaluate(theta)[0])
     else:
         value = lambda theta: float(_deviance(theta, problem, reml))
-    result = minimize_host(evaluate, value, np.asarray(theta0, np.float64),
-                           max_iterations=max_iterations,
+    scale = lmm.theta_scale(design, np.asarray(weights), xp=np)
+    result = minimize_host(_scaled_derivatives(evaluate, scale, np), lambda theta: value(theta * scale),
+                           np.asarray(theta0, np.float64) / scale, max_iterations=max_iterations,
                            log_steps=np.isfinite(lmm.theta_lower_bounds(layout)))
+    result = _unscaled(result, scale, np)
     theta = lmm.snap_to_boundary(value, lmm.canonical_theta(result.x, layout, np), result.fun,
                                  layout, xp=np)
     return problem, result, theta, to_host(lmm.solve_compiled(theta, problem))
+
+
+def _scaled_derivatives(evaluate, scale, xp):
+    """theta~ -> (f, g, H) in the optimizer's coordinates theta~ = theta / scale
+    (``lmm.theta_scale``), from ``evaluate`` in theta."""
+    def scaled(theta_scaled):
+        f, g, H = evaluate(theta_scaled * scale)
+        return f, g * scale, H * xp.outer(scale, scale)
+    return scaled
+
+
+def _unscaled(result, scale, xp):
+    """The optimizer's record in theta from its record in theta~ = theta / scale
+    (``lmm.theta_scale``)."""
+    return result._replace(x0=result.x0 * scale, x=result.x * scale, grad=result.grad / scale,
+                           hess=result.hess / xp.outer(scale, scale))
 
 
 def fit_model(spec: ModelSpec, y, theta0, reml: bool, max_iterations: int = 100):
@@ -110,9 +129,12 @@ def fit_model(spec: ModelSpec, y, theta0, reml: bool, max_iterations: int = 100)
 def _fit_linear(design, weights, response, theta0, reml: bool, max_iterations: int = 100):
     problem = lmm.linear_problem(design, weights, response)
     objective = lambda theta: lmm.profiled_deviance(theta, problem, reml)
-    result = minimize(objective, theta0, max_iterations=max_iterations,
-                      value_grad_hess=_value_grad_hess(problem, reml),
+    scale = lmm.theta_scale(design, weights)
+    result = minimize(lambda theta: objective(theta * scale), theta0 / scale,
+                      max_iterations=max_iterations,
+                      value_grad_hess=_scaled_derivatives(_value_grad_hess(problem, reml), scale, jnp),
                       log_steps=np.isfinite(lmm.theta_lower_bounds(design.layout)))
+    result = _unscaled(result, scale, jnp)
     theta = lmm.snap_to_boundary(objective, lmm.canonical_theta(result.x, problem.design.layout),
                                  result.fun, problem.design.layout)
     return problem, result, theta, lmm.solve(theta, problem)
@@ -135,8 +157,11 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights=None, offs
     if devfun_only:
         problem = lmm.linear_problem(spec.design, spec.frame.weights, y - spec.offset)
         return jax.jit(lambda theta: lmm.profiled_deviance(theta, problem, REML))
-    theta0 = lmm.theta_start(spec.design.layout) if start is None else \
-        arguments.start_vector(start, spec.theta_names())
+    if start is None:  # lme4's start in the optimizer's coordinates (``lmm.theta_scale``)
+        theta0 = lmm.theta_start(spec.design.layout) * lmm.theta_scale(
+            spec.design, spec.frame.weights, xp=np)
+    else:
+        theta0 = arguments.start_vector(start, spec.theta_names())
     problem, result, theta, solution = fit_model(spec, y, np.asarray(theta0, float), REML,
                                                  max_iterations)
     name = data_name if data_name is not None else caller_data_name(data)
@@ -240,9 +265,11 @@ class LinearMixedModel(MixedModelResults):
     def refit(self, y) -> "LinearMixedModel":
         """Refit the same design to a new response vector (reuses the compiled fit)."""
         y = refit_response(y, self.nobs)
-        problem, result, theta, solution = fit_model(
-            self.spec, y, lmm.refit_start(self.theta_values, self.spec.design.layout), self.reml,
-            self.optimizer_max_iterations)
+        spec = self.spec
+        start = lmm.refit_start(self.theta_values, spec.design.layout,
+                                scale=lmm.theta_scale(spec.design, spec.frame.weights, xp=np))
+        problem, result, theta, solution = fit_model(spec, y, start, self.reml,
+                                                     self.optimizer_max_iterations)
         fit = LinearMixedModel(self.spec, y, problem, result, theta, solution, self.reml, self.data_name)
         fit.optimizer_max_iterations = self.optimizer_max_iterations
         return fit

@@ -70,14 +70,43 @@ def theta_start(layout: Layout) -> np.ndarray:
     return np.where(np.isfinite(theta_lower_bounds(layout)), 1.0, 0.0)
 
 
-def refit_start(theta, layout: Layout, floor: float = 0.1) -> np.ndarray:
+OPTIMIZER_FREE_OCTAVES = 5  # random-effects columns of RMS within 2^+-4 keep lme4's coordinates
+
+
+def theta_scale(design: Design, weights, xp=jnp):
+    """Per theta element, the power of two d with theta = d theta~, where the optimizer works in
+    theta~ (``linear_model``). T_i = D_i^-1 T~_i, with D_i the RMS of Z_i's columns rounded to
+    a power of two, is the same model with Z_i's columns scaled to about 1: a slope in x * 1e9
+    has theta about 1e-9 otherwise, whose Newton step the eigenvalue floor of the Hessian
+    (``optimize._newton_direction``) and lme4's start at 1 both defeat (the start gave an
+    infinite criterion). Columns of ordinary scale (RMS in 2^-4 .. 2^4) keep d = 1 exactly, so
+    those fits follow lme4's coordinates and start; powers of two make the scaling exact."""
+    layout = design.layout
+    used = xp.asarray(weights) > 0
+    count = xp.maximum(xp.sum(used), 1)
+    columns, start = [xp.asarray(design.X1)], 0
+    for p in layout.term_columns[1:]:
+        columns.append(xp.asarray(design.slot_val)[:, start:start + p])
+        start += p
+    pieces = []
+    for Z, p in zip(columns, layout.term_columns):
+        rms = xp.sqrt(xp.sum(xp.where(used[:, None], Z * Z, 0.0), axis=0) / count)
+        octave = xp.round(xp.log2(xp.where(rms > 0, rms, 1.0)))
+        octave = xp.where(xp.isfinite(octave) & (xp.abs(octave) >= OPTIMIZER_FREE_OCTAVES), octave, 0.0)
+        rows, cols = np.tril_indices(p)
+        pieces.append(xp.ldexp(1.0, -octave.astype(np.int32))[rows[np.lexsort((rows, cols))]])
+    return xp.concatenate(pieces)
+
+
+def refit_start(theta, layout: Layout, floor: float = 0.1, scale=1.0) -> np.ndarray:
     """Where a refit starts: the previous estimates, as lme4's ``refit`` does, except that a
     diagonal element at (or next to) the boundary starts at ``floor``: the deviance is even in
-    it, so its gradient vanishes at 0 and Newton's method could not leave."""
-    theta = np.asarray(theta, dtype=float).copy()
+    it, so its gradient vanishes at 0 and Newton's method could not leave. Both in the
+    optimizer's coordinates theta / ``scale`` (``theta_scale``)."""
+    theta = np.asarray(theta, dtype=float) / scale
     diagonal = np.isfinite(theta_lower_bounds(layout))
     theta[diagonal & (np.abs(theta) < 0.01)] = floor
-    return theta
+    return theta * scale
 
 
 def _scale_trailing_rows(D: jax.Array, factors: list[jax.Array], layout: Layout) -> jax.Array:

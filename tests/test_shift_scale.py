@@ -4,7 +4,9 @@ and k from 1e-9 to 1e9; and lme4's numbers at shifted and scaled sleepstudy resp
 (tests/reference_shift_scale.json, made by tests/make_shift_scale_reference.R).
 
 Before the problem set-up centred the fixed-effects columns and took the least-squares fit out of
-the response, a shift of 1e9 in the response gave sigma 7.58 instead of 25.59 (sleepstudy)."""
+the response, a shift of 1e9 in the response gave sigma 7.58 instead of 25.59 (sleepstudy). A
+random slope's column scaled by k (test_random_slope_scale) needs the optimizer's rescaled
+coordinates (``lmm.theta_scale``)."""
 import json
 import os
 import warnings
@@ -151,3 +153,26 @@ def test_sleepstudy_against_lme4(sleepstudy, lme4_shifts):
         assert relative([f.sigma], [case["sigma"]]) < 1e-3, label
         assert relative(f.beta, case["fixef"], 1e-3 * case["scale"]) < 1e-4, label
         assert relative(f.se, case["se"]) < 1e-4, label
+
+
+@pytest.mark.parametrize("k", SCALES)
+def test_random_slope_scale(base, k):
+    """z -> k z where z also has a random slope: T's z row scales by 1/k. The optimizer works in
+    power-of-two rescaled coordinates (``lmm.theta_scale``), so its path matches the k = 1 fit's
+    only up to k's distance from a power of two, and theta agrees to the Newton stopping rule's
+    accuracy (about 1e-6, as in test_properties' reordering test) rather than to rounding. Before,
+    k = 1e9 gave an infinite criterion at the start and k = 1e-9 stopped at the iteration limit."""
+    data, reml, f = base
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # lme4's checks, on theta's own scale, say what they say for lme4: theta below 1e-4 is
+        # "singular", and the Hessian's eigenvalue ratio asks to rescale
+        warnings.simplefilter("ignore", mj.SingularFitWarning)
+        warnings.filterwarnings("ignore", "Model is nearly unidentifiable", mj.ConvergenceWarning)
+        other = mj.lmer(FORMULA, data.assign(z=data.z * k), REML=reml)
+    G = np.diag([1.0, 1.0, 1.0 / k])
+    criterion = f.reml_criterion + np.log(k ** 2) if reml else f.deviance
+    assert relative([other.reml_criterion if reml else other.deviance], [criterion]) < TOLERANCE
+    assert relative(other.theta_values, f.theta_values / [1.0, k, k]) < 1e-5
+    assert relative(other.beta, G @ f.beta) < 1e-7
+    assert relative(other.se, np.sqrt(np.diag(G @ f.vcov_matrix @ G.T))) < 1e-6
