@@ -146,3 +146,13 @@ def test_backticked_dotted_names_work_as_in_r(data):
 def test_weights_given_as_text_are_an_error(data):
     with pytest.raises(mj.DataError, match="weights= must be a column name or numbers"):
         mj.lmer("Reaction ~ Days + (1 | Subject)", data, weights=["1.0"] * len(data))
+
+
+@pytest.mark.parametrize("convert", [
+    lambda days: pd.to_timedelta(days, unit="D"),  # raised a TypeError from float()
+    lambda days: pd.Timestamp("2020-01-01") + pd.to_timedelta(days, unit="D"),
+    lambda days: days.astype(complex)])  # numpy dropped the imaginary part
+def test_dates_durations_and_complex_columns(data, convert):
+    data["Days"] = convert(data["Days"])
+    with pytest.raises(mj.DataError, match=r"column 'Days' has type .* which a model cannot use"):
+        mj.lmer("Reaction ~ Days + (1 | Subject)", data)
