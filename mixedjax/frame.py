@@ -183,8 +183,9 @@ def build_frame(parsed: ParsedFormula, data: pd.DataFrame, weights=None, offset=
                                ("offset", offset_values, offset_name)):
         infinite = np.flatnonzero(np.isinf(values)) if values is not None else ()
         if len(infinite):  # lme4 stops here too (missing values, NaN, are dropped as na.omit)
+            plural = "s" if len(infinite) > 1 else ""
             raise DataError(f"{role}{f' column {name!r}' if name else ''} has {len(infinite)} "
-                            f"infinite values (first in row {infinite[0]}); {role} must be finite")
+                            f"infinite value{plural} (first in row {infinite[0]}); {role} must be finite")
 
     missing = frame.isna().to_numpy()
     complete = ~missing.any(axis=1) if missing.size else np.ones(len(frame), bool)

@@ -83,11 +83,11 @@ def test_caller_frame_is_not_modified(data):
 def test_infinite_weights_stop_as_in_lme4(data):
     weights = np.ones(len(data))
     weights[5] = np.inf  # lme4: "objective in x0 returns NA"
-    with pytest.raises(mj.DataError, match=r"weights has 1 infinite values \(first in row 5\)"):
+    with pytest.raises(mj.DataError, match=r"weights has 1 infinite value \(first in row 5\)"):
         mj.lmer("Reaction ~ Days + (1 | Subject)", data, weights=weights)
     data["off"] = 0.0
     data.loc[2, "off"] = -np.inf
-    with pytest.raises(mj.DataError, match="offset column 'off' has 1 infinite values"):
+    with pytest.raises(mj.DataError, match="offset column 'off' has 1 infinite value "):
         mj.lmer("Reaction ~ Days + (1 | Subject)", data, offset="off")
 
 
