@@ -1,6 +1,7 @@
 """The fuzz test (tests/test_fuzz.py) on a large budget and the wide pools of model structures:
 formulas, column dtypes and argument values drawn at random; every outcome must be a fit or one
-of mixedjax's own errors. Prints the count of each outcome and every failing case.
+of mixedjax's own errors. Prints the count of each outcome, every failing case and every case
+whose fit failed with ConvergenceError (worth checking against lme4).
 
     python benchmarks/bench_fuzz.py [n_cases=1000] [seed=1]
 
@@ -24,6 +25,8 @@ def main(n_cases: int, seed: int) -> int:
         if failure:
             failures.append(failure)
             print(f"FAILED {failure}", flush=True)
+        elif outcome == "ConvergenceError":  # a fit that failed: does lme4 fit it?
+            print(f"ConvergenceError: {case}", flush=True)
         if (index + 1) % 100 == 0:
             print(f"{index + 1} cases, {time.perf_counter() - start:.0f} s: {dict(outcomes)}", flush=True)
     print(f"seed {seed}: {n_cases} cases in {time.perf_counter() - start:.0f} s, "

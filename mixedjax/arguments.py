@@ -17,6 +17,10 @@ class ArgumentError(ValueError):
     """An argument value that mixedjax cannot use, with the reason and the fix."""
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _shown(value) -> str:
     return f"{value!r} ({type(value).__name__})"
 
@@ -56,14 +60,14 @@ def finite_vector(value, name: str, length: int, what: str) -> np.ndarray:
             raise TypeError("text, not numbers")  # np.asarray(["1.5"], float) would parse it
         array = np.asarray(value, dtype=float)
     except (TypeError, ValueError) as error:
-        raise ArgumentError(f"{name} must be {length} numbers ({what}); got {_shown(value)}") from error
+        raise ArgumentError(f"{name} must be {_count(length, 'number')} ({what}); got {_shown(value)}") from error
     if array.ndim > 1 and array.size == array.shape[0]:
         array = array.ravel()
     if array.ndim != 1 or array.shape[0] != length:
-        raise ArgumentError(f"{name} must have {length} values ({what}), got shape {array.shape}")
+        raise ArgumentError(f"{name} must have {_count(length, 'value')} ({what}), got shape {array.shape}")
     bad = np.flatnonzero(~np.isfinite(array))
     if bad.size:
-        raise ArgumentError(f"{name} has {bad.size} non-finite values (first at position {bad[0]}: "
+        raise ArgumentError(f"{name} has {_count(bad.size, 'non-finite value')} (first at position {bad[0]}: "
                             f"{array[bad[0]]}); give finite numbers ({what})")
     return array
 

@@ -233,7 +233,8 @@ def batch_responses(fit, Y) -> np.ndarray:
                                       f"nsim >= 1, got {Y.shape}")
     bad = np.argwhere(~np.isfinite(Y))
     if bad.size:
-        raise arguments.ArgumentError(f"Y has {len(bad)} non-finite values (first at row {bad[0][0]}, "
+        raise arguments.ArgumentError(f"Y has {len(bad)} non-finite value{'s' if len(bad) > 1 else ''} "
+                                      f"(first at row {bad[0][0]}, "
                                       f"column {bad[0][1]}); every response must be finite")
     if hasattr(fit, "family"):
         try:

@@ -228,6 +228,7 @@ def parse_formula(text: str) -> ParsedFormula:
         if term == ".":
             raise FormulaError(f"'.' (all other columns) in {text!r} is not supported: name the "
                                "fixed-effects columns, e.g. 'y ~ a + b + (1 | g)'")
+        # R's terms() drops it with a warning and lme4 fits a model the user did not write
         if term.replace(" ", "") == response.replace(" ", ""):
             raise FormulaError(f"the response {response!r} is also a fixed-effects term in "
                                f"{text!r}: remove it from the right-hand side")

@@ -112,6 +112,18 @@ def _all_numbers(values) -> bool:
     return all(_is_number(v) or v is None for v in values)
 
 
+def _check_column_types(frame: pd.DataFrame) -> None:
+    """Numbers, booleans, strings and factors only: dates, durations and complex numbers have no
+    meaning in a model matrix (formulaic fails on them, or numpy drops an imaginary part)."""
+    for name in frame.columns:
+        dtype = frame[name].dtype
+        if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype) \
+                or pd.api.types.is_complex_dtype(dtype) or isinstance(dtype, (pd.PeriodDtype, pd.IntervalDtype)):
+            raise DataError(f"column {name!r} has type {dtype}, which a model cannot use; convert it to "
+                            "numbers (e.g. days since the first date: (d - d.min()).dt.days) or, "
+                            "for a factor, to strings (astype(str))")
+
+
 def _numbers_as_floats(frame: pd.DataFrame) -> pd.DataFrame:
     """Object columns holding only numbers (and missing values) become float columns, as the
     numeric vectors R would have (formulaic would read them as factors); object columns mixing
@@ -143,7 +155,7 @@ def _vector_argument(value, data: pd.DataFrame, role: str) -> tuple[np.ndarray |
         column = data[value]
         if column.dtype == object:
             column = _numbers_as_floats(data[[value]].copy())[value]
-        if not pd.api.types.is_numeric_dtype(column):
+        if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_complex_dtype(column):
             raise DataError(f"{role} column {value!r} must be numeric, not {column.dtype}")
         return column.to_numpy(dtype=float, na_value=np.nan), value
     try:
@@ -171,14 +183,16 @@ def build_frame(parsed: ParsedFormula, data: pd.DataFrame, weights=None, offset=
             raise _missing_column_error(name, data, "used in the formula")
     _check_unique(columns, data)
     frame = _numbers_as_floats(data.loc[:, columns].copy())
+    _check_column_types(frame)
     weight_values, weight_name = _vector_argument(weights, data, "weights")
     offset_values, offset_name = _vector_argument(offset, data, "offset")
     for role, values, name in (("weights", weight_values, weight_name),
                                ("offset", offset_values, offset_name)):
         infinite = np.flatnonzero(np.isinf(values)) if values is not None else ()
         if len(infinite):  # lme4 stops here too (missing values, NaN, are dropped as na.omit)
+            plural = "s" if len(infinite) > 1 else ""
             raise DataError(f"{role}{f' column {name!r}' if name else ''} has {len(infinite)} "
-                            f"infinite values (first in row {infinite[0]}); {role} must be finite")
+                            f"infinite value{plural} (first in row {infinite[0]}); {role} must be finite")
 
     missing = frame.isna().to_numpy()
     complete = ~missing.any(axis=1) if missing.size else np.ones(len(frame), bool)

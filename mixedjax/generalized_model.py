@@ -393,6 +393,7 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nAGQ: int = 1, we
         from .linear_model import lmer
         return lmer(formula, data, weights=weights, offset=offset,
                     data_name=data_name if data_name is not None else caller_data_name(data))
+    # (lme4 truncates nAGQ = 2.5 to 2 points, silently: an error here)
     nAGQ = arguments.integer(nAGQ, "nAGQ", minimum=0, maximum=100)
     max_iterations = arguments.integer(max_iterations, "max_iterations", minimum=1)
     spec = model_spec(formula, data, weights=weights, offset=offset, allow_n=True)

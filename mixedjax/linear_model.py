@@ -150,6 +150,7 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights=None, offs
     ``Data:`` (default: the caller's variable name for ``data``, when it can be found).
     With ``devfun_only=True`` the profiled deviance function of theta is returned instead of a fit.
     """
+    # (R coerces REML = "FALSE" to FALSE, Python's bool("FALSE") is True: strings are errors here)
     REML = arguments.boolean(REML, "REML")
     max_iterations = arguments.integer(max_iterations, "max_iterations", minimum=1)
     spec = model_spec(formula, data, weights=weights, offset=offset)

@@ -102,7 +102,7 @@ def test_refit_batch_sizes_and_responses(fit):
     with pytest.raises(mj.ArgumentError, match=r"nsim >= 1, got \(180, 0\)"):
         fit.refit_batch(Y[:, :0])
     Y[7, 1] = np.nan
-    with pytest.raises(mj.ArgumentError, match="1 non-finite values .*row 7, column 1"):
+    with pytest.raises(mj.ArgumentError, match="1 non-finite value .*row 7, column 1"):
         fit.refit_batch(Y)
 
 
@@ -114,12 +114,12 @@ def test_binomial_refit_batch_needs_proportions(binary_fit):
 
 
 def test_start_must_match_theta(sleepstudy):
-    with pytest.raises(mj.ArgumentError, match=r"start must have 1 values \(theta, the covariance "
+    with pytest.raises(mj.ArgumentError, match=r"start must have 1 value \(theta, the covariance "
                                                r"parameters Subject.\(Intercept\)\), got shape \(3,\)"):
         mj.lmer(FORMULA, sleepstudy, start=[1.0, 0.0, 1.0])
-    with pytest.raises(mj.ArgumentError, match="start has 1 non-finite values .*position 0: nan"):
+    with pytest.raises(mj.ArgumentError, match="start has 1 non-finite value .*position 0: nan"):
         mj.lmer("Reaction ~ Days + (Days | Subject)", sleepstudy, start=[np.nan, 0.0, 1.0])
-    with pytest.raises(mj.ArgumentError, match="start must have 1 values"):
+    with pytest.raises(mj.ArgumentError, match="start must have 1 value"):
         mj.glmer("Reaction ~ Days + (1 | Subject)", sleepstudy, family=mj.Gamma("log"), start=[1.0, 2.0])
 
 
@@ -140,7 +140,7 @@ def test_refit_response_length_and_finiteness(fit, sleepstudy):
         fit.refit(y[:100])
     bad = y.copy()
     bad[3] = np.nan
-    with pytest.raises(mj.ArgumentError, match="1 non-finite values .*position 3: nan"):
+    with pytest.raises(mj.ArgumentError, match="1 non-finite value .*position 3: nan"):
         fit.refit(bad)
     assert fit.refit(pd.Series(y)).reml_criterion == pytest.approx(fit.reml_criterion, rel=1e-10)
 
@@ -158,5 +158,5 @@ def test_non_finite_start_reports_non_finite_status(sleepstudy):
 
 
 def test_start_given_as_text_is_an_error(sleepstudy):
-    with pytest.raises(mj.ArgumentError, match="start must be 1 numbers"):
+    with pytest.raises(mj.ArgumentError, match="start must be 1 number"):
         mj.lmer(FORMULA, sleepstudy, start=["0.5"])

@@ -83,11 +83,11 @@ def test_caller_frame_is_not_modified(data):
 def test_infinite_weights_stop_as_in_lme4(data):
     weights = np.ones(len(data))
     weights[5] = np.inf  # lme4: "objective in x0 returns NA"
-    with pytest.raises(mj.DataError, match=r"weights has 1 infinite values \(first in row 5\)"):
+    with pytest.raises(mj.DataError, match=r"weights has 1 infinite value \(first in row 5\)"):
         mj.lmer("Reaction ~ Days + (1 | Subject)", data, weights=weights)
     data["off"] = 0.0
     data.loc[2, "off"] = -np.inf
-    with pytest.raises(mj.DataError, match="offset column 'off' has 1 infinite values"):
+    with pytest.raises(mj.DataError, match="offset column 'off' has 1 infinite value "):
         mj.lmer("Reaction ~ Days + (1 | Subject)", data, offset="off")
 
 
@@ -146,3 +146,13 @@ def test_backticked_dotted_names_work_as_in_r(data):
 def test_weights_given_as_text_are_an_error(data):
     with pytest.raises(mj.DataError, match="weights= must be a column name or numbers"):
         mj.lmer("Reaction ~ Days + (1 | Subject)", data, weights=["1.0"] * len(data))
+
+
+@pytest.mark.parametrize("convert", [
+    lambda days: pd.to_timedelta(days, unit="D"),  # raised a TypeError from float()
+    lambda days: pd.Timestamp("2020-01-01") + pd.to_timedelta(days, unit="D"),
+    lambda days: days.astype(complex)])  # numpy dropped the imaginary part
+def test_dates_durations_and_complex_columns(data, convert):
+    data["Days"] = convert(data["Days"])
+    with pytest.raises(mj.DataError, match=r"column 'Days' has type .* which a model cannot use"):
+        mj.lmer("Reaction ~ Days + (1 | Subject)", data)

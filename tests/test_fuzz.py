@@ -43,8 +43,8 @@ RESPONSES = {"gaussian": ["y", "log(pos)", "`a.b`", "y"], "binomial": ["yb", "cb
              "poisson": ["yc"], "Gamma": ["pos"]}
 RESPONSES_INVALID = ["label", "missing_response", "y + ", "cbind(s)", "f", "nonexistent(y)", "yb"]
 SYNTAX_NOISE = list("+()|~*:/^`.,-") + ["||", "~~", " ", "0"]
-DTYPE_CHANGES = ["object", "category", "str", "int", "nan", "none"]
-DTYPE_CHANGES_INVALID = ["inf", "bool", "constant", "mixed"]
+DTYPE_CHANGES = ["object", "category", "str", "int", "nan", "none", "nullable", "pd.NA"]
+DTYPE_CHANGES_INVALID = ["inf", "bool", "constant", "mixed", "datetime", "complex"]
 COLUMNS = ["y", "x", "z", "f", "g", "h", "pos", "yb", "yc", "w", "off", "a.b"]
 
 
@@ -122,6 +122,16 @@ def _change_column(rng, data: pd.DataFrame, column: str, change: str) -> None:
         data[column] = values == values.iloc[0]
     elif change == "constant":
         data[column] = values.iloc[0]
+    elif change == "nullable":  # pandas' extension types: Int64, Float64, string, boolean
+        data[column] = values.astype("Float64" if pd.api.types.is_float_dtype(values) else
+                                     "Int64" if numeric else "string")
+    elif change == "pd.NA":
+        data[column] = values.astype("Float64" if numeric else "string")
+        data.loc[rows, column] = pd.NA
+    elif change == "datetime":
+        data[column] = pd.Timestamp("2020-01-01") + pd.to_timedelta(np.arange(N_ROWS), unit="D")
+    elif change == "complex" and numeric:
+        data[column] = values.astype(complex)
     elif change == "mixed":
         data[column] = values.astype(object)
         data.loc[rows, column] = _pick(rng, ["a", 1.5, True])
