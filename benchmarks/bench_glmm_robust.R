@@ -21,11 +21,12 @@ rows <- lapply(seq_len(ncol(Y)), function(j) {
   elapsed <- proc.time()[["elapsed"]] - started
   if (inherits(fit, "error"))
     return(data.frame(dataset = j, criterion = NA, converged = FALSE, warning = "",
-                      error = conditionMessage(fit), seconds = elapsed))
+                      error = conditionMessage(fit), seconds = elapsed, estimates = ""))
   messages <- c(warns, fit@optinfo$conv$lme4$messages)
   messages <- unique(messages[!grepl("singular", messages)])
   data.frame(dataset = j, criterion = -2 * as.numeric(logLik(fit)),
              converged = length(messages) == 0, warning = paste(messages, collapse = " | "),
-             error = "", seconds = elapsed)
+             error = "", seconds = elapsed,
+             estimates = paste(sprintf("%.17g", c(getME(fit, "theta"), fixef(fit))), collapse = ";"))
 })
 write.csv(do.call(rbind, rows), file.path(dir, "lme4.csv"), row.names = FALSE)

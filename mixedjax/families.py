@@ -80,6 +80,20 @@ class Link:
             return 1.0 / jnp.sqrt(eta)
         raise ValueError(name)
 
+    def valid_mean(self, mu) -> np.ndarray:
+        """Where the link is finite at mu (numpy: a host check that compiles nothing)."""
+        mu = np.asarray(mu, float)
+        name = self.name
+        if name in ("logit", "probit", "cloglog", "cauchit"):
+            return (mu > 0) & (mu < 1)
+        if name in ("log", "1/mu^2"):
+            return mu > 0
+        if name == "inverse":
+            return mu != 0
+        if name == "sqrt":
+            return mu >= 0
+        return np.isfinite(mu)
+
     def mu_eta(self, eta):
         name = self.name
         if name == "identity":

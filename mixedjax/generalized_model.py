@@ -95,11 +95,11 @@ def starting_means(spec: ModelSpec, data: pd.DataFrame, family: Family, y, weigh
     role = "mustart" if mustart is not None else "etastart"
     if given is None:
         mu = np.asarray(family.mustart(y, weights), float)
-        if not np.all(np.isfinite(np.asarray(family_call(family, "linkfun", mu)))):
-            raise DataError(f"cannot find valid starting values for {family}: "
-                            f"{int(np.sum(~np.isfinite(np.asarray(family_call(family, 'linkfun', mu)))))}"
-                            " responses are outside the link's domain; please specify some with "
-                            "mustart= (starting means) or etastart= (starting linear predictors)")
+        outside = int(np.sum(~family.link.valid_mean(mu)))
+        if outside:
+            raise DataError(f"cannot find valid starting values for {family}: {outside} responses "
+                            "are outside the link's domain; please specify some with mustart= "
+                            "(starting means) or etastart= (starting linear predictors)")
         return mu
     values, _ = _vector_argument(given, data, role)
     values = values[spec.frame.kept]
@@ -107,7 +107,7 @@ def starting_means(spec: ModelSpec, data: pd.DataFrame, family: Family, y, weigh
         raise DataError(f"{role}= has {int(np.sum(~np.isfinite(values)))} non-finite values in "
                         "the rows the model uses")
     mu = np.asarray(family_call(family, "linkinv", values)) if role == "etastart" else values
-    bad = ~np.isfinite(np.asarray(family_call(family, "linkfun", mu)))
+    bad = ~family.link.valid_mean(mu)
     if family.name == "binomial":
         bad |= (mu <= 0) | (mu >= 1)
     if bad.any():
@@ -476,8 +476,7 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         max_iterations = getattr(self, "optimizer_max_iterations", 100)
         # the family's starting means where the link is finite there, else this fit's
         mustart = np.asarray(self.family.mustart(y, weights), float)
-        mustart = np.where(np.isfinite(np.asarray(family_call(self.family, "linkfun", mustart))),
-                           mustart, self.data.mustart)
+        mustart = np.where(self.family.link.valid_mean(mustart), mustart, self.data.mustart)
         outputs = fit_model(self.spec, y, weights, self.family, theta0, self.nAGQ, max_iterations,
                             start=np.concatenate([theta0, self.beta]), mustart=mustart)
         fit = GeneralizedLinearMixedModel(self.spec, glmm_data(self.spec, y, weights, self.family, mustart),
