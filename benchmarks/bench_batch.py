@@ -29,7 +29,6 @@ import tempfile
 import time
 import warnings
 
-import numpy as np
 import pandas as pd
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -54,7 +54,8 @@ CHILD = textwrap.dedent("""
 def main():
     rows = []
     for name, formula, csv, factors, family, nagq, lme4 in CASES:
-        lme4_s = lme4 if isinstance(lme4, float) else json.load(open(os.path.join(FITS, f"{lme4}.json")))["results"]["time_s"]
+        lme4_s = lme4 if isinstance(lme4, float) else \
+            json.load(open(os.path.join(FITS, f"{lme4}.json")))["results"]["time_s"]
         repeats = 3 if name == "VerbAgg" else 10
         code = CHILD.format(repo=REPO, csv=os.path.join(DATA, csv), factors=factors, formula=formula,
                             family=family, nagq=nagq, repeats=repeats)
@@ -64,7 +65,8 @@ def main():
         result = json.loads(out.stdout.strip().splitlines()[-1])
         rows.append((name, result["cold"], result["warm"] * 1000, lme4_s * 1000, lme4_s / result["warm"],
                      result["rss_mb"], result["deviance"]))
-    print(f"{'model':30s} {'cold s':>8s} {'warm ms':>9s} {'lme4 ms':>9s} {'x lme4':>7s} {'peak MB':>8s} {'deviance':>12s}")
+    print(f"{'model':30s} {'cold s':>8s} {'warm ms':>9s} {'lme4 ms':>9s} {'x lme4':>7s} {'peak MB':>8s} "
+          f"{'deviance':>12s}")
     for row in rows:
         print(f"{row[0]:30s} {row[1]:8.2f} {row[2]:9.1f} {row[3]:9.1f} {row[4]:7.1f} {row[5]:8.0f} {row[6]:12.4f}")
 

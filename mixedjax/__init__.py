@@ -20,10 +20,18 @@ from . import datasets
 from . import plots  # matplotlib is imported only when a plot is drawn
 from .results import ConvergenceError, ConvergenceWarning, SingularFitWarning
 
-__all__ = ["lmer", "LinearMixedModel", "glmer", "GeneralizedLinearMixedModel", "Family",
-           "binomial", "poisson", "Gamma", "inverse_gaussian", "gaussian", "FormulaError", "DataError", "ArgumentError", "ProgressWarning", "MissingValuesWarning",
-           "RankDeficiencyWarning", "ConvergenceError", "ConvergenceWarning", "SingularFitWarning",
-           "enable_compilation_cache", "CompileCounter", "cache_directory", "anova", "RefitMLWarning", "power", "power_curve",
-           "simulate_formula", "plots", "datasets"]
+__all__ = [
+    # fitting and results
+    "lmer", "LinearMixedModel", "glmer", "GeneralizedLinearMixedModel", "anova",
+    # families
+    "Family", "binomial", "poisson", "Gamma", "inverse_gaussian", "gaussian",
+    # errors and warnings
+    "FormulaError", "DataError", "ArgumentError", "ConvergenceError", "ProgressWarning",
+    "MissingValuesWarning", "RankDeficiencyWarning", "ConvergenceWarning", "SingularFitWarning",
+    "RefitMLWarning",
+    # simulation, power, compilation, data, plots
+    "power", "power_curve", "simulate_formula", "enable_compilation_cache", "CompileCounter",
+    "cache_directory", "datasets", "plots",
+]
 __version__ = "0.1.0"
 cache_directory = configure_default_cache()  # the persistent compilation cache (None: off)

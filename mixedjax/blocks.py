@@ -109,7 +109,7 @@ def _split(n: int, base: int) -> int:
     return k if 0 < k < n else n // 2
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _openblas_thread_control():
     """(get, set) for the thread count of the OpenBLAS that JAX's CPU LAPACK kernels call (SciPy's
     bundled copy), or None where it cannot be found (not Linux, another LAPACK)."""

@@ -6,9 +6,10 @@ loads them instead of compiling. mixedjax turns that cache on when it is importe
 
     $MIXEDJAX_CACHE_DIR, else $XDG_CACHE_HOME/mixedjax, else ~/.cache/mixedjax
 
-(in a folder per JAX version), and ``MIXEDJAX_CACHE_DIR=off`` leaves it off. JAX's cache is one setting for the whole process:
-while it is on, the user's own jitted functions that take at least ``MIN_COMPILE_SECONDS`` to
-compile are cached there too. It keeps at most ``MAX_CACHE_BYTES``, least recently used first out. A cache directory the user configured in JAX before importing
+(in a folder per JAX version), and ``MIXEDJAX_CACHE_DIR=off`` leaves it off. JAX's cache is one
+setting for the whole process: while it is on, the user's own jitted functions that take at least
+``MIN_COMPILE_SECONDS`` to compile are cached there too. It keeps at most ``MAX_CACHE_BYTES``,
+least recently used first out. A cache directory the user configured in JAX before importing
 mixedjax is left as it is (``jax_compilation_cache_dir``), and so is an explicit
 ``jax_enable_compilation_cache=False``.
 
@@ -204,7 +205,7 @@ class CompileCounter:
             with self._lock:
                 self.cache_hits += 1
 
-    def __enter__(self) -> "CompileCounter":
+    def __enter__(self) -> CompileCounter:
         self._active = True
         monitoring.register_event_duration_secs_listener(self._listen)
         monitoring.register_event_listener(self._listen_hit)

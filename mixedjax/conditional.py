@@ -23,7 +23,6 @@ def precision_inverse_blocks(theta, problem, spec) -> list[np.ndarray]:
     factors = term_factors(np.asarray(theta), spec)
     q_rest = layout.n_trailing_random
     l1, p1 = layout.term_levels[0], layout.term_columns[0]
-    M_inv_T1t = np.asarray(factor.M_inv_T1t)
     L1 = np.asarray(factor.L1)
     L1_inv = np.linalg.inv(L1)
     M_inv = np.swapaxes(L1_inv, -1, -2) @ L1_inv

@@ -36,14 +36,14 @@ def reference_ids(fun: str) -> list[tuple[str, str]]:
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def reference(root_name: str, fit_id: str) -> dict:
     spec = json.load(open(os.path.join(ROOTS[root_name], "fits", f"{fit_id}.json")))
     spec["summary_text"] = open(os.path.join(ROOTS[root_name], "fits", f"{fit_id}.summary.txt")).read()
     return spec
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def dataset(root_name: str, csv: str, factors: tuple[tuple[str, tuple[str, ...]], ...]) -> pd.DataFrame:
     data = pd.read_csv(os.path.join(ROOTS[root_name], "data", csv))
     for column, levels in factors:
@@ -57,7 +57,7 @@ def reference_data(root_name: str, spec: dict) -> pd.DataFrame:
     return dataset(root_name, spec["dataset"], factors).copy()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def reference_fit(root_name: str, fit_id: str):
     spec = reference(root_name, fit_id)
     kwargs = {k: spec[k] for k in ("weights", "offset") if spec.get(k)}

@@ -24,7 +24,7 @@ AT_OPTIMUM_TOL = 1e-4
 STOPPED_SHORT_TOL = 2e-3
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def ddf_reference(fit_id: str) -> dict:
     return json.load(open(os.path.join(DDF_DIR, f"{fit_id}.json")))
 
@@ -41,7 +41,7 @@ def values(table: dict) -> np.ndarray:
     return np.array(table["values"], dtype=float).reshape(len(table["values"]), -1)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def lme4_stopped_short(fit_id: str) -> bool:
     """Our profiled criterion is lower than at lme4's theta by more than rounding."""
     fit, ref = fit_for(fit_id), ddf_reference(fit_id)

@@ -73,7 +73,7 @@ def _lme4_unconverged(root, spec) -> bool:
     return _unconverged(root, spec["id"])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _unconverged(root, fit_id) -> bool:
     """lme4 stopped off the optimum: our criterion is not worse, and either clearly lower (by
     1e-7 relative) or lme4's estimates are not stationary (|gradient| > 1e-3 of the exact

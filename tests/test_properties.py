@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 
 import mixedjax as mj
-from mixedjax import linear_model
 
 
 FORMULA = "Reaction ~ Days + (Days | Subject)"

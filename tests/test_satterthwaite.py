@@ -1,6 +1,5 @@
 """Satterthwaite df, t and F tests, type I / III ANOVA and summary(ddf=...) against lmerTest 3.1-3
 (tests/reference_inference/make_ddf.R)."""
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -77,7 +76,8 @@ def test_printed_anova_and_summary_match_lmerTest(fit_id):
     see test_df_at_lme4_estimates_match_lmerTest) and df print up to 8 significant digits
     (cake_numtemp_ml: 211.51879 vs lmerTest's 211.51900); and where lme4 stopped short of the
     optimum, all numbers move in their last digits, and far-tail p-values by about F/2 times as
-    much (orthodont_slopes_reml: F 88.00 vs 88.04, p 1.146e-09 vs 1.136e-09; t 14.143 vs 14.147, p 1.97e-13 vs 1.94e-13)."""
+    much (orthodont_slopes_reml: F 88.00 vs 88.04, p 1.146e-09 vs 1.136e-09; t 14.143 vs 14.147,
+    p 1.97e-13 vs 1.94e-13)."""
     fit = fit_for(fit_id)
     printed = [(str(fit.anova()), text(fit_id, "anova3_satterthwaite")),
                (without_correlation_note(str(fit.summary(ddf="Satterthwaite"))),
@@ -114,7 +114,6 @@ def test_glmer_fits_refuse_ddf_but_give_z_table():
     fit = reference_fit("public", "cbpp_binomial_laplace")
     table = fit.coef_table()
     assert list(table.columns) == ["Estimate", "Std. Error", "z value", "Pr(>|z|)"]
-    ref = reference_fit  # the z table is lme4's summary table
     expected = np.asarray(fit.summary_data().coef_values, float)
     assert np.allclose(table.to_numpy(), expected, rtol=1e-12)
     for call in (lambda: fit.coef_table(ddf="Satterthwaite"), lambda: fit.contest([1, 0, 0, 0]),

@@ -171,5 +171,6 @@ def summary_data_with_tests(fit, data, ddf):
     from dataclasses import replace
     method = method_name(ddf)
     table = coef_table(fit, method)
-    return replace(data, formula=fit.spec.formula.text, coef_columns=tuple(T_COLUMNS), coef_values=table.to_numpy(dtype=float),
-                   title_suffix=f". t-tests use {method}'s method", object_class="lmerModLmerTest")
+    return replace(data, formula=fit.spec.formula.text, coef_columns=tuple(T_COLUMNS),
+                   coef_values=table.to_numpy(dtype=float), title_suffix=f". t-tests use {method}'s method",
+                   object_class="lmerModLmerTest")

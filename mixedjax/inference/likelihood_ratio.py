@@ -110,10 +110,11 @@ def _check_same_data(models: list, names: list[str]) -> None:
             same = np.array_equal(model.prior_weights, reference.prior_weights) and \
                 model.family.name == reference.family.name
         if not same:
+            families = (f", family {model.family.name} vs {reference.family.name}"
+                        if isinstance(model, GeneralizedLinearMixedModel) else "")
             raise ValueError(f"anova: {name} and {names[0]} were not fitted to the same response "
                              f"({model.spec.formula.response!r} vs {reference.spec.formula.response!r}"
-                             f"{', family ' + model.family.name + ' vs ' + reference.family.name if isinstance(model, GeneralizedLinearMixedModel) else ''}); "
-                             "likelihood-ratio tests need the same data and response")
+                             f"{families}); likelihood-ratio tests need the same data and response")
 
 
 def likelihood_ratio_table(models: list, names: list[str], refit: bool = True) -> AnovaTable:
