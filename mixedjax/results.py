@@ -331,7 +331,7 @@ class MixedModelResults(BatchMethods):
     @property
     def varcorr(self) -> pd.DataFrame:
         """``as.data.frame(VarCorr(fit))``: grp, var1, var2, vcov, sdcor (variances, then
-        covariances/correlations of each term, then the residual)."""
+        covariances/correlations of each term, then the residual); NaN where R has NA."""
         rows = []
         for group, term, cov in zip(self.spec.group_names(), self.spec.terms, self._term_covariances()):
             names, corr = term.column_names, _correlation(cov)

@@ -311,3 +311,13 @@ def test_glance_as_broom_mixed(case, fits):
         assert row.deviance[0] == pytest.approx(ref["deviance"], rel=1e-4)
     else:
         assert criterion_agrees(row[criterion][0], ref["deviance"])
+
+
+def test_conf_int_is_confint_with_statsmodels_arguments(fits):
+    fit = fits("sleepstudy_reml")
+    wald = fit.confint(method="Wald", level=0.9).loc[list(fit.fixef.index)]
+    np.testing.assert_array_equal(fit.conf_int(alpha=0.1).to_numpy(), wald.to_numpy())
+    with pytest.raises(ArgumentError, match="alpha"):
+        fit.conf_int(alpha=1.5)
+    with pytest.raises(ArgumentError, match="method"):
+        fit.conf_int(method="wald-ish")
