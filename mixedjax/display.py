@@ -29,7 +29,7 @@ from __future__ import annotations
 import html
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Optional, Sequence
 
@@ -40,6 +40,8 @@ __all__ = [
     "SummaryData",
     "format_summary",
     "format_summary_html",
+    "format_print",
+    "format_varcorr",
     "convergence_messages",
     "r_format",
     "r_round",
@@ -1003,16 +1005,16 @@ def _formula_lines(f) -> list:
 # R printing of vectors and matrices
 # ---------------------------------------------------------------------------
 
-def _print_named(values: list, names: list, width: int = WIDTH) -> list:
+def _print_named(values: list, names: list, width: int = WIDTH, gap: int = GAP) -> list:
     """print.default of a named vector whose elements are already strings of the
-    formatted field (right-justified), as printNamedVector does."""
+    formatted field (right-justified), as printNamedVector does (``gap``: print.gap)."""
     w = max([len(v) for v in values] + [len(n) for n in names] + [0])
-    nperline = max(1, width // (w + GAP))
+    nperline = max(1, width // (w + gap))
     lines = []
     for start in range(0, len(values), nperline):
         idx = range(start, min(len(values), start + nperline))
-        lines.append("".join(names[k].rjust(w) + " " * GAP for k in idx))
-        lines.append("".join(values[k].rjust(w) + " " * GAP for k in idx))
+        lines.append("".join(names[k].rjust(w) + " " * gap for k in idx))
+        lines.append("".join(values[k].rjust(w) + " " * gap for k in idx))
     return lines
 
 
@@ -1122,13 +1124,14 @@ def _prt_call(d: SummaryData) -> list:
     return lines
 
 
-def _prt_aictab(d: SummaryData) -> list:
+def _prt_aictab(d: SummaryData, digits: int = 1) -> list:
+    """lme4's .prt.aictab: the criteria rounded to ``digits`` decimals (summary 1, print 4)."""
     if d.kind == "lmer" and d.reml:
-        crit = r_round(d.reml_criterion, 1)
+        crit = r_round(d.reml_criterion, digits)
         return _cat_fill(["REML criterion at convergence:", r_format([crit], DIGITS)[0]])
     names = ["AIC", "BIC", "logLik", "deviance", "df.resid"]
     vals = [d.aic, d.bic, d.loglik, d.deviance, d.df_resid]
-    t4 = [None if v is None else r_round(float(v), 1) for v in vals]
+    t4 = [None if v is None else r_round(float(v), digits) for v in vals]
     t4f = r_format(t4, DIGITS)
     t4f[4] = r_format([t4[4]], DIGITS)[0]
     return _print_named(t4f, names)
@@ -1143,10 +1146,15 @@ def _prt_resids(d: SummaryData, digits: int) -> list:
     return lines
 
 
-def _format_vc_matrix(d: SummaryData, digits: int):
-    """lme4's formatVC(): the character matrix of the random-effects table."""
-    blocks = list(d.varcorr)
-    use_sc = d.residual_sd is not None
+VC_COLUMNS = ("Variance", "Std.Dev.")
+
+
+def _format_vc_matrix(varcorr, residual_sd, digits: int, comp=VC_COLUMNS):
+    """lme4's formatVC(): the character matrix of the random-effects table (the blocks of
+    ``varcorr``, a Residual row unless ``residual_sd`` is None; ``comp`` the columns shown)."""
+    comp = _vc_columns(comp)
+    blocks = list(varcorr)
+    use_sc = residual_sd is not None
     groups, names, sds, variances, lens = [], [], [], [], []
     for b in blocks:
         k = len(b.names)
@@ -1160,12 +1168,11 @@ def _format_vc_matrix(d: SummaryData, digits: int):
         lens.append(1)
         groups.append("Residual")
         names.append("")
-        sds.append(float(d.residual_sd))
-        variances.append(float(d.residual_sd) ** 2)
-    fvar = r_format(variances, digits)
-    fsd = r_format(sds, digits)
-    colnames = ["Groups", "Name", "Variance", "Std.Dev."]
-    cells = [[groups[i], names[i], fvar[i], fsd[i]] for i in range(len(groups))]
+        sds.append(float(residual_sd))
+        variances.append(float(residual_sd) ** 2)
+    formatted = {"Variance": r_format(variances, digits), "Std.Dev.": r_format(sds, digits)}
+    colnames = ["Groups", "Name"] + list(comp)
+    cells = [[groups[i], names[i]] + [formatted[c][i] for c in comp] for i in range(len(groups))]
     if any(k > 1 for k in lens):
         maxlen = max(lens)
         dig = max(2, digits - 2)
@@ -1188,11 +1195,33 @@ def _format_vc_matrix(d: SummaryData, digits: int):
     return cells, colnames
 
 
-def _prt_vc(d: SummaryData, digits: int) -> list:
-    cells, colnames = _format_vc_matrix(d, digits)
-    lines = ["Random effects:"]
-    lines += _print_char_matrix(cells, [""] * len(cells), colnames, right=False)
-    return lines
+def _vc_columns(comp) -> tuple:
+    """lme4's ``comp`` argument: "Variance" and/or "Std.Dev." (partial names, as pmatch)."""
+    comp = (comp,) if isinstance(comp, str) else tuple(comp)
+    out = []
+    for c in comp:
+        matches = [name for name in VC_COLUMNS if isinstance(c, str) and c and name.startswith(c)]
+        if len(matches) != 1:
+            raise ValueError(f"comp must name 'Variance' and/or 'Std.Dev.', got {c!r}")
+        out.append(matches[0])
+    if not out:
+        raise ValueError("comp must show variances or standard deviations (or both)")
+    return tuple(out)
+
+
+def _vc_lines(varcorr, residual_sd, digits: int, comp=VC_COLUMNS) -> list:
+    cells, colnames = _format_vc_matrix(varcorr, residual_sd, digits, comp)
+    return _print_char_matrix(cells, [""] * len(cells), colnames, right=False)
+
+
+def _prt_vc(d: SummaryData, digits: int, comp=VC_COLUMNS) -> list:
+    return ["Random effects:"] + _vc_lines(d.varcorr, d.residual_sd, digits, comp)
+
+
+def format_varcorr(varcorr, residual_sd=None, comp="Std.Dev.", digits: int = DIGITS - 2) -> str:
+    """lme4's ``print(VarCorr(fit), comp = comp)`` (digits 5): the blocks of ``varcorr`` and a
+    Residual row with ``residual_sd`` (None: no Residual row, as for binomial and Poisson)."""
+    return "\n".join(_vc_lines(varcorr, residual_sd, digits, comp))
 
 
 def _prt_grps(d: SummaryData) -> list:
@@ -1387,6 +1416,29 @@ def format_summary(d: SummaryData) -> str:
     return "\n".join(lines)
 
 
+def format_print(d: SummaryData) -> str:
+    """lme4 1.1-31's ``print(fit)`` (print.merMod): title, call, criteria rounded to 4 decimals,
+    random-effects standard deviations, group sizes and the fixed effects as one named vector."""
+    digits = max(3, DIGITS - 3)
+    lines = _prt_meth_title(d) + _prt_call(replace(d, control=None))  # the short call: no Control
+    lines += _prt_aictab(d, 4)
+    lines += _prt_vc(d, digits, comp=("Std.Dev.",))
+    lines += _prt_grps(d)
+    if len(d.coef_names):
+        estimates = [float(v) for v in np.asarray(d.coef_values, dtype=float)[:, 0]]
+        lines.append("Fixed Effects:")
+        lines += _print_named(r_format(estimates, digits), [str(n) for n in d.coef_names], gap=2)
+    else:
+        lines.append("No fixed effect coefficients")
+    if d.fit_msgs and any(len(m) > 0 for m in d.fit_msgs):
+        lines.append("fit warnings:")
+        lines += [str(m) for m in d.fit_msgs]
+    if d.messages:  # .prt.warn(summary = TRUE): the code line and counts only
+        lme4_messages = len(d.messages) - 1
+        lines.append(f"{d.messages[0]} ; 0 optimizer warnings; {lme4_messages} lme4 warnings ")
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------------------
 # HTML
 # ---------------------------------------------------------------------------
@@ -1450,7 +1502,7 @@ def format_summary_html(d: SummaryData) -> str:
         parts.append(_html_table(["Min", "1Q", "Median", "3Q", "Max"], [r_format(rq, digits)],
                                  align_right_from=0, row_header=False))
     # random effects
-    cells, colnames = _format_vc_matrix(d, digits)
+    cells, colnames = _format_vc_matrix(d.varcorr, d.residual_sd, digits)
     hdr = [c if c else "" for c in colnames]
     parts.append("<p><b>Random effects:</b></p>")
     parts.append(_html_table(hdr, cells, align_right_from=2, row_header=False))

@@ -42,6 +42,7 @@ class ModelFrame:
     offset: np.ndarray
     weights_name: str | None = None  # the column named by weights=, printed by summary
     offset_name: str | None = None
+    row_index: pd.Index | None = None  # the caller's row labels of the kept rows
 
 
 _BACKTICKED = re.compile(r"`([^`]+)`")
@@ -210,6 +211,7 @@ def build_frame(parsed: ParsedFormula, data: pd.DataFrame, weights=None, offset=
     if n_dropped:
         warnings.warn(f"{n_dropped} of {len(frame)} rows dropped for missing values in "
                       f"{', '.join(bad_columns)} (na.omit)", MissingValuesWarning, stacklevel=3)
+    row_index = frame.index[complete]  # the caller's labels of the kept rows
     frame = frame.loc[complete].reset_index(drop=True)
     for name in frame.columns:
         if isinstance(frame[name].dtype, pd.CategoricalDtype):
@@ -222,4 +224,4 @@ def build_frame(parsed: ParsedFormula, data: pd.DataFrame, weights=None, offset=
         raise DataError("weights are all zero: at least one observation needs a positive weight")
     offset_array = np.zeros(n) if offset_values is None else offset_values[complete]
     return ModelFrame(frame, complete, n_dropped, bad_columns, weight_array, offset_array,
-                      weight_name, offset_name)
+                      weight_name, offset_name, row_index)

@@ -22,10 +22,24 @@ from .frame import DataError
 from .terms import evaluate_expression, factor_codes
 
 
+def _is_missing(value) -> bool:
+    """NaN, pd.NA or None-like scalars (R users pass re.form = NA as np.nan)."""
+    try:
+        return not isinstance(value, str) and bool(pd.isna(value))
+    except (TypeError, ValueError):  # array-likes: not a missing scalar
+        return False
+
+
 def _terms_in(re_form, spec) -> list[int]:
     """Indices of the random-effects terms to include: all (None), none ("~0"), or those of a formula."""
     if re_form is None:
         return list(range(len(spec.terms)))
+    if _is_missing(re_form):  # R's re.form = NA: no random effects
+        return []
+    if not isinstance(re_form, str):
+        raise FormulaError(f"re_form must be None (all random effects), NaN or '~0' (none) or a "
+                           f"formula of bar terms such as '~(1 | g)', not {type(re_form).__name__} "
+                           f"{re_form!r}")
     text = re_form.strip()
     if text.replace(" ", "") in ("~0", "NA", "~1", "0"):
         return []

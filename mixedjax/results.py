@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from . import arguments
-from .display import SummaryData, VarCorrBlock, format_summary, format_summary_html
+from .display import (SummaryData, VarCorrBlock, format_print, format_summary, format_summary_html,
+                      format_varcorr)
 from .model import ModelSpec
 from .optimize import MAX_ITERATIONS, NON_FINITE, STATUS_MESSAGES, OptimizeResult
 
@@ -231,6 +232,7 @@ class MixedModelResults(BatchMethods):
         return pd.Series(self.beta, index=list(self.spec.fixed.names), name="fixef")
 
     params = fixef
+    fe_params = fixef  # statsmodels' names for lme4's fixef(fit)
 
     @property
     def vcov(self) -> pd.DataFrame:
@@ -242,7 +244,81 @@ class MixedModelResults(BatchMethods):
         return pd.Series(np.sqrt(np.diag(self.vcov_matrix)), index=list(self.spec.fixed.names),
                          name="se")
 
-    bse = se
+    bse = se  # statsmodels' name
+
+    # ---- statsmodels' names for lme4's quantities --------------------------------------------
+    @property
+    def tvalues(self) -> pd.Series:
+        """Estimate / standard error of each fixed effect (lme4's t value; z value for glmer)."""
+        return pd.Series(self.beta / np.sqrt(np.diag(self.vcov_matrix)),
+                         index=list(self.spec.fixed.names), name="tvalues")
+
+    @property
+    def pvalues(self) -> pd.Series:
+        """Two-sided p-values of the fixed effects, the last column of ``coef_table()``: for lmer
+        fits lmerTest's t tests with Satterthwaite degrees of freedom (``coef_table(ddf=...)``
+        for Kenward-Roger), for glmer fits Wald z tests (lme4's Pr(>|z|))."""
+        return self.coef_table().iloc[:, -1].rename("pvalues")
+
+    def conf_int(self, alpha: float = 0.05, method: str = "Wald", **options) -> pd.DataFrame:
+        """statsmodels' ``conf_int``: ``confint(method, level=1 - alpha)`` with columns 0 and 1
+        (lower, upper). ``"Wald"`` (default): the fixed effects' normal intervals, as lme4's
+        confint(method = "Wald"); ``"profile"`` and ``"boot"`` add lme4's .sig rows."""
+        alpha = arguments.probability(alpha, "alpha")
+        table = self.confint(method=method, level=1.0 - alpha, **options)
+        if method == "Wald":
+            table = table.loc[list(self.spec.fixed.names)]
+        return table.set_axis([0, 1], axis=1)
+
+    def cov_params(self) -> pd.DataFrame:
+        """statsmodels' name for lme4's vcov(fit): the fixed effects' covariance matrix."""
+        return self.vcov
+
+    def _on_rows(self, values: np.ndarray, name: str) -> pd.Series:
+        """Values per used observation, labelled with the caller's row index (rows dropped for
+        missing values are absent, as R's na.omit)."""
+        index = self.spec.frame.row_index
+        return pd.Series(values, index=index if index is not None else None, name=name)
+
+    @property
+    def fittedvalues(self) -> pd.Series:
+        """statsmodels' name for ``fitted`` (lme4's fitted(fit): the conditional mean, on the
+        response scale for glmer), as a Series on the caller's row index."""
+        return self._on_rows(np.asarray(self.fitted), "fittedvalues")
+
+    @property
+    def resid(self) -> pd.Series:
+        """Response residuals y - fitted (lme4's residuals(fit, type = "response")) as a Series on
+        the caller's row index; ``residuals(type)`` gives the other kinds as arrays."""
+        return self._on_rows(np.asarray(self.y) - np.asarray(self.fitted), "resid")
+
+    @property
+    def random_effects(self) -> dict:
+        """statsmodels' ``random_effects``: {group level: Series of that level's conditional
+        modes} (lme4's ranef(fit), row by row). With several grouping factors the keys are
+        (factor, level) pairs."""
+        frames = self.ranef
+        if len(frames) == 1:
+            (frame,) = frames.values()
+            return dict(frame.iterrows())
+        return {(factor, level): row for factor, frame in frames.items()
+                for level, row in frame.iterrows()}
+
+    # ---- broom.mixed's tables ----------------------------------------------------------------
+    def tidy(self, effects=("ran_pars", "fixed"), conf_int: bool = False, conf_level: float = 0.95,
+             conf_method: str = "Wald", **options) -> pd.DataFrame:
+        """broom.mixed's ``tidy(fit, effects = ...)``: ``"fixed"``, ``"ran_pars"`` and/or
+        ``"ran_vals"`` rows with columns effect, group, level, term, estimate, std.error,
+        statistic, df, p.value (and conf.low, conf.high with ``conf_int``); see ``mixedjax.tidy``."""
+        from .tidy import tidy
+        return tidy(self, effects=effects, conf_int=conf_int, conf_level=conf_level,
+                    conf_method=conf_method, **options)
+
+    def glance(self) -> pd.DataFrame:
+        """broom.mixed's ``glance(fit)``: one row of nobs, sigma, logLik, AIC, BIC, deviance
+        (REMLcrit for a REML fit) and df.residual."""
+        from .tidy import glance
+        return glance(self)
 
     # ---- covariance parameters ---------------------------------------------------------------
     @property
@@ -255,18 +331,24 @@ class MixedModelResults(BatchMethods):
     @property
     def varcorr(self) -> pd.DataFrame:
         """``as.data.frame(VarCorr(fit))``: grp, var1, var2, vcov, sdcor (variances, then
-        covariances/correlations of each term, then the residual)."""
+        covariances/correlations of each term, then the residual); NaN where R has NA."""
         rows = []
         for group, term, cov in zip(self.spec.group_names(), self.spec.terms, self._term_covariances()):
             names, corr = term.column_names, _correlation(cov)
             for i, name in enumerate(names):
-                rows.append((group, name, None, cov[i, i], math.sqrt(max(cov[i, i], 0.0))))
+                rows.append((group, name, np.nan, cov[i, i], math.sqrt(max(cov[i, i], 0.0))))
             for i in range(len(names)):
                 for j in range(i + 1, len(names)):
                     rows.append((group, names[i], names[j], cov[i, j], corr[i, j]))
         if self._has_residual():
-            rows.append(("Residual", None, None, self.sigma ** 2, self.sigma))
+            rows.append(("Residual", np.nan, np.nan, self.sigma ** 2, self.sigma))
         return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+
+    def VarCorr(self, comp="Std.Dev.") -> VarCorr:
+        """lme4's ``VarCorr(fit)``: ``str()`` is ``print(VarCorr(fit), comp = comp)`` (``comp``:
+        "Std.Dev.", "Variance" or both), ``.frame`` is ``as.data.frame(VarCorr(fit))``."""
+        return VarCorr(self._varcorr_blocks(), self.sigma if self._has_residual() else None,
+                       self.varcorr, comp)
 
     def _has_residual(self) -> bool:
         return True
@@ -445,7 +527,28 @@ class MixedModelResults(BatchMethods):
         return format_summary_html(self.summary_data())
 
     def __repr__(self) -> str:
-        return str(self.summary())
+        """lme4's ``print(fit)`` (the short form; ``summary()`` gives the long one)."""
+        return format_print(self.summary_data())
+
+    __str__ = __repr__
+
+
+class VarCorr:
+    """lme4's ``VarCorr(fit)``: ``str()`` is ``print(VarCorr(fit), comp = comp)``; ``.frame`` is
+    ``as.data.frame(VarCorr(fit))`` (grp, var1, var2, vcov, sdcor; NaN where R has NA)."""
+
+    def __init__(self, blocks: tuple[VarCorrBlock, ...], residual_sd, frame: pd.DataFrame,
+                 comp="Std.Dev."):
+        self.blocks, self.residual_sd, self.frame, self.comp = blocks, residual_sd, frame, comp
+        str(self)  # a bad comp is an error here, not at print time
+
+    def __str__(self) -> str:
+        try:
+            return format_varcorr(self.blocks, self.residual_sd, comp=self.comp)
+        except ValueError as error:
+            raise arguments.ArgumentError(str(error)) from None
+
+    __repr__ = __str__
 
 
 class Summary:
