@@ -258,6 +258,35 @@ class Memo:
         return self.store[key]
 
 
+class QuasiNewtonDerivatives:
+    """x -> (f, g, H) for ``minimize_host`` from an exact (f, g) function and a BFGS approximation
+    of H, updated along the steps between the points it is asked for (the accepted ones), for
+    models whose exact Hessian costs many gradients. H starts at |g| I (a first step of unit
+    length) and is rescaled to (y'y / y's) I at the first update (Nocedal and Wright, eq. 6.20);
+    an update whose curvature y's is not positive is skipped, so H stays positive definite."""
+
+    def __init__(self, value_and_grad: Callable):
+        self.value_and_grad, self.last = value_and_grad, None
+
+    def __call__(self, x):
+        f, g = self.value_and_grad(x)
+        g = np.asarray(g, np.float64)
+        if self.last is None:
+            H = max(float(np.linalg.norm(g)), 1.0) * np.eye(len(g))
+            first = True
+        else:
+            x_old, g_old, H, first = self.last
+            s, y = x - x_old, g - g_old
+            curvature = float(y @ s)
+            if np.all(np.isfinite(y)) and curvature > 1e-12 * np.sqrt((s @ s) * (y @ y)):
+                if first:
+                    H, first = (y @ y) / curvature * np.eye(len(g)), False
+                Hs = H @ s
+                H = H - np.outer(Hs, Hs) / (s @ Hs) + np.outer(y, y) / curvature
+        self.last = (np.array(x, np.float64), g, H, first)
+        return f, g, H
+
+
 _LOG_TRIAL_DECREMENT = 1e-4  # below this the raw and log steps agree to second order: one is enough
 
 
