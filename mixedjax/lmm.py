@@ -481,9 +481,15 @@ def deviance_value_grad_hess(problem: LinearProblem, reml: bool):
         K_bar, = unscaled_pullback(D_bar)
         grad = term1_pullback((jnp.ones_like(ld1), K_bar))[0] + grad_scaled
 
-        # (a) and (b): second derivatives through K(theta) and through S(theta)
-        hess = jax.hessian(lambda t: (lambda o: o[0] + jnp.sum(K_bar * o[1]))(term1(t)))(theta)
-        hess = hess + jax.hessian(lambda t: jnp.sum(G * scaled(D, t)))(theta)
+        # (a) and (b): second derivatives through K(theta), which depends on term 1's share of
+        # theta only, and through S(theta), which depends on the rest only
+        linear_in_K = lambda t1: (lambda o: o[0] + jnp.sum(K_bar * o[1]))(
+            term1(theta.at[:n1].set(t1)))
+        hess = jnp.zeros((n_theta, n_theta), theta.dtype).at[:n1, :n1].set(
+            jax.hessian(linear_in_K)(theta[:n1]))
+        if n_theta > n1:
+            scaled_part = lambda t2: jnp.sum(G * scaled(D, theta.at[n1:].set(t2)))
+            hess = hess.at[n1:, n1:].add(jax.hessian(scaled_part)(theta[n1:]))
         # tangents of K and D along term 1's directions (the others leave K and D unchanged)
         basis = jnp.eye(n_theta, dtype=theta.dtype)
         K_dot = jax.vmap(lambda e: jax.jvp(lambda t: term1(t)[1], (theta,), (e,))[1])(basis[:n1])
