@@ -138,9 +138,12 @@ def _scale_trailing(D: jax.Array, factors: list[jax.Array], layout: Layout) -> j
 
 
 # Dense products run about this many times more multiply-adds per second than the triples'
-# gather, multiply and segment sum (kb07, 2 cores: 562k triples of 16 values in 145 ms against
-# ...)
+# gather, multiply and segment sum (kb07's 20-theta model, 2 cores: 562k triples of 16 weights
+# in 145 ms, the same update as one (133 x 256) (256 x 133) product in under 2 ms)
 _TRIPLE_COST = 64
+# below this many triple weights (2 MB) the triples stay, whatever the fill: small models keep
+# the path they were tuned on
+_DENSE_MIN_TRIPLE_VALUES = 1 << 18
 
 
 def level_dense_update(design: Design) -> bool:
@@ -148,12 +151,14 @@ def level_dense_update(design: Design) -> bool:
     B_g = [A21_g; r_g'] ((m0 + 1) x p1, one matrix product) rather than from the triples: when
     term 1's levels each meet most trailing columns (kb07's subjects see every item: 2.2M
     triples, 1.2 GB of triple weights for the maximal model, against 64 x 265 x 8 dense values),
-    the product's multiply-adds cost less than the triples' gathers and scatters. Decided once
-    per design, from its shapes (static)."""
+    the product's multiply-adds cost less than the triples' gathers and scatters, and the
+    triples' weights are large enough to matter. Decided once per design, from its shapes
+    (static)."""
     layout = design.layout
     l1, p1, size = layout.term_levels[0], layout.term_columns[0], layout.n_trailing + 1
-    n_triples = design.triple_first.shape[0]
-    return l1 * size * size * p1 <= _TRIPLE_COST * n_triples * p1 * p1
+    triple_values = design.triple_first.shape[0] * p1 * p1
+    return (triple_values >= _DENSE_MIN_TRIPLE_VALUES
+            and l1 * size * size * p1 <= _TRIPLE_COST * triple_values)
 
 
 def _level_blocks_dense(design: Design, cross: CrossProducts, stats: ResponseStatistics):
