@@ -76,8 +76,12 @@ def _deviance_derivatives(theta, problem, reml: bool):
 
 @partial(jit, static_argnames="reml")
 def _deviance_gradient(theta, problem, reml: bool):
-    """[d, grad d] (one transfer)."""
-    value, grad = jax.value_and_grad(lmm.profiled_deviance)(theta, problem, reml)
+    """[d, grad d] (one transfer): autodiff for one-term models, ``lmm.deviance_value_grad``
+    otherwise."""
+    if problem.level_blocks is not None:
+        value, grad = jax.value_and_grad(lmm.profiled_deviance)(theta, problem, reml)
+    else:
+        value, grad = lmm.deviance_value_grad(problem, reml)(theta)
     return jnp.concatenate([value[None], grad])
 
 

@@ -89,6 +89,17 @@ def test_structured_hessian_equals_autodiff_on_dense_path(small_theta):
         np.testing.assert_allclose(hess, hess2, rtol=1e-9, atol=1e-9 * float(jnp.max(jnp.abs(hess2))))
 
 
+def test_closed_form_gradient_equals_autodiff(small_theta):
+    """The BFGS phase's gradient (term 1's part in closed form) is reverse-mode autodiff's."""
+    problem = _problem(SMALL, kb07())
+    for reml in (True, False):
+        value, grad = lmm.deviance_value_grad(problem, reml)(small_theta)
+        value2, grad2 = jax.value_and_grad(lambda t: lmm.profiled_deviance(t, problem, reml))(
+            small_theta)
+        np.testing.assert_allclose(value, value2, rtol=1e-12)
+        np.testing.assert_allclose(grad, grad2, rtol=1e-9, atol=1e-9 * float(jnp.max(jnp.abs(grad2))))
+
+
 # ---- kb07 with 20 covariance parameters against lme4 ---------------------------------------------
 
 F20 = "Y ~ 1 + S + T + U + (1 + S + T + U | G) + (1 + S + T + U | H)"
