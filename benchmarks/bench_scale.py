@@ -37,8 +37,8 @@ CASES = {
     "20": ("kb07, 20 theta", "Y ~ 1 + S + T + U + (1 + S + T + U | G) + (1 + S + T + U | H)",
            "kb07_20theta_reml"),
     "72": ("kb07 maximal, 72 theta",
-           "Y ~ 1 + S + T + U + V + W + X + Z + (1 + S + T + U + V + W + X + Z | G)"
-           " + (1 + S + T + U + V + W + X + Z | H)", "kb07_maximal_reml"),
+           ("Y ~ 1 + S + T + U + V + W + X + Z + (1 + S + T + U + V + W + X + Z | G)"
+            " + (1 + S + T + U + V + W + X + Z | H)"), "kb07_maximal_reml"),
 }
 
 SCRIPT = textwrap.dedent("""
@@ -73,7 +73,7 @@ R_SCRIPT = textwrap.dedent("""
 
 
 def run_case(key: str, repeats: int, cache: bool) -> dict:
-    name, formula, _ = CASES[key]
+    _, formula, _ = CASES[key]
     env = dict(os.environ)
     if not cache:
         env["MIXEDJAX_CACHE_DIR"] = "off"
