@@ -87,7 +87,7 @@ def _deviance_gradient(theta, problem, reml: bool):
 
 # Above this many covariance parameters a fit starts with BFGS iterations on exact gradients and
 # finishes with exact Newton steps (one or two exact Hessians, which the convergence checks read).
-# The exact Hessian costs n_theta gradients and more: kb07 maximal (72 theta), CPU time, 55 ms a
+# The exact Hessian costs tens of gradients: kb07 maximal (72 theta), CPU time, 9.5 ms a
 # gradient, 680 ms the Hessian. Warm fits of kb07 models, 2 loaded cores, Newton alone against
 # BFGS then Newton (same criterion to 1e-12): 6 theta 0.065 / 0.13 s, 12 theta 0.25 / 0.21 s,
 # 20 theta 1.25 / 0.30 s. Our own BFGS in the host loop rather than optax.lbfgs: optax's update,
