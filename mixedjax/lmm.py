@@ -168,11 +168,57 @@ def _scale_trailing(D: jax.Array, factors: list[jax.Array], layout: Layout) -> j
     return _scale_trailing_rows(_scale_trailing_rows(D, factors, layout).T, factors, layout)
 
 
+# Dense products run about this many times more multiply-adds per second than the triples'
+# gather, multiply and segment sum (kb07's 20-theta model, 2 cores: 562k triples of 16 weights
+# in 145 ms, the same update as one (133 x 256) (256 x 133) product in under 2 ms)
+_TRIPLE_COST = 64
+# below this many triple weights (2 MB) the triples stay, whatever the fill: small models keep
+# the path they were tuned on
+_DENSE_MIN_TRIPLE_VALUES = 1 << 18
+
+
+def level_dense_update(design: Design) -> bool:
+    """Whether the Schur-complement update sum_g B_g K_g B_g' is formed from dense per-level blocks
+    B_g = [A21_g; r_g'] ((m0 + 1) x p1, one matrix product) rather than from the triples: when
+    term 1's levels each meet most trailing columns (kb07's subjects see every item: 2.2M
+    triples, 1.2 GB of triple weights for the maximal model, against 64 x 265 x 8 dense values),
+    the product's multiply-adds cost less than the triples' gathers and scatters, and the
+    triples' weights are large enough to matter. Decided once per design, from its shapes
+    (static)."""
+    layout = design.layout
+    l1, p1, size = layout.term_levels[0], layout.term_columns[0], layout.n_trailing + 1
+    triple_values = design.triple_first.shape[0] * p1 * p1
+    return (triple_values >= _DENSE_MIN_TRIPLE_VALUES
+            and l1 * size * size * p1 <= _TRIPLE_COST * triple_values)
+
+
+def _level_blocks_dense(design: Design, cross: CrossProducts, stats: ResponseStatistics):
+    """B_g = [A21_g; r_g'] per level of term 1, (l1, m0 + 1, p1), zeros where a level does not
+    meet a column (padding entries carry exact zeros)."""
+    layout = design.layout
+    l1, p1, m0 = layout.term_levels[0], layout.term_columns[0], layout.n_trailing
+    A21 = jnp.zeros((l1, m0, p1), cross.A21.dtype).at[design.entry_level, design.entry_col].add(
+        cross.A21)
+    return jnp.concatenate([A21, stats.Z1r[:, None, :]], axis=1)
+
+
+def _dense_update(K, B):
+    """sum_g B_g K_g B_g' as one product of (m0 + 1) x (l1 p1) matrices, exactly symmetric (the
+    Cholesky's derivative assumes a symmetric tangent)."""
+    l1, size, p1 = B.shape
+    BK = jnp.einsum("lip,lpq->liq", B, K)
+    flat = lambda a: jnp.swapaxes(a, 0, 1).reshape(size, l1 * p1)
+    update = flat(BK) @ flat(B).T
+    return 0.5 * (update + update.T)
+
+
 def _schur_unscaled(K, design: Design, cross: CrossProducts, stats: ResponseStatistics,
                     triple_coef, augmented):
     """D = [[A22, F'r], [r'F, r'r]] - sum_g [A21_g; r_g'] K_g [A21_g; r_g']' ((m0 + 1)^2), affine in
     the term-1 blocks K: one gather of K per triple, a segment sum over the pairs of trailing
-    columns, and one scatter into both triangles."""
+    columns, and one scatter into both triangles (or one dense product, ``level_dense_update``)."""
+    if level_dense_update(design):
+        return augmented - _dense_update(K, _level_blocks_dense(design, cross, stats))
     layout = design.layout
     l1, p1, m0 = layout.term_levels[0], layout.term_columns[0], layout.n_trailing
     K_triples = K.reshape(l1, p1 * p1).at[design.triple_level].get(mode="promise_in_bounds")
@@ -206,7 +252,7 @@ def _trailing_system(theta, design: Design, cross: CrossProducts, stats: Respons
     complement over [Z_2..Z_k, X, r] (symmetric, (m0 + 1) x (m0 + 1))."""
     layout = design.layout
     L1, K, M_inv_T1t = _term1_of_theta(theta, layout, cross.A11)
-    if triple_coef is None:
+    if triple_coef is None and not level_dense_update(design):
         triple_coef = triple_coefficients(design, cross)
     if augmented is None:
         augmented = augmented_crossproducts(cross, stats)
@@ -399,8 +445,8 @@ def linear_problem(design: Design, weights, response) -> LinearProblem:
     blocks_of_levels = level_blocks(design, cross, stats) if is_single_term(design.layout) else None
     return LinearProblem(design, cross, stats, jnp.sum(positive).astype(jnp.float64),
                          jnp.sum(jnp.where(positive, jnp.log(jnp.where(positive, weights, 1.0)), 0.0)),
-                         triple_coefficients(design, cross), augmented_crossproducts(cross, stats),
-                         blocks_of_levels, centre, shift)
+                         None if level_dense_update(design) else triple_coefficients(design, cross),
+                         augmented_crossproducts(cross, stats), blocks_of_levels, centre, shift)
 
 
 # ---- one random-effects term and few fixed effects (most simulation studies) --------------------
@@ -497,6 +543,48 @@ def profiled_deviance(theta, problem: LinearProblem, reml: bool):
     return jnp.where(jnp.isfinite(value), value, jnp.inf)
 
 
+def _term1_gradient(T1, A11, K, M_inv_T1t, K_bar):
+    """d/dT_1 of sum_g log|M_g| + <K_bar_g, K_g> in closed form (reverse-mode autodiff through
+    the written-out block kernels cost 33 of a 55 ms gradient for kb07 maximal's 8 x 8 blocks):
+    with P_g = T_1 M_g^{-1} and S_g = sym(K_bar_g), 2 sum_g (A11_g P_g + S_g P_g - A11_g K_g S_g P_g)."""
+    P = jnp.swapaxes(M_inv_T1t, -1, -2)
+    S = 0.5 * (K_bar + jnp.swapaxes(K_bar, -1, -2))
+    SP = jnp.einsum("lab,lbc->lac", S, P)
+    return 2.0 * jnp.sum(jnp.einsum("lab,lbc->lac", A11, P - jnp.einsum("lab,lbc->lac", K, SP)) + SP,
+                         axis=0)
+
+
+def deviance_value_grad(problem: LinearProblem, reml: bool):
+    """theta -> (d, grad d) of ``profiled_deviance`` on the general path, by the pullbacks of
+    ``deviance_value_grad_hess`` with term 1's in closed form (``_term1_gradient``): the BFGS
+    phase of models with many covariance parameters evaluates it at every trial point."""
+    design, cross, stats = problem.design, problem.cross, problem.stats
+    layout = design.layout
+    p1 = layout.term_columns[0]
+    rows, cols = np.tril_indices(p1)
+    order = np.lexsort((rows, cols))  # theta's column-major order within T_1
+    unscaled = lambda K: _schur_unscaled(K, design, cross, stats, problem.triple_coef,
+                                         problem.augmented)
+
+    def evaluate(theta):
+        b, scale, constant = _dense_weights(problem, reml)
+        T1 = covariance_factors(theta, layout)[0]
+        L1, K, M_inv_T1t = _term1_blocks(T1, cross.A11)
+        ld1 = 2.0 * jnp.sum(jnp.log(jnp.diagonal(L1, axis1=-2, axis2=-1)))
+        D, unscaled_pullback = jax.vjp(unscaled, K)
+        C, scaled_pullback = jax.vjp(lambda D, t: _schur_scaled(D, t, layout), D, theta)
+        L, U, A_b = _inverse_pieces(C, b)
+        log_diag = jnp.log(jnp.diagonal(L))
+        value = ld1 + 2.0 * jnp.sum(log_diag[:b]) + 2.0 * scale * log_diag[-1] + constant
+        v = U[:, -1]
+        D_bar, grad = scaled_pullback(A_b + scale * (v[:, None] * v[None, :]))
+        K_bar, = unscaled_pullback(D_bar)
+        grad_T1 = _term1_gradient(T1, cross.A11, K, M_inv_T1t, K_bar)
+        grad = grad.at[:len(order)].add(grad_T1[rows[order], cols[order]])
+        return jnp.where(jnp.isfinite(value), value, jnp.inf), grad
+    return evaluate
+
+
 _HESSIAN_BATCH_LIMIT = 1 << 25  # n_theta * (m0 + 1)^2 above this: one theta direction at a time
 
 
@@ -522,8 +610,8 @@ def deviance_value_grad_hess(problem: LinearProblem, reml: bool):
     size, n_theta = m0 + 1, layout.n_theta
     n1 = layout.term_columns[0] * (layout.term_columns[0] + 1) // 2  # term 1's share of theta
     batched = n_theta * size * size <= _HESSIAN_BATCH_LIMIT
-    triple_coef = triple_coefficients(design, cross) if problem.triple_coef is None \
-        else problem.triple_coef
+    triple_coef = triple_coefficients(design, cross) \
+        if problem.triple_coef is None and not level_dense_update(design) else problem.triple_coef
     augmented = augmented_crossproducts(cross, stats) if problem.augmented is None \
         else problem.augmented
 
@@ -549,9 +637,15 @@ def deviance_value_grad_hess(problem: LinearProblem, reml: bool):
         K_bar, = unscaled_pullback(D_bar)
         grad = term1_pullback((jnp.ones_like(ld1), K_bar))[0] + grad_scaled
 
-        # (a) and (b): second derivatives through K(theta) and through S(theta)
-        hess = jax.hessian(lambda t: (lambda o: o[0] + jnp.sum(K_bar * o[1]))(term1(t)))(theta)
-        hess = hess + jax.hessian(lambda t: jnp.sum(G * scaled(D, t)))(theta)
+        # (a) and (b): second derivatives through K(theta), which depends on term 1's share of
+        # theta only, and through S(theta), which depends on the rest only
+        linear_in_K = lambda t1: (lambda o: o[0] + jnp.sum(K_bar * o[1]))(
+            term1(theta.at[:n1].set(t1)))
+        hess = jnp.zeros((n_theta, n_theta), theta.dtype).at[:n1, :n1].set(
+            jax.hessian(linear_in_K)(theta[:n1]))
+        if n_theta > n1:
+            scaled_part = lambda t2: jnp.sum(G * scaled(D, theta.at[n1:].set(t2)))
+            hess = hess.at[n1:, n1:].add(jax.hessian(scaled_part)(theta[n1:]))
         # tangents of K and D along term 1's directions (the others leave K and D unchanged)
         basis = jnp.eye(n_theta, dtype=theta.dtype)
         K_dot = jax.vmap(lambda e: jax.jvp(lambda t: term1(t)[1], (theta,), (e,))[1])(basis[:n1])
