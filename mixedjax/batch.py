@@ -75,9 +75,7 @@ def _generalized_replicate(data, start, n_obs, family, n_agq: int, max_iteration
     n_theta = data.design.layout.n_theta
     stage1, final, theta, beta, hessian, pieces = fit_generalized(data, start[:n_theta], family, n_agq,
                                                                   max_iterations, start)
-    mu = pieces.mu
-    pearson = jnp.sum(data.weights * (y - mu) ** 2 / family.variance(mu))
-    sigma = jnp.where(family.has_dispersion, jnp.sqrt((pearson + pieces.ussq) / n_obs), 1.0)
+    sigma = glmm.dispersion_sigma(pieces, data, family, n_obs)
     covariance = glmm.beta_covariance(theta, beta, pieces.u, hessian, data, family, sigma ** 2,
                                       use_hessian=n_agq > 0)
     se = jnp.sqrt(jnp.diagonal(covariance.matrix))

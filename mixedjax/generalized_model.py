@@ -10,7 +10,6 @@ under vmap (docs/DESIGN.md sections 6-7).
 """
 from __future__ import annotations
 
-import math
 import re
 import warnings
 from functools import partial
@@ -36,6 +35,9 @@ from .results import (ConvergenceError, ConvergenceWarning, MixedModelResults, O
                       SingularFitWarning, convergence_messages, scaled_quantiles, stop_message)
 from .terms import evaluate_expression
 
+HESSIAN_FALLBACK_MESSAGE = ("variance-covariance matrix computed from finite-difference Hessian is not "
+                            "positive definite or contains NA values: falling back to var-cov "
+                            "estimated from RX")
 OPTIMIZER_NAME = "Newton"
 
 
@@ -145,13 +147,24 @@ def fit_model(spec: ModelSpec, y, weights, family: Family, theta0, n_agq: int,
               max_iterations: int = 100, start=None, mustart=None):
     """``fit_generalized`` on the fit design, with the conditional modes and fitted means
     returned on the model's own levels and rows."""
-    outputs = fit_generalized(fit_glmm_data(spec, y, weights, family, mustart), theta0, family, n_agq,
-                              max_iterations, start)
-    if not spec.padded:
-        return outputs
-    stage1, final, theta, beta, hessian, pieces = outputs
-    pieces = pieces._replace(u=spec.unpad_random(pieces.u), mu=np.asarray(pieces.mu)[:spec.n_obs])
-    return stage1, final, theta, beta, hessian, pieces
+    data = fit_glmm_data(spec, y, weights, family, mustart)
+    stage1, final, theta, beta, hessian, pieces = fit_generalized(data, theta0, family, n_agq,
+                                                                  max_iterations, start)
+    # on the fit data: the padded shapes share this program with every nearby size
+    sigma, covariance = _sigma_and_covariance(theta, beta, hessian, pieces, data, family,
+                                              np.float64(spec.n_obs), n_agq > 0)
+    if spec.padded:
+        pieces = pieces._replace(u=spec.unpad_random(pieces.u), mu=np.asarray(pieces.mu)[:spec.n_obs])
+    return stage1, final, theta, beta, hessian, pieces, float(sigma), to_host(covariance)
+
+
+@partial(jit, static_argnames=("family", "use_hessian"))
+def _sigma_and_covariance(theta, beta, hessian, pieces, data: glmm.GLMMData, family: Family, n_obs,
+                          use_hessian: bool):
+    """(sigma, vcov(beta)) at the optimum: ``glmm.dispersion_sigma``, ``glmm.beta_covariance``,
+    the functions batch replicates use too."""
+    sigma = glmm.dispersion_sigma(pieces, data, family, n_obs)
+    return sigma, glmm.beta_covariance(theta, beta, pieces.u, hessian, data, family, sigma ** 2, use_hessian)
 
 
 def fit_generalized(data: glmm.GLMMData, theta0, family: Family, n_agq: int, max_iterations: int = 100,
@@ -211,7 +224,6 @@ def _stage2_derivatives(x, u, data: glmm.GLMMData, family: Family, n_agq: int):
 
 
 _stage2_value = jit(_stage2_value_at, static_argnames=("family", "n_agq"))
-_beta_covariance = jit(glmm.beta_covariance, static_argnames=("family", "use_hessian"))
 _rx_covariance = jit(glmm.rx_covariance, static_argnames="family")
 
 
@@ -425,7 +437,7 @@ class GeneralizedLinearMixedModel(MixedModelResults):
     lme4 >= 2.0-1 reports it)."""
 
     def __init__(self, spec, data, family: Family, n_agq: int, outputs, data_name):
-        stage1, final, theta, beta, hessian, pieces = outputs
+        stage1, final, theta, beta, hessian, pieces, sigma, covariance = outputs
         self.spec, self.data, self.family, self.nAGQ, self.data_name = spec, data, family, n_agq, data_name
         self.theta_values = np.asarray(theta)
         self.beta = np.asarray(beta)
@@ -437,11 +449,10 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         self._objective = float(final.fun)
         self._ussq = float(pieces.ussq)
         self._covariance_scale = 1.0
-        pearson_ss = float(np.sum(self.prior_weights * (self.y - self.mu) ** 2 /
-                                  family.variance(self.mu)))
-        self.sigma = math.sqrt((pearson_ss + self._ussq) / self.nobs) if family.has_dispersion else 1.0
+        self.sigma = sigma
         self.hessian = np.asarray(hessian)
-        self.vcov_matrix, vcov_warning = self._vcov()
+        self.vcov_matrix = np.asarray(covariance.matrix)
+        vcov_warning = (HESSIAN_FALLBACK_MESSAGE if n_agq > 0 and bool(covariance.from_rx) else None)
         singular = self.is_singular
         n_theta = len(self.theta_values)
         messages = convergence_messages(np.asarray(final.grad), np.asarray(final.hess), singular)
@@ -515,24 +526,10 @@ class GeneralizedLinearMixedModel(MixedModelResults):
     # ---- standard errors ------------------------------------------------------------------------
     def vcov_rx(self) -> np.ndarray:
         """vcov(beta) from R_X of the weighted PLS system at the optimum (theta treated as known)."""
+        dispersion = self.sigma ** 2 if self.family.has_dispersion else 1.0
         return np.asarray(_rx_covariance(self.theta_values, self.beta, self.u, self.data, self.family,
-                                         self._dispersion))
+                                         dispersion))
 
-    @property
-    def _dispersion(self) -> float:
-        return self.sigma ** 2 if self.family.has_dispersion else 1.0
-
-    def _vcov(self):
-        """lme4's use.hessian (``glmm.beta_covariance``): 2 [H^{-1}]_beta,beta of the deviance
-        over (theta, beta); RX-based when H is not positive definite (with a warning) or for
-        nAGQ = 0."""
-        covariance = _beta_covariance(self.theta_values, self.beta, self.u, self.hessian, self.data,
-                                      self.family, self._dispersion, self.nAGQ > 0)
-        fallback = self.nAGQ > 0 and bool(covariance.from_rx)
-        return np.asarray(covariance.matrix), (
-            "variance-covariance matrix computed from finite-difference Hessian is not positive "
-            "definite or contains NA values: falling back to var-cov estimated from RX"
-            if fallback else None)
 
     # ---- criteria ----------------------------------------------------------------------------------
     @property

@@ -398,6 +398,13 @@ def agq_deviance_at(u, theta, beta, data: GLMMData, family: Family, n_points: in
     return jnp.where(jnp.isfinite(value), value, jnp.inf)
 
 
+def dispersion_sigma(pieces: LaplacePieces, data: GLMMData, family: Family, n_obs):
+    """lme4's sigma of a glmer fit: sqrt((sum a (y - mu)^2 / V(mu) + ||u||^2) / n) for families
+    with a dispersion (Gamma, inverse Gaussian, gaussian), else 1 (padded rows have a = 0)."""
+    pearson = jnp.sum(data.weights * (data.y - pieces.mu) ** 2 / family.variance(pieces.mu))
+    return jnp.where(family.has_dispersion, jnp.sqrt((pearson + pieces.ussq) / n_obs), 1.0)
+
+
 class BetaCovariance(NamedTuple):
     """vcov(beta) of a GLMM fit and whether it came from R_X (the Hessian's fallback)."""
 
