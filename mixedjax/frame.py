@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from formulaic import Formula
 
-from .formula import FormulaError, ParsedFormula, _split_top_level, r_to_python
+from .formula import ParsedFormula, _split_top_level, expression_variables
 
 
 class DataError(ValueError):
@@ -44,9 +43,6 @@ class ModelFrame:
     offset_name: str | None = None
 
 
-_BACKTICKED = re.compile(r"`([^`]+)`")
-
-
 def _variables(expression: str) -> frozenset[str]:
     return _variables_of(expression.strip())
 
@@ -60,17 +56,9 @@ def _variables_of(expression: str) -> frozenset[str]:
     if re.fullmatch(r"cbind\s*\(.*\)", expression, flags=re.S):  # binomial cbind(successes, failures)
         inner = expression[expression.index("(") + 1:-1]
         return frozenset().union(*(_variables(part) for part in _split_top_level(inner, ",")))
-    # formulaic's required_variables splits a backticked `a.b` at the dot (it reports 'a'), though
-    # its model matrices read the name whole: take backticked names out before asking it
-    quoted = set(_BACKTICKED.findall(expression))
-    placeholders = {f"_mixedjax_quoted_{i}": name for i, name in enumerate(sorted(quoted))}
-    for placeholder, name in placeholders.items():
-        expression = expression.replace(f"`{name}`", placeholder)
-    try:
-        found = Formula(r_to_python(expression)).required_variables
-    except Exception as error:  # formulaic raises many types; name the expression for the user
-        raise FormulaError(f"cannot read the variables of {expression!r}: {error}") from error
-    return frozenset(placeholders.get(str(name), str(name)) for name in found)
+    # our own reading, not formulaic's required_variables: that misses the variables inside its
+    # stateful transforms (poly(x, 2), scale(x)) and splits a backticked `a.b` at the dot
+    return expression_variables(expression)
 
 
 def used_columns(parsed: ParsedFormula) -> list[str]:
@@ -87,10 +75,6 @@ def used_columns(parsed: ParsedFormula) -> list[str]:
 
 
 def _missing_column_error(name: str, data: pd.DataFrame, role: str) -> DataError:
-    dotted = [str(c) for c in data.columns if str(c).startswith(f"{name}.")]
-    if dotted:  # R reads a.b as one name; Python syntax reads an attribute of a
-        return DataError(f"column {name!r} ({role}) not found in data; to use column "
-                         f"{dotted[0]!r} write its name in backticks: `{dotted[0]}`")
     close = difflib.get_close_matches(name, [str(c) for c in data.columns], n=3)
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else \
         f"; the data has columns {', '.join(map(str, list(data.columns)[:12]))}"

@@ -15,11 +15,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from formulaic import Formula
-
-from .formula import FormulaError, parse_formula, r_to_python
+from .formula import FormulaError, expression_variables, parse_formula
 from .frame import DataError
-from .terms import evaluate_expression, factor_codes
+from .terms import R_FUNCTIONS, evaluate_expression, factor_codes
 
 
 def _terms_in(re_form, spec) -> list[int]:
@@ -43,7 +41,7 @@ def _terms_in(re_form, spec) -> list[int]:
 
 def _matrix(model_spec, data: pd.DataFrame, what: str) -> np.ndarray:
     try:
-        return np.asarray(model_spec.get_model_matrix(data, na_action="ignore"), dtype=float)
+        return np.asarray(model_spec.get_model_matrix(data, na_action="ignore", context=R_FUNCTIONS), dtype=float)
     except Exception as error:  # formulaic: unseen level, missing column...
         raise DataError(f"cannot build the {what} for newdata: {error}") from error
 
@@ -51,9 +49,9 @@ def _matrix(model_spec, data: pd.DataFrame, what: str) -> np.ndarray:
 def _check_fixed_levels(fit, newdata: pd.DataFrame, included: list[int]) -> None:
     """Categorical predictors (not grouping factors) must use levels the fit saw."""
     frame = fit.spec.frame.data
-    names = set(Formula(r_to_python(fit.spec.formula.fixed)).required_variables)
+    names = set(expression_variables(fit.spec.formula.fixed))
     for i in included:
-        names |= set(Formula(r_to_python(fit.spec.terms[i].bar.lhs)).required_variables)
+        names |= set(expression_variables(fit.spec.terms[i].bar.lhs))
     for name in sorted(str(n) for n in names):
         if name in newdata.columns and not pd.api.types.is_numeric_dtype(frame[name]):
             _, known = factor_codes(frame[name])

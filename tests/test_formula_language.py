@@ -1,0 +1,75 @@
+"""R's formula idioms (top-level bars, dotted names, a column named I, R calls, poly, scale,
+%in%), each fitted by lmer and compared with lme4 1.1-31 (tests/make_formula_reference.R wrote
+tests/reference_formula.json); and the calls we do not support, each an error naming the call."""
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mixedjax as mj
+from mixedjax import datasets
+
+HERE = os.path.dirname(__file__)
+with open(os.path.join(HERE, "reference_formula.json")) as stream:
+    REFERENCE = json.load(stream)
+MODELS = sorted(k for k in REFERENCE if k != "provenance")
+
+
+def _frames() -> dict[str, pd.DataFrame]:
+    sleep = datasets.load("sleepstudy")
+    sleep["I"] = sleep["Days"] + 1  # the derived columns of make_formula_reference.R
+    sleep["N"] = 2.0
+    sleep["half"] = np.where(sleep["Days"] >= 5, "b", "a")
+    iris = pd.read_csv(os.path.join(HERE, "reference_formula_iris.csv"))
+    return {"sleepstudy": sleep, "Dyestuff": datasets.load("Dyestuff"), "iris": iris}
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return _frames()
+
+
+@pytest.fixture(scope="module")
+def fits(frames):
+    return {name: mj.lmer(REFERENCE[name]["formula"], frames[REFERENCE[name]["data"]])
+            for name in MODELS}
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_fit_matches_lme4(fits, name):
+    ref, fit = REFERENCE[name], fits[name]
+    assert list(fit.fixef.index) == list(np.atleast_1d(ref["fixef_names"]))
+    assert fit.reml_criterion == pytest.approx(ref["criterion"], rel=1e-6)
+    np.testing.assert_allclose(fit.fixef.to_numpy(), np.atleast_1d(ref["fixef"]), rtol=1e-4)
+    np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov_matrix)), np.atleast_1d(ref["se"]), rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", [m for m in MODELS if "predict_population" in REFERENCE[m]])
+def test_predictions_on_new_data_use_the_fits_basis(fits, name):
+    """poly() and scale() on new data keep the fitted data's coefficients, centre and scale."""
+    ref = REFERENCE[name]
+    newdata = pd.DataFrame({"Days": ref["newdata_days"], "Subject": ref["newdata_subject"]})
+    np.testing.assert_allclose(fits[name].predict(newdata, re_form="~0"), ref["predict_population"],
+                               rtol=1e-6)
+    np.testing.assert_allclose(fits[name].predict(newdata), ref["predict_conditional"], rtol=1e-5)
+
+
+@pytest.mark.parametrize("formula,call,instead", [
+    ("Reaction ~ center(Days) + (1 | Subject)", "center()", "scale(x, scale = FALSE)"),
+    ("Reaction ~ ns(Days, 3) + (1 | Subject)", "ns()", "a column computed"),
+    ("Reaction ~ log10(Days + 1) + (1 | Subject)", "log10()", "I(log(x) / log(10))"),
+    ("log2(Reaction) ~ Days + (1 | Subject)", "log2()", "I(log(x) / log(2))"),
+    ("Reaction ~ Days + (poly2(Days) | Subject)", "poly2()", "supported calls"),
+])
+def test_unsupported_calls_name_the_call_and_the_fix(frames, formula, call, instead):
+    with pytest.raises(mj.FormulaError) as error:
+        mj.lmer(formula, frames["sleepstudy"])
+    assert call in str(error.value) and instead in str(error.value)
+
+
+def test_top_level_double_bar_is_uncorrelated_terms(frames):
+    fit = mj.lmer("Reaction ~ Days || Subject", frames["sleepstudy"])
+    assert [str(t.bar) for t in fit.spec.terms] == ["(1 | Subject)", "(0 + Days | Subject)"]
+    assert list(fit.fixef.index) == ["(Intercept)"]
