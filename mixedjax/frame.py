@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .formula import ParsedFormula, _split_top_level, expression_variables
+from .formula import R_CALLS, FormulaError, ParsedFormula, _split_top_level, expression_variables, r_to_python
 
 
 class DataError(ValueError):
@@ -86,6 +86,18 @@ def _check_unique(names, data: pd.DataFrame) -> None:
     if duplicated:
         raise DataError(f"data has more than one column named {', '.join(map(repr, duplicated))}; "
                         "rename them so that each name the model uses is unique")
+
+
+def _check_shadowed_calls(parsed: ParsedFormula, columns: list[str]) -> None:
+    """formulaic looks names up in the data first: a column named ``I`` hides the call ``I()``."""
+    text = " ".join(r_to_python(part) for part in
+                    [parsed.response, parsed.fixed, *parsed.offsets, *(b.lhs for b in parsed.bars)])
+    evaluated_calls = set(R_CALLS.values()) - {"offset", "cbind"}  # these two we read ourselves
+    for name in columns:
+        if name in evaluated_calls and re.search(rf"(?<![\w.`]){re.escape(name)}\s*\(", text):
+            raise FormulaError(f"column {name!r} has the name of the call {name}() that the formula "
+                               f"also uses; rename the column (e.g. data.rename(columns={{{name!r}: "
+                               f"'{name}_'}})) to use both")
 
 
 def _is_number(value) -> bool:
@@ -166,6 +178,7 @@ def build_frame(parsed: ParsedFormula, data: pd.DataFrame, weights=None, offset=
         if name not in data.columns:
             raise _missing_column_error(name, data, "used in the formula")
     _check_unique(columns, data)
+    _check_shadowed_calls(parsed, columns)
     frame = _numbers_as_floats(data.loc[:, columns].copy())
     _check_column_types(frame)
     weight_values, weight_name = _vector_argument(weights, data, "weights")

@@ -12,8 +12,11 @@ the link-scale value. They ignore the uncertainty of the random effects and of t
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
+from formulaic.errors import DataMismatchWarning
 
 from .formula import FormulaError, expression_variables, parse_formula
 from .frame import DataError
@@ -41,7 +44,12 @@ def _terms_in(re_form, spec) -> list[int]:
 
 def _matrix(model_spec, data: pd.DataFrame, what: str) -> np.ndarray:
     try:
-        return np.asarray(model_spec.get_model_matrix(data, na_action="ignore", context=R_FUNCTIONS), dtype=float)
+        # formulaic only warns about a level the fit never saw (factor(Days) = 11) and codes it as
+        # the reference level: a silently wrong prediction
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DataMismatchWarning)
+            matrix = model_spec.get_model_matrix(data, na_action="ignore", context=R_FUNCTIONS)
+        return np.asarray(matrix, dtype=float)
     except Exception as error:  # formulaic: unseen level, missing column...
         raise DataError(f"cannot build the {what} for newdata: {error}") from error
 

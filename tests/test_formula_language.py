@@ -73,3 +73,21 @@ def test_top_level_double_bar_is_uncorrelated_terms(frames):
     fit = mj.lmer("Reaction ~ Days || Subject", frames["sleepstudy"])
     assert [str(t.bar) for t in fit.spec.terms] == ["(1 | Subject)", "(0 + Days | Subject)"]
     assert list(fit.fixef.index) == ["(Intercept)"]
+
+
+@pytest.mark.parametrize("name", ["factor_call", "as_factor_call", "in_operator", "dotted_names", "transforms"])
+def test_predictions_on_the_fitted_rows_as_new_data_are_the_fitted_values(fits, frames, name):
+    data = frames[REFERENCE[name]["data"]]
+    rows = data.iloc[::7].reset_index(drop=True)
+    fit = fits[name]
+    np.testing.assert_allclose(fit.predict(rows), fit.predict()[::7], rtol=1e-10)
+
+
+def test_a_factor_level_the_fit_never_saw_is_an_error(fits):
+    with pytest.raises(mj.DataError, match="11"):
+        fits["factor_call"].predict(pd.DataFrame({"Days": [11.0], "Subject": ["308"]}))
+
+
+def test_a_column_that_hides_a_call_the_formula_uses_is_an_error(frames):
+    with pytest.raises(mj.FormulaError, match=r"column 'I' has the name of the call I\(\)"):
+        mj.lmer("Reaction ~ I + I(Days^2) + (1 | Subject)", frames["sleepstudy"])
