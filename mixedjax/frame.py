@@ -14,7 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .formula import R_CALLS, FormulaError, ParsedFormula, _split_top_level, expression_variables, r_to_python
+from .formula import (
+    R_CALLS,
+    FormulaError,
+    ParsedFormula,
+    _split_top_level,
+    expression_variables,
+    r_to_python,
+)
 
 
 class DataError(ValueError):

@@ -53,4 +53,12 @@ out <- lapply(models, function(m) {
 })
 out$provenance <- list(R = R.version.string, lme4 = as.character(packageVersion("lme4")),
                        script = "tests/make_formula_reference.R", date = format(Sys.Date()))
+# one glmer (Poisson, Laplace) with factor() of a factor and scale(): the criterion is -2 log-likelihood
+data(grouseticks, package = "lme4")
+g <- glmer(TICKS ~ factor(YEAR) + scale(HEIGHT) + (1 | BROOD), data = grouseticks, family = poisson,
+           control = glmerControl(optimizer = "bobyqa", optCtrl = list(rhoend = 1e-10)))
+out$glmer_poisson <- list(data = "grouseticks", formula = "TICKS ~ factor(YEAR) + scale(HEIGHT) + (1 | BROOD)",
+                          family = "poisson", fixef_names = names(fixef(g)), fixef = unname(fixef(g)),
+                          se = unname(sqrt(diag(as.matrix(vcov(g))))),
+                          minus_two_loglik = -2 * as.numeric(logLik(g)))
 writeLines(toJSON(out, digits = I(17), auto_unbox = TRUE, pretty = TRUE), "tests/reference_formula.json")
