@@ -347,6 +347,9 @@ def _expanded_text(text: str, response: str, rhs: str) -> str:
     """The formula as lme4 prints it: each ``(e || g)`` replaced by ``((1 | g) + (0 + x | g))``."""
     if "||" not in rhs:
         return text
+    if _has_top_level_bar(rhs):  # 'y ~ x || g' prints as 'y ~ (1 | g) + (0 + x | g)'
+        lhs, group = (p.strip() for p in rhs.split("||"))
+        return f"{response} ~ " + " + ".join(f"({one} | {group})" for one in _expand_double_bar(lhs))
     out = []
     for sign, term in _signed_terms(rhs):
         inside = _strip_outer_parens(term)

@@ -82,6 +82,8 @@ def test_top_level_double_bar_is_uncorrelated_terms(frames):
     fit = mj.lmer("Reaction ~ Days || Subject", frames["sleepstudy"])
     assert [str(t.bar) for t in fit.spec.terms] == ["(1 | Subject)", "(0 + Days | Subject)"]
     assert list(fit.fixef.index) == ["(Intercept)"]
+    # lme4 1.1-31: formula(lmer(Reaction ~ Days || Subject, sleepstudy))
+    assert fit.spec.formula.expanded_text == "Reaction ~ (1 | Subject) + (0 + Days | Subject)"
 
 
 @pytest.mark.parametrize("name", ["factor_call", "as_factor_call", "in_operator", "dotted_names", "transforms"])
