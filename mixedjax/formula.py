@@ -127,9 +127,15 @@ def _group_factors(group: str, term_text: str) -> list[tuple[str, tuple[str, ...
             expanded.append((":".join(outer), outer))
         return expanded
     cols = tuple(c.strip() for c in group.split(":"))
+    wrapped = [re.fullmatch(r"(?:as\.)?factor\s*\((.*)\)", c) for c in cols]
+    if any(wrapped):  # lme4 1.1-31 cannot evaluate it either ("couldn't evaluate grouping factor")
+        bare = ":".join(m.group(1).strip() if m else c for m, c in zip(wrapped, cols))
+        raise FormulaError(f"grouping factor {group!r} in {term_text!r}: a grouping variable is "
+                           f"always read as a factor, write ({term_text.split('|')[0].strip('( ')} | {bare})")
     if any(not re.fullmatch(r"[A-Za-z_.][A-Za-z0-9_.]*|`[^`]+`", c) for c in cols):
-        raise FormulaError(f"grouping factor {group!r} in {term_text!r} must be a column name or an "
-                           "interaction of column names (a:b) or a nesting (a/b)")
+        raise FormulaError(f"grouping factor {group!r} in {term_text!r} must be a column name, "
+                           "factor(column), an interaction of column names (a:b) or a nesting (a/b); "
+                           "compute other groupings as a column of the data")
     return [(group, tuple(c.strip("`") for c in cols))]
 
 

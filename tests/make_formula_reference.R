@@ -9,6 +9,7 @@ sleep <- sleepstudy
 sleep$I <- sleep$Days + 1        # a column named like R's I()
 sleep$N <- 2
 sleep$half <- factor(ifelse(sleep$Days >= 5, "b", "a"))
+sleep$subject_number <- as.numeric(as.character(sleep$Subject))  # a numeric grouping variable
 iris_data <- datasets::iris
 write.csv(iris_data, "tests/reference_formula_iris.csv", row.names = FALSE)
 newdata <- data.frame(Days = c(0, 2.5, 7, 12), Subject = factor(c("308", "309", "372", "308")))
@@ -30,6 +31,7 @@ models <- list(
   scale_call = list(data = "sleepstudy", formula = "Reaction ~ scale(Days) + (scale(Days) | Subject)", predict = TRUE),
   scale_center_only = list(data = "sleepstudy", formula = "Reaction ~ scale(Days, scale = FALSE) + (1 | Subject)", predict = TRUE),
   I_arithmetic = list(data = "sleepstudy", formula = "Reaction ~ Days + I(Days^2) + (1 | Subject)"),
+  numeric_grouping = list(data = "sleepstudy", formula = "Reaction ~ Days + (Days | subject_number)"),
   in_operator = list(data = "sleepstudy", formula = "Reaction ~ Days %in% half + (1 | Subject)")
 )
 frames <- list(Dyestuff = Dyestuff, sleepstudy = sleep, iris = iris_data)
@@ -42,7 +44,7 @@ out <- lapply(models, function(m) {
   fit <- lmer(as.formula(m$formula), data = frames[[m$data]], REML = TRUE, control = tight)
   entry <- list(data = m$data, formula = m$formula, fixef_names = names(fixef(fit)),
                 fixef = unname(fixef(fit)), se = unname(sqrt(diag(as.matrix(vcov(fit))))),
-                criterion = unname(getME(fit, "devcomp")$cmp[["REML"]]))
+                criterion = unname(getME(fit, "devcomp")$cmp[["REML"]]), groups = names(getME(fit, "flist")))
   if (isTRUE(m$predict)) {
     entry$newdata_days <- newdata$Days
     entry$newdata_subject <- as.character(newdata$Subject)

@@ -22,6 +22,7 @@ def _frames() -> dict[str, pd.DataFrame]:
     sleep["I"] = sleep["Days"] + 1  # the derived columns of make_formula_reference.R
     sleep["N"] = 2.0
     sleep["half"] = np.where(sleep["Days"] >= 5, "b", "a")
+    sleep["subject_number"] = sleep["Subject"].astype(str).astype(float)
     iris = pd.read_csv(os.path.join(HERE, "reference_formula_iris.csv"))
     return {"sleepstudy": sleep, "Dyestuff": datasets.load("Dyestuff"), "iris": iris}
 
@@ -42,6 +43,7 @@ def test_fit_matches_lme4(fits, name):
     ref, fit = REFERENCE[name], fits[name]
     assert list(fit.fixef.index) == list(np.atleast_1d(ref["fixef_names"]))
     assert fit.reml_criterion == pytest.approx(ref["criterion"], rel=1e-6)
+    assert list(dict.fromkeys(t.group for t in fit.spec.terms)) == list(np.atleast_1d(ref["groups"]))
     np.testing.assert_allclose(fit.fixef.to_numpy(), np.atleast_1d(ref["fixef"]), rtol=1e-4)
     np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov_matrix)), np.atleast_1d(ref["se"]), rtol=1e-4)
 
@@ -71,6 +73,9 @@ def test_glmer_with_r_calls_matches_lme4():
     ("Reaction ~ log10(Days + 1) + (1 | Subject)", "log10()", "I(log(x) / log(10))"),
     ("log2(Reaction) ~ Days + (1 | Subject)", "log2()", "I(log(x) / log(2))"),
     ("Reaction ~ Days + (poly2(Days) | Subject)", "poly2()", "supported calls"),
+    # lme4 1.1-31: "couldn't evaluate grouping factor factor(subject_number) within model frame"
+    ("Reaction ~ Days + (Days | factor(subject_number))", "always read as a factor",
+     "(Days | subject_number)"),
 ])
 def test_unsupported_calls_name_the_call_and_the_fix(frames, formula, call, instead):
     with pytest.raises(mj.FormulaError) as error:
