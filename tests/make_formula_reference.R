@@ -63,4 +63,10 @@ out$glmer_poisson <- list(data = "grouseticks", formula = "TICKS ~ factor(YEAR) 
                           family = "poisson", fixef_names = names(fixef(g)), fixef = unname(fixef(g)),
                           se = unname(sqrt(diag(as.matrix(vcov(g))))),
                           minus_two_loglik = -2 * as.numeric(logLik(g)))
+# anova type III (lmerTest, Satterthwaite) of a model with as.factor() in an interaction
+a3 <- anova(lmerTest::lmer(Reaction ~ as.factor(half) * Days + (1 | Subject), data = sleep, control = tight),
+            type = 3)
+out$anova_type3 <- list(data = "sleepstudy", formula = "Reaction ~ as.factor(half) * Days + (1 | Subject)",
+                        terms = rownames(a3), F = unname(a3[["F value"]]), NumDF = unname(a3$NumDF),
+                        DenDF = unname(a3$DenDF))
 writeLines(toJSON(out, digits = I(17), auto_unbox = TRUE, pretty = TRUE), "tests/reference_formula.json")

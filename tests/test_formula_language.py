@@ -14,7 +14,7 @@ from mixedjax import datasets
 HERE = os.path.dirname(__file__)
 with open(os.path.join(HERE, "reference_formula.json")) as stream:
     REFERENCE = json.load(stream)
-MODELS = sorted(k for k in REFERENCE if k not in ("provenance", "glmer_poisson"))
+MODELS = sorted(k for k in REFERENCE if k not in ("provenance", "glmer_poisson", "anova_type3"))
 
 
 def _frames() -> dict[str, pd.DataFrame]:
@@ -65,6 +65,15 @@ def test_glmer_with_r_calls_matches_lme4():
     assert -2 * fit.loglik == pytest.approx(ref["minus_two_loglik"], rel=1e-6)
     np.testing.assert_allclose(fit.fixef.to_numpy(), ref["fixef"], rtol=1e-4)
     np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov_matrix)), ref["se"], rtol=1e-2)
+
+
+def test_type_3_anova_of_an_r_call_in_an_interaction_matches_lmertest(frames):
+    ref = REFERENCE["anova_type3"]
+    table = mj.lmer(ref["formula"], frames[ref["data"]]).anova(type=3).table
+    assert list(table.index) == ref["terms"]
+    np.testing.assert_allclose(table["F value"].to_numpy(float), ref["F"], rtol=1e-4)
+    np.testing.assert_allclose(table["NumDF"].to_numpy(float), ref["NumDF"], rtol=1e-12)
+    np.testing.assert_allclose(table["DenDF"].to_numpy(float), ref["DenDF"], rtol=1e-4)
 
 
 @pytest.mark.parametrize("formula,call,instead", [
