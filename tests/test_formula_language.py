@@ -100,7 +100,8 @@ def test_top_level_double_bar_is_uncorrelated_terms(frames):
     assert fit.spec.formula.expanded_text == "Reaction ~ (1 | Subject) + (0 + Days | Subject)"
 
 
-@pytest.mark.parametrize("name", ["factor_call", "as_factor_call", "in_operator", "dotted_names", "transforms"])
+@pytest.mark.parametrize("name", ["factor_call", "as_factor_call", "in_operator", "dotted_names", "transforms",
+                                  "column_named_I", "numeric_grouping", "top_level_slope_log"])
 def test_predictions_on_the_fitted_rows_as_new_data_are_the_fitted_values(fits, frames, name):
     data = frames[REFERENCE[name]["data"]]
     rows = data.iloc[::7].reset_index(drop=True)
