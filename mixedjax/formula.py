@@ -252,6 +252,9 @@ def r_to_python(expr: str) -> str:
             out.append(R_CALLS[token])
         elif _is_keyword_argument(tokens, i):
             out.append(token)  # a keyword argument: poly(x, 2, raw = TRUE)
+        elif token.startswith("contr."):
+            raise FormulaError(f"contrasts ({token} in {expr!r}) are not supported: factors use R's "
+                               "default treatment contrasts; write factor(x) or C(x)")
         elif token in _NOT_NAMES:
             out.append(_NOT_NAMES[token])
         elif "." in token or token in R_CALLS or token in _PYTHON_WORDS:

@@ -82,6 +82,7 @@ def test_type_3_anova_of_an_r_call_in_an_interaction_matches_lmertest(frames):
     ("Reaction ~ log10(Days + 1) + (1 | Subject)", "log10()", "I(log(x) / log(10))"),
     ("log2(Reaction) ~ Days + (1 | Subject)", "log2()", "I(log(x) / log(2))"),
     ("Reaction ~ Days + (poly2(Days) | Subject)", "poly2()", "supported calls"),
+    ("Reaction ~ C(half, contr.sum) + (1 | Subject)", "contr.sum", "treatment contrasts"),
     # lme4 1.1-31: "couldn't evaluate grouping factor factor(subject_number) within model frame"
     ("Reaction ~ Days + (Days | factor(subject_number))", "always read as a factor",
      "(Days | subject_number)"),
@@ -117,3 +118,12 @@ def test_a_factor_level_the_fit_never_saw_is_an_error(fits):
 def test_a_column_that_hides_a_call_the_formula_uses_is_an_error(frames):
     with pytest.raises(mj.FormulaError, match=r"column 'I' has the name of the call I\(\)"):
         mj.lmer("Reaction ~ I + I(Days^2) + (1 | Subject)", frames["sleepstudy"])
+
+
+def test_c_of_a_factor_is_named_as_r_names_it(frames):
+    # R 4: colnames(model.matrix(~ C(g), data.frame(g = factor(c("a", "b", "c", "a"))))) is
+    # "(Intercept)" "C(g)b" "C(g)c"; fitted as the same model as factor(half)
+    fit = mj.lmer("Reaction ~ C(half) + (1 | Subject)", frames["sleepstudy"])
+    same = mj.lmer("Reaction ~ half + (1 | Subject)", frames["sleepstudy"])
+    assert list(fit.fixef.index) == ["(Intercept)", "C(half)b"]
+    np.testing.assert_allclose(fit.fixef.to_numpy(), same.fixef.to_numpy(), rtol=1e-12)
