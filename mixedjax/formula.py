@@ -127,9 +127,15 @@ def _group_factors(group: str, term_text: str) -> list[tuple[str, tuple[str, ...
             expanded.append((":".join(outer), outer))
         return expanded
     cols = tuple(c.strip() for c in group.split(":"))
+    wrapped = [re.fullmatch(r"(?:as\.)?factor\s*\((.*)\)", c) for c in cols]
+    if any(wrapped):  # lme4 1.1-31 cannot evaluate it either ("couldn't evaluate grouping factor")
+        bare = ":".join(m.group(1).strip() if m else c for m, c in zip(wrapped, cols))
+        raise FormulaError(f"grouping factor {group!r} in {term_text!r}: a grouping variable is "
+                           f"always read as a factor, write ({term_text.split('|')[0].strip('( ')} | {bare})")
     if any(not re.fullmatch(r"[A-Za-z_.][A-Za-z0-9_.]*|`[^`]+`", c) for c in cols):
-        raise FormulaError(f"grouping factor {group!r} in {term_text!r} must be a column name or an "
-                           "interaction of column names (a:b) or a nesting (a/b)")
+        raise FormulaError(f"grouping factor {group!r} in {term_text!r} must be a column name, "
+                           "factor(column), an interaction of column names (a:b) or a nesting (a/b); "
+                           "compute other groupings as a column of the data")
     return [(group, tuple(c.strip("`") for c in cols))]
 
 
@@ -188,9 +194,94 @@ def _collect_bars(rhs: str) -> tuple[list[tuple[str, str]], list[tuple[str, str,
 _OFFSET = re.compile(r"^offset\s*\((.*)\)$", re.S)
 
 
+# R calls a formula may use, with the Python name formulaic evaluates (its own transforms, or the
+# functions of terms.R_FUNCTIONS); ``offset`` and ``cbind`` are read before formulaic sees the text
+R_CALLS = {"I": "I", "factor": "factor", "as.factor": "as_factor", "as.numeric": "as_numeric",
+           "as.integer": "as_integer", "log": "log", "exp": "exp", "sqrt": "sqrt", "abs": "abs",
+           "poly": "poly", "scale": "scale", "C": "C", "offset": "offset", "cbind": "cbind"}
+_INSTEAD = {"center": "scale(x, scale = FALSE)", "log10": "I(log(x) / log(10))",
+            "log2": "I(log(x) / log(2))", "log1p": "log(x + 1)", "ns": "a column computed in the data",
+            "bs": "a column computed in the data", "as.character": "factor(x)",
+            "ordered": "factor(x)", "relevel": "a factor column with its levels in the wanted order"}
+_TOKEN = re.compile(r"`[^`]*`|'[^']*'|\"[^\"]*\"|%in%|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|"
+                    r"[A-Za-z.][A-Za-z0-9._]*|.", re.DOTALL)
+_NOT_NAMES = {"TRUE": "True", "FALSE": "False"}
+
+
+def _tokens(expr: str) -> list[str]:
+    return _TOKEN.findall(expr)
+
+
+def _next_visible(tokens: list[str], i: int) -> str:
+    for token in tokens[i + 1:]:
+        if not token.isspace():
+            return token
+    return ""
+
+
+def _is_keyword_argument(tokens: list[str], i: int) -> bool:
+    """``raw`` in ``poly(x, 2, raw = TRUE)``: a name followed by ``=`` (not ``==``)."""
+    rest = "".join(tokens[i + 1:]).lstrip()
+    return rest.startswith("=") and not rest.startswith("==")
+
+
 def r_to_python(expr: str) -> str:
-    """Translate R arithmetic inside a term to Python: ``^`` is ``**``."""
-    return expr.replace("^", "**")
+    """Translate an R term to formulaic's Python syntax.
+
+    ``^`` is ``**``, ``%in%`` is ``:`` (as in R's terms), ``TRUE``/``FALSE`` are Python's;
+    the supported calls (``R_CALLS``) get their Python names (``as.factor`` -> ``as_factor``);
+    a name that R reads whole but Python would not (``total.fruits``, or a column named like a
+    function, ``I``) is backticked. Any other call is a FormulaError naming what to write instead.
+    """
+    tokens, out = _tokens(expr), []
+    for i, token in enumerate(tokens):
+        is_name = bool(re.fullmatch(r"[A-Za-z.][A-Za-z0-9._]*", token)) and not re.match(r"\.\d", token)
+        following = _next_visible(tokens, i)
+        if token == "^":
+            out.append("**")
+        elif token == "%in%":
+            out.append(":")
+        elif not is_name:
+            out.append(token)
+        elif following == "(":
+            if token not in R_CALLS:
+                instead = _INSTEAD.get(token, "a column computed in the data frame, named in the formula")
+                raise FormulaError(f"{token}() in {expr!r} is not supported in mixedjax formulas; write "
+                                   f"{instead} instead (supported calls: "
+                                   f"{', '.join(sorted(set(R_CALLS) - {'offset', 'cbind'}))})")
+            out.append(R_CALLS[token])
+        elif _is_keyword_argument(tokens, i):
+            out.append(token)  # a keyword argument: poly(x, 2, raw = TRUE)
+        elif token.startswith("contr."):
+            raise FormulaError(f"contrasts ({token} in {expr!r}) are not supported: factors use R's "
+                               "default treatment contrasts; write factor(x) or C(x)")
+        elif token in _NOT_NAMES:
+            out.append(_NOT_NAMES[token])
+        elif "." in token or token in R_CALLS or token in _PYTHON_WORDS:
+            out.append(f"`{token}`")
+        else:
+            out.append(token)
+    return "".join(out)
+
+
+# Python's keywords and constants are ordinary names in R: backtick them
+_PYTHON_WORDS = {"None", "True", "False", "and", "or", "not", "in", "is", "if", "else", "for",
+                 "lambda", "def", "class", "return", "from", "import", "as", "with", "pass", "del",
+                 "global", "while", "try", "except", "raise", "yield", "assert", "break", "continue",
+                 "finally", "nonlocal", "elif", "async", "await"}
+
+
+def expression_variables(expr: str) -> frozenset[str]:
+    """The data columns an R expression reads: its names that are neither calls nor keywords."""
+    tokens, names = _tokens(r_to_python(expr)), set()
+    for i, token in enumerate(tokens):
+        following = _next_visible(tokens, i)
+        if token.startswith("`"):
+            names.add(token[1:-1])
+        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", token) and following != "(" and \
+                not _is_keyword_argument(tokens, i) and token not in ("True", "False", "None"):
+            names.add(token)
+    return frozenset(names)
 
 
 _DANGLING = re.compile(r"([+\-*/:^~])\s*(\)|\||,|$)")
@@ -223,7 +314,16 @@ def parse_formula(text: str) -> ParsedFormula:
     if not rhs:
         raise FormulaError(f"formula {text!r} has nothing after '~'")
     _check_dangling_operators(text)
-    fixed_terms, raw_bars = _collect_bars(rhs)
+    if _has_top_level_bar(rhs):
+        # '|' binds more loosely than '+' in R: 'y ~ x + 1 | g' is the one term (x + 1 | g), and
+        # lme4's fixed part is then the intercept alone (nobars gives y ~ 1)
+        if any(_has_top_level_bar(_strip_outer_parens(t) or "") for _, t in
+               _signed_terms(_split_top_level(rhs, "|")[0])):
+            raise FormulaError(f"{text!r} has a random-effects term inside the left side of a "
+                               "top-level '|': put each bar term in its own parentheses")
+        fixed_terms, raw_bars = [], _parse_bar(rhs, rhs)
+    else:
+        fixed_terms, raw_bars = _collect_bars(rhs)
     for _, term in fixed_terms:
         if term == ".":
             raise FormulaError(f"'.' (all other columns) in {text!r} is not supported: name the "
@@ -256,6 +356,9 @@ def _expanded_text(text: str, response: str, rhs: str) -> str:
     """The formula as lme4 prints it: each ``(e || g)`` replaced by ``((1 | g) + (0 + x | g))``."""
     if "||" not in rhs:
         return text
+    if _has_top_level_bar(rhs):  # 'y ~ x || g' prints as 'y ~ (1 | g) + (0 + x | g)'
+        lhs, group = (p.strip() for p in rhs.split("||"))
+        return f"{response} ~ " + " + ".join(f"({one} | {group})" for one in _expand_double_bar(lhs))
     out = []
     for sign, term in _signed_terms(rhs):
         inside = _strip_outer_parens(term)

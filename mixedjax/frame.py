@@ -13,9 +13,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from formulaic import Formula
 
-from .formula import FormulaError, ParsedFormula, _split_top_level, r_to_python
+from .formula import (
+    R_CALLS,
+    FormulaError,
+    ParsedFormula,
+    _split_top_level,
+    expression_variables,
+    r_to_python,
+)
 
 
 class DataError(ValueError):
@@ -45,9 +51,6 @@ class ModelFrame:
     row_index: pd.Index | None = None  # the caller's row labels of the kept rows
 
 
-_BACKTICKED = re.compile(r"`([^`]+)`")
-
-
 def _variables(expression: str) -> frozenset[str]:
     return _variables_of(expression.strip())
 
@@ -61,17 +64,9 @@ def _variables_of(expression: str) -> frozenset[str]:
     if re.fullmatch(r"cbind\s*\(.*\)", expression, flags=re.S):  # binomial cbind(successes, failures)
         inner = expression[expression.index("(") + 1:-1]
         return frozenset().union(*(_variables(part) for part in _split_top_level(inner, ",")))
-    # formulaic's required_variables splits a backticked `a.b` at the dot (it reports 'a'), though
-    # its model matrices read the name whole: take backticked names out before asking it
-    quoted = set(_BACKTICKED.findall(expression))
-    placeholders = {f"_mixedjax_quoted_{i}": name for i, name in enumerate(sorted(quoted))}
-    for placeholder, name in placeholders.items():
-        expression = expression.replace(f"`{name}`", placeholder)
-    try:
-        found = Formula(r_to_python(expression)).required_variables
-    except Exception as error:  # formulaic raises many types; name the expression for the user
-        raise FormulaError(f"cannot read the variables of {expression!r}: {error}") from error
-    return frozenset(placeholders.get(str(name), str(name)) for name in found)
+    # our own reading, not formulaic's required_variables: that misses the variables inside its
+    # stateful transforms (poly(x, 2), scale(x)) and splits a backticked `a.b` at the dot
+    return expression_variables(expression)
 
 
 def used_columns(parsed: ParsedFormula) -> list[str]:
@@ -88,10 +83,6 @@ def used_columns(parsed: ParsedFormula) -> list[str]:
 
 
 def _missing_column_error(name: str, data: pd.DataFrame, role: str) -> DataError:
-    dotted = [str(c) for c in data.columns if str(c).startswith(f"{name}.")]
-    if dotted:  # R reads a.b as one name; Python syntax reads an attribute of a
-        return DataError(f"column {name!r} ({role}) not found in data; to use column "
-                         f"{dotted[0]!r} write its name in backticks: `{dotted[0]}`")
     close = difflib.get_close_matches(name, [str(c) for c in data.columns], n=3)
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else \
         f"; the data has columns {', '.join(map(str, list(data.columns)[:12]))}"
@@ -103,6 +94,18 @@ def _check_unique(names, data: pd.DataFrame) -> None:
     if duplicated:
         raise DataError(f"data has more than one column named {', '.join(map(repr, duplicated))}; "
                         "rename them so that each name the model uses is unique")
+
+
+def _check_shadowed_calls(parsed: ParsedFormula, columns: list[str]) -> None:
+    """formulaic looks names up in the data first: a column named ``I`` hides the call ``I()``."""
+    text = " ".join(r_to_python(part) for part in
+                    [parsed.response, parsed.fixed, *parsed.offsets, *(b.lhs for b in parsed.bars)])
+    evaluated_calls = set(R_CALLS.values()) - {"offset", "cbind"}  # these two we read ourselves
+    for name in columns:
+        if name in evaluated_calls and re.search(rf"(?<![\w.`]){re.escape(name)}\s*\(", text):
+            raise FormulaError(f"column {name!r} has the name of the call {name}() that the formula "
+                               f"also uses; rename the column (e.g. data.rename(columns={{{name!r}: "
+                               f"'{name}_'}})) to use both")
 
 
 def _is_number(value) -> bool:
@@ -183,6 +186,7 @@ def build_frame(parsed: ParsedFormula, data: pd.DataFrame, weights=None, offset=
         if name not in data.columns:
             raise _missing_column_error(name, data, "used in the formula")
     _check_unique(columns, data)
+    _check_shadowed_calls(parsed, columns)
     frame = _numbers_as_floats(data.loc[:, columns].copy())
     _check_column_types(frame)
     weight_values, weight_name = _vector_argument(weights, data, "weights")

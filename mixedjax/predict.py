@@ -12,14 +12,15 @@ the link-scale value. They ignore the uncertainty of the random effects and of t
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
+from formulaic.errors import DataMismatchWarning
 
-from formulaic import Formula
-
-from .formula import FormulaError, parse_formula, r_to_python
+from .formula import FormulaError, expression_variables, parse_formula
 from .frame import DataError
-from .terms import evaluate_expression, factor_codes
+from .terms import R_FUNCTIONS, evaluate_expression, factor_codes
 
 
 def _is_missing(value) -> bool:
@@ -57,7 +58,12 @@ def _terms_in(re_form, spec) -> list[int]:
 
 def _matrix(model_spec, data: pd.DataFrame, what: str) -> np.ndarray:
     try:
-        return np.asarray(model_spec.get_model_matrix(data, na_action="ignore"), dtype=float)
+        # formulaic only warns about a level the fit never saw (factor(Days) = 11) and codes it as
+        # the reference level: a silently wrong prediction
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DataMismatchWarning)
+            matrix = model_spec.get_model_matrix(data, na_action="ignore", context=R_FUNCTIONS)
+        return np.asarray(matrix, dtype=float)
     except Exception as error:  # formulaic: unseen level, missing column...
         raise DataError(f"cannot build the {what} for newdata: {error}") from error
 
@@ -65,9 +71,9 @@ def _matrix(model_spec, data: pd.DataFrame, what: str) -> np.ndarray:
 def _check_fixed_levels(fit, newdata: pd.DataFrame, included: list[int]) -> None:
     """Categorical predictors (not grouping factors) must use levels the fit saw."""
     frame = fit.spec.frame.data
-    names = set(Formula(r_to_python(fit.spec.formula.fixed)).required_variables)
+    names = set(expression_variables(fit.spec.formula.fixed))
     for i in included:
-        names |= set(Formula(r_to_python(fit.spec.terms[i].bar.lhs)).required_variables)
+        names |= set(expression_variables(fit.spec.terms[i].bar.lhs))
     for name in sorted(str(n) for n in names):
         if name in newdata.columns and not pd.api.types.is_numeric_dtype(frame[name]):
             _, known = factor_codes(frame[name])

@@ -15,16 +15,51 @@ import numpy as np
 import pandas as pd
 from formulaic import Formula
 
-from .formula import BarTerm, FormulaError, ParsedFormula, r_to_python
+from .formula import R_CALLS, BarTerm, FormulaError, ParsedFormula, r_to_python
 from .frame import DataError, ModelFrame
+
+_R_SPELLING = {python: r for r, python in R_CALLS.items() if python != r}
 
 
 def r_column_name(name: str) -> str:
-    """formulaic's column name -> R's (``x[T.b]`` -> ``xb``, ``Intercept`` -> ``(Intercept)``)."""
+    """formulaic's column name -> R's (``x[T.b]`` -> ``xb``, ``Intercept`` -> ``(Intercept)``,
+    ``as_factor(g)[T.2]`` -> ``as.factor(g)2``, ``poly(x, 2, raw=True)[0]`` -> ``poly(x, 2, raw = TRUE)1``)."""
     if name == "Intercept":
         return "(Intercept)"
+    # R numbers raw polynomial columns by degree, formulaic from 0
+    name = re.sub(r"(poly\(.*raw=True.*\))\[(\d+)\]", lambda m: f"{m.group(1)}[{int(m.group(2)) + 1}]", name)
     name = re.sub(r"\[(?:T\.)?([^\]]*)\]", r"\1", name)
+    name = re.sub(r"\b(" + "|".join(_R_SPELLING) + r")\(", lambda m: _R_SPELLING[m.group(1)] + "(", name)
+    name = re.sub(r"\bTrue\b", "TRUE", re.sub(r"\bFalse\b", "FALSE", name))
+    name = re.sub(r"(\w)=(?!=)", r"\1 = ", name)  # R deparses keyword arguments as 'raw = TRUE'
+    # backticks stay only around names R cannot write bare
+    name = re.sub(r"`([A-Za-z.][A-Za-z0-9._]*)`", r"\1", name)
     return name.replace(" ** ", "^").replace(" / ", "/")
+
+
+def _r_factor(values) -> pd.Series:
+    """R's ``factor(x)``: levels in category order, else the sorted values, labelled as R prints them."""
+    codes, labels = factor_codes(pd.Series(values))
+    categorical = pd.Categorical.from_codes(codes, categories=list(dict.fromkeys(labels)))
+    return pd.Series(categorical, index=getattr(values, "index", None))
+
+
+def _r_as_numeric(values, integer: bool = False) -> np.ndarray:
+    """R's ``as.numeric``/``as.integer``: a factor gives its level numbers (1, 2, ...)."""
+    series = pd.Series(values)
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return series.cat.codes.to_numpy(float) + 1
+    if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
+        raise DataError(f"as.numeric()/as.integer() of a {series.dtype} column: give it a numeric "
+                        "or factor column")
+    numbers = series.to_numpy(float)
+    return np.trunc(numbers) if integer else numbers
+
+
+# the functions formulaic evaluates for R's calls (formulaic's own poly, scale, C and I serve as they are)
+R_FUNCTIONS = {"factor": _r_factor, "as_factor": _r_factor, "as_numeric": _r_as_numeric,
+               "as_integer": lambda values: _r_as_numeric(values, integer=True),
+               "log": np.log, "exp": np.exp, "sqrt": np.sqrt, "abs": np.abs}
 
 
 @functools.lru_cache(maxsize=1024)
@@ -36,7 +71,8 @@ def _parsed_formula(python_rhs: str) -> Formula:
 
 def _model_matrix(rhs: str, frame: pd.DataFrame, what: str):
     try:
-        matrix = _parsed_formula(r_to_python(rhs)).get_model_matrix(frame, na_action="ignore")
+        matrix = _parsed_formula(r_to_python(rhs)).get_model_matrix(frame, na_action="ignore",
+                                                                     context=R_FUNCTIONS)
     except Exception as error:  # formulaic raises many types; name the term for the user
         raise FormulaError(f"cannot build the {what} from {rhs!r}: {error}") from error
     values = np.asarray(matrix, dtype=float)
@@ -59,7 +95,7 @@ def evaluate_expression(expression: str, frame: pd.DataFrame, what: str) -> np.n
             raise DataError(f"{what} column {expression!r} must be numeric, not {column.dtype}; "
                             "convert it (for a two-level factor response use glmer with binomial)")
         return column.to_numpy(dtype=float)
-    values, _, _ = _model_matrix(f"0 + {{{r_to_python(expression)}}}", frame, what)
+    values, _, _ = _model_matrix(f"0 + {{{expression}}}", frame, what)
     return values[:, 0]
 
 

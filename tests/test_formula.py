@@ -45,7 +45,7 @@ def test_nested_parentheses_of_bars():
     ("y ~ x + ((1 | g)", "unbalanced"),
     ("y ~ x + (1 | g))", "unbalanced"),
     ("~ x + (1 | g)", "needs a response"),
-    ("y ~ x + 1 | g", "must be in parentheses"),
+    ("y ~ x + (1 | h) | g", "its own parentheses"),
 ])
 def test_malformed_formulas_name_the_problem(text, needle):
     with pytest.raises(FormulaError, match=needle):

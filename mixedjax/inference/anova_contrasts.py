@@ -22,7 +22,7 @@ import pandas as pd
 from formulaic import model_matrix
 
 from ..display import r_zapsmall
-from ..terms import r_column_name
+from ..terms import R_FUNCTIONS, r_column_name
 
 ZERO_ROW_TOL = 1e-8     # lmerTest drops hypothesis rows with sum |L| below this
 DOOLITTLE_EPS = 1e-6    # lmerTest's doolittle(): entries below this are set to 0
@@ -62,13 +62,26 @@ def model_terms(fixed) -> tuple[list[ModelTerm], bool]:
     return terms, has_intercept
 
 
+def _factor_values(expr: str, data: pd.DataFrame):
+    """A factor's values: a column, or a call such as ``as_factor(half)`` (formulaic's spelling of
+    R's ``as.factor(half)``), evaluated as formulaic evaluated it for X."""
+    if expr in data.columns:
+        return data[expr]
+    namespace = dict(R_FUNCTIONS)
+    for i, column in enumerate(data.columns):  # backticked names (`total.fruits`) as identifiers
+        namespace[f"_column_{i}"] = data[column]
+        expr = expr.replace(f"`{column}`", f"_column_{i}")
+    namespace.update({str(c): data[c] for c in data.columns if str(c).isidentifier()})
+    return np.asarray(eval(expr, {"__builtins__": {}}, namespace))
+
+
 def _variable_columns(expr: str, levels, data: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     """All level dummies of a factor, or the numeric variable's one column, with R's names."""
     if levels is not None:
-        codes = pd.Categorical(data[expr], categories=list(levels)).codes
+        codes = pd.Categorical(_factor_values(expr, data), categories=list(levels)).codes
         return (codes[:, None] == np.arange(len(levels))[None, :]).astype(float), \
             [f"{r_column_name(expr)}{level}" for level in levels]
-    values = np.asarray(model_matrix(f"0 + {expr}", data, na_action="ignore"), float)
+    values = np.asarray(model_matrix(f"0 + {expr}", data, na_action="ignore", context=R_FUNCTIONS), float)
     return values[:, :1], [r_column_name(expr)]
 
 
