@@ -31,7 +31,7 @@ import math
 import re
 from dataclasses import dataclass, replace
 from fractions import Fraction
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -75,7 +75,7 @@ class VarCorrBlock:
     names: tuple            # column names, e.g. ("(Intercept)", "Days")
     variance: np.ndarray    # (k,) variances as to be printed (lme4 prints sd**2)
     sd: np.ndarray          # (k,) standard deviations
-    corr: Optional[np.ndarray] = None   # (k, k) correlations; None when k == 1
+    corr: np.ndarray | None = None   # (k, k) correlations; None when k == 1
 
 
 @dataclass(frozen=True)
@@ -85,37 +85,37 @@ class SummaryData:
     kind: str                      # "lmer" or "glmer"
     formula: object                # str, as written (re-deparsed R-style, `||` expanded);
     #                                or a tuple of ready deparse() lines, printed as given
-    data_name: Optional[str]       # printed after "   Data: "; None -> no Data line
+    data_name: str | None       # printed after "   Data: "; None -> no Data line
     reml: bool = False             # lmer: REML fit?
-    family: Optional[str] = None   # glmer: "binomial", "Gamma", "poisson", ...
-    link: Optional[str] = None     # glmer: "logit", "log", ...
+    family: str | None = None   # glmer: "binomial", "Gamma", "poisson", ...
+    link: str | None = None     # glmer: "logit", "log", ...
     nagq: int = 1                  # glmer: 1 = Laplace, otherwise the AGQ header (also for 0)
-    reml_criterion: Optional[float] = None
-    aic: Optional[float] = None
-    bic: Optional[float] = None
-    loglik: Optional[float] = None
-    deviance: Optional[float] = None
-    df_resid: Optional[int] = None
+    reml_criterion: float | None = None
+    aic: float | None = None
+    bic: float | None = None
+    loglik: float | None = None
+    deviance: float | None = None
+    df_resid: int | None = None
     resid_quantiles: tuple = ()    # Min, 1Q, Median, 3Q, Max of scaled Pearson residuals
     varcorr: tuple = ()            # tuple of VarCorrBlock, in printed order
-    residual_sd: Optional[float] = None   # None: no "Residual" row (binomial, poisson)
+    residual_sd: float | None = None   # None: no "Residual" row (binomial, poisson)
     nobs: int = 0
     ngrps: tuple = ()              # ((name, nlevels), ...) in printed order
     coef_names: tuple = ()
     coef_columns: tuple = ()       # ("Estimate", "Std. Error", "t value"[, "Pr(>|z|)"])
-    coef_values: Optional[np.ndarray] = None   # (p, len(coef_columns))
-    fixef_corr: Optional[np.ndarray] = None    # (p, p) correlation of fixed effects
+    coef_values: np.ndarray | None = None   # (p, len(coef_columns))
+    fixef_corr: np.ndarray | None = None    # (p, p) correlation of fixed effects
     messages: tuple = ()           # lines printed at the very end (see convergence_messages)
     # --- optional extras (all default to "not shown") ---
-    weights: Optional[str] = None  # "Weights: <weights>" line (the weights= argument as written)
-    offset: Optional[str] = None   # " Offset: <offset>" line (the offset= argument as written)
-    control: Optional[str] = None  # "Control: <control>" line (not printed for "lmerControl()")
-    subset: Optional[str] = None   # " Subset: <subset>" line
+    weights: str | None = None  # "Weights: <weights>" line (the weights= argument as written)
+    offset: str | None = None   # " Offset: <offset>" line (the offset= argument as written)
+    control: str | None = None  # "Control: <control>" line (not printed for "lmerControl()")
+    subset: str | None = None   # " Subset: <subset>" line
     fit_msgs: tuple = ()           # "fit warnings:" block (e.g. rank-deficiency notes)
-    correlation: Optional[bool] = None   # show fixed-effect correlations? None: p <= 12
+    correlation: bool | None = None   # show fixed-effect correlations? None: p <= 12
     object_name: str = "summary(fit)"   # name used in lme4's "Correlation matrix not shown" note
     title_suffix: str = ""         # lmerTest: ". t-tests use Satterthwaite's method"
-    object_class: Optional[str] = None   # lmerTest: "lmerModLmerTest" (None: lmerMod / glmerMod)
+    object_class: str | None = None   # lmerTest: "lmerModLmerTest" (None: lmerMod / glmerMod)
 
 
 # ---------------------------------------------------------------------------
@@ -1352,7 +1352,7 @@ def _fixef_corr_lines(d: SummaryData, p: int) -> list:
 
 
 def convergence_messages(optimizer: str, code: int = 0, lme4_messages=(), optimizer_warnings=(),
-                         optimizer_message: Optional[str] = None) -> tuple:
+                         optimizer_message: str | None = None) -> tuple:
     """The lines lme4's .prt.warn() prints at the end of a summary.
 
     Nothing is printed when the optimizer code is 0 and there are no lme4 messages

@@ -193,7 +193,7 @@ def _fit_linear(design, weights, response, theta0, reml: bool, max_iterations: i
 
 def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights=None, offset=None,
          data_name: str | None = None, devfun_only: bool = False, start=None,
-         max_iterations: int = 100) -> "LinearMixedModel":
+         max_iterations: int = 100) -> LinearMixedModel:
     """Fit a linear mixed model (lme4's ``lmer``).
 
     ``formula`` uses lme4's syntax, e.g. ``"Reaction ~ Days + (Days | Subject)"``; ``weights`` and
@@ -314,7 +314,7 @@ class LinearMixedModel(MixedModelResults):
         problem = self.problem
         return jax.jit(lambda theta: lmm.profiled_deviance(theta, problem, reml))
 
-    def refit(self, y) -> "LinearMixedModel":
+    def refit(self, y) -> LinearMixedModel:
         """Refit the same design to a new response vector (reuses the compiled fit)."""
         y = refit_response(y, self.nobs)
         spec = self.spec

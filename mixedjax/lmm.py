@@ -491,7 +491,7 @@ def _single_term_deviance(theta, problem: LinearProblem, reml: bool):
     return ld1 + 2.0 * jnp.sum(log_diag[:b]) + 2.0 * scale * log_diag[-1] + constant
 
 
-def _single_term_solve(theta, problem: LinearProblem) -> "Solution":
+def _single_term_solve(theta, problem: LinearProblem) -> Solution:
     """beta from chol(C), then u_g = L_g^-T V_g [-beta; 1] and b_g = T u_g."""
     T, L1, V, L22 = _single_term_factor(theta, problem)
     p = problem.design.layout.n_fixed
@@ -590,8 +590,9 @@ _HESSIAN_BATCH_LIMIT = 1 << 25  # n_theta * (m0 + 1)^2 above this: one theta dir
 
 def deviance_value_grad_hess(problem: LinearProblem, reml: bool):
     """theta -> (d, grad d, hess d) of ``profiled_deviance``, exactly, at about the cost of a few
-    gradients (for the general path; one-term models, ``is_single_term``, are cheaper by plain
-    forward-over-reverse autodiff of their elementwise deviance) (forward-over-reverse autodiff through the dense factorization costs far more).
+    gradients, where forward-over-reverse autodiff through the dense factorization costs far more
+    (for the general path; one-term models, ``is_single_term``, are cheaper by plain
+    forward-over-reverse autodiff of their elementwise deviance).
 
     d = ld1(K) + h(C) + const, where theta gives the term-1 blocks K (and ld1 = log|L1|^2), K gives
     D = D0 - U(K) with U linear (the triples), and C = S D S' + diag(I, 0) with S from the

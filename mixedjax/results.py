@@ -49,7 +49,7 @@ class OptimizerSummary:
     messages: tuple[str, ...]  # lme4-style convergence messages (empty when all checks pass)
 
     @classmethod
-    def from_result(cls, result: OptimizeResult, name: str, messages=()) -> "OptimizerSummary":
+    def from_result(cls, result: OptimizeResult, name: str, messages=()) -> OptimizerSummary:
         status = int(result.status)
         return cls(name, np.asarray(result.x0), np.asarray(result.x), float(result.fun),
                    int(result.iterations), int(result.evaluations),
@@ -497,7 +497,7 @@ class MixedModelResults(BatchMethods):
                                f"({'OK' if code == 0 else self.optimizer.message})")
         return tuple(messages)
 
-    def summary(self) -> "Summary":
+    def summary(self) -> Summary:
         return Summary(self.summary_data())
 
     def contest(self, L, ddf="Satterthwaite", joint: bool = True, rhs=0.0) -> pd.DataFrame:

@@ -79,7 +79,8 @@ def same_text(got: str, expected: str, rtol: float = 1e-4) -> bool:
     last printed digit or ``rtol`` relative (lme4's optimizer stops ~1e-5 short of the optimum in theta: sleepstudy's
     REML criterion is 1.5e-9 lower at our estimates, whose gradient is 1e-10, and its SD prints
     24.740 where lme4 prints 24.741; Penicillin's sample SD is 1.93156 here, 1.93161 in lme4,
-    2.6e-5 relative, on a likelihood that is flat in it with 6 levels). The exact text is checked with lme4's numbers."""
+    2.6e-5 relative, on a likelihood that is flat in it with 6 levels). The exact text is checked with
+    lme4's numbers."""
     a, b = lines(got), lines(expected)
     if len(a) != len(b):
         return False

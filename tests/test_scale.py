@@ -82,7 +82,7 @@ def test_structured_hessian_equals_autodiff_on_dense_path(small_theta):
     problem = _problem(SMALL, kb07())
     for reml in (True, False):
         value, grad, hess = lmm.deviance_value_grad_hess(problem, reml)(small_theta)
-        value2, grad2, hess2 = value_grad_hess(lambda t: lmm.profiled_deviance(t, problem, reml))(
+        value2, grad2, hess2 = value_grad_hess(lambda t, reml=reml: lmm.profiled_deviance(t, problem, reml))(
             small_theta)
         np.testing.assert_allclose(value, value2, rtol=1e-12)
         np.testing.assert_allclose(grad, grad2, rtol=1e-9, atol=1e-9 * float(jnp.max(jnp.abs(grad2))))
@@ -94,7 +94,7 @@ def test_closed_form_gradient_equals_autodiff(small_theta):
     problem = _problem(SMALL, kb07())
     for reml in (True, False):
         value, grad = lmm.deviance_value_grad(problem, reml)(small_theta)
-        value2, grad2 = jax.value_and_grad(lambda t: lmm.profiled_deviance(t, problem, reml))(
+        value2, grad2 = jax.value_and_grad(lambda t, reml=reml: lmm.profiled_deviance(t, problem, reml))(
             small_theta)
         np.testing.assert_allclose(value, value2, rtol=1e-12)
         np.testing.assert_allclose(grad, grad2, rtol=1e-9, atol=1e-9 * float(jnp.max(jnp.abs(grad2))))
