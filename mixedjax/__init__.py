@@ -34,4 +34,4 @@ __all__ = [
     "cache_directory", "datasets", "plots",
 ]
 __version__ = "0.1.0"
-cache_directory = configure_default_cache()  # the persistent compilation cache (None: off)
+cache_directory = configure_default_cache()  # the program store's folder (None: memory only)

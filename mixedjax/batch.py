@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from . import _jax  # noqa: F401  (float64)
-from .compilation import jit
+from .compilation import COMPILER_OPTIONS, jit
 from . import arguments, glmm, lmm
 from .frame import DataError
 from .optimize import STATUS_MESSAGES
@@ -116,8 +116,9 @@ def _sharded_map(kind: ReplicateKind, vmap_width: int, n_devices: int):
 
     def chunk(constants, responses):
         return jax.lax.map(partial(_replicate, kind, constants), responses, batch_size=vmap_width)
-    mapped = jit(jax.shard_map(chunk, mesh=mesh, in_specs=(jax.sharding.PartitionSpec(), spec),
-                                   out_specs=spec, check_vma=False))
+    # plain jax.jit: the store's executables are compiled for unsharded arguments
+    mapped = jax.jit(jax.shard_map(chunk, mesh=mesh, in_specs=(jax.sharding.PartitionSpec(), spec),
+                                   out_specs=spec, check_vma=False), compiler_options=COMPILER_OPTIONS)
     return mapped, jax.sharding.NamedSharding(mesh, spec)
 
 

@@ -1,35 +1,50 @@
-"""Compiled programs: JAX's persistent compilation cache (on by default) and compile counts.
+"""Compiled programs: a store of mixedjax's compiled programs (in memory and on disk), compile
+counts, and the memory-map guard.
 
-Every model structure compiles a few XLA programs (seconds on first use). JAX can keep compiled
-executables on disk, so that a new process fitting a structure this machine has fitted before
-loads them instead of compiling. mixedjax turns that cache on when it is imported, in
+Every model structure compiles a few XLA programs (seconds on first use). ``jit`` below keeps,
+for each of mixedjax's jitted functions, the executables it compiled, keyed by the call's
+signature (static arguments, pytree structure, shapes and dtypes), and writes them to disk in
 
     $MIXEDJAX_CACHE_DIR, else $XDG_CACHE_HOME/mixedjax, else ~/.cache/mixedjax
 
-(in a folder per JAX version), and ``MIXEDJAX_CACHE_DIR=off`` leaves it off. JAX's cache is one
-setting for the whole process: while it is on, the user's own jitted functions that take at least
-``MIN_COMPILE_SECONDS`` to compile are cached there too. It keeps at most ``MAX_CACHE_BYTES``,
-least recently used first out. A cache directory the user configured in JAX before importing
-mixedjax is left as it is (``jax_compilation_cache_dir``), and so is an explicit
-``jax_enable_compilation_cache=False``.
+(``MIXEDJAX_CACHE_DIR=off``: memory only). A new process fitting a structure this machine has
+fitted before loads the executables straight from disk: no tracing, no lowering, no compiling.
+JAX's own persistent compilation cache could only do the last of these (it is keyed by the
+lowered program, so every process still traces and lowers, 2 s of a 3 s cached cbpp fit), and
+it is one setting for the whole process; the store leaves every JAX setting of the user's alone.
+An entry is keyed by the function's module and name, its static arguments, the argument
+signature, mixedjax's source code (any change invalidates every entry), the JAX and jaxlib
+versions, the XLA options, the device and the CPU. The store keeps at most ``MAX_CACHE_BYTES``,
+least recently used first out.
+
+``prefetch`` compiles a program in a background thread before it is first called (XLA releases
+the GIL while compiling), so that a fit's later programs compile while its first ones run.
 
 ``MEMORY_MAPS`` (a ``MemoryMapGuard``) keeps the process's memory maps bounded by dropping
 compiled executables when they near the kernel's limit.
 
-``CompileCounter`` counts the programs JAX lowers (each new jitted program or eager operation,
-whether or not the persistent cache then supplies its executable) and the backend compilations
-(cache misses), through ``jax.monitoring``.
+``CompileCounter`` counts the programs JAX lowers (each new program or eager operation), the
+backend compilations, and the programs loaded from the store's disk.
 """
 from __future__ import annotations
 
+import concurrent.futures
+import hashlib
+import inspect
 import os
+import pickle
+import platform
 import threading
+import time
+import weakref
 
 import jax
 import jax.monitoring as monitoring
-from jax.experimental.compilation_cache import compilation_cache
+import numpy as np
+from jax.experimental import serialize_executable
 
 from ._jax import is_traced
+
 
 CACHE_ENVIRONMENT_VARIABLE = "MIXEDJAX_CACHE_DIR"
 
@@ -37,36 +52,301 @@ CACHE_ENVIRONMENT_VARIABLE = "MIXEDJAX_CACHE_DIR"
 # the older fusion code generator compiles about 20% faster and maps 2.4x less machine code into
 # the process per program (a process compiling many models otherwise nears vm.max_map_count).
 COMPILER_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
-MIN_COMPILE_SECONDS = 0.05  # mixedjax's smallest programs compile in 0.05-0.4 s; eager ops below
-MAX_CACHE_BYTES = 2 << 30  # least recently used entries are dropped beyond this (JAX's LRU cache)
+MAX_CACHE_BYTES = 2 << 30  # least recently used entries are dropped beyond this
+_LOADED_EVENT = "/mixedjax/program_store/load_duration"
 
 
 def jit(function=None, **options):
-    """``jax.jit`` with ``COMPILER_OPTIONS`` for calls from the host (as a decorator, with or
-    without options; the options are XLA debug options that other backends ignore). JAX accepts
-    compiler options only on outermost programs, so a call made while tracing (inside a user's
-    jit, vmap or grad) goes to the same function jitted without them."""
+    """``jax.jit`` with ``COMPILER_OPTIONS``, and the executables kept by the program store, for
+    calls from the host (as a decorator, with or without options; the options are XLA debug
+    options that other backends ignore). JAX accepts compiler options only on outermost programs,
+    so a call made while tracing (inside a user's jit, vmap or grad) goes to the same function
+    jitted without them."""
     if function is None:
         return lambda f: jit(f, **options)
     return _TopLevelJit(function, options)
 
 
 class _TopLevelJit:
+    """A jitted function whose host calls run executables from the program store.
+
+    Arguments are bound to the function's signature and passed by name, so that positional and
+    keyword calls share executables; each executable is called with the dynamic arguments only."""
+
     def __init__(self, function, options):
         self._nested = jax.jit(function, **options)
         self._top = jax.jit(function, compiler_options=COMPILER_OPTIONS, **options)
         self.__wrapped__ = function
         self.__name__ = getattr(function, "__name__", "jitted")
         self.__doc__ = getattr(function, "__doc__", None)
+        static = options.get("static_argnames", ())
+        self._static_names = (static,) if isinstance(static, str) else tuple(static)
+        self._signature = inspect.signature(function)
+        # arguments are passed by name: a function taking *args or **kwargs is left to jax.jit
+        self._by_name = all(parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
+                            for parameter in self._signature.parameters.values())
+        self._disk_name = _disk_name(function)
+        self._executables: dict = {}  # signature -> Future of its executable
+        self._ready: dict = {}  # signature -> executable, once built
+        self._lock = threading.Lock()
+        _ALL_JITTED.add(self)
 
     def __call__(self, *args, **kwargs):
-        if is_traced((args, kwargs)):
+        if not self._by_name:
+            return self._nested(*args, **kwargs) if is_traced((args, kwargs)) else self._top(*args, **kwargs)
+        dynamic, static = self._split(args, kwargs)
+        key = _call_key(dynamic, static)
+        if key is None:  # traced: inside a user's jit, vmap or grad
             return self._nested(*args, **kwargs)
         MEMORY_MAPS.evict_if_needed()
-        return self._top(*args, **kwargs)
+        executable = self._ready.get(key)
+        if executable is None:
+            executable = self._executable(key, dynamic, static)
+        return executable(**dynamic)
 
     def lower(self, *args, **kwargs):
         return self._top.lower(*args, **kwargs)
+
+    def prefetch(self, *args, **kwargs) -> None:
+        """Compile (or load) the executable for these arguments (arrays or
+        ``jax.ShapeDtypeStruct``s) in a background thread."""
+        if not self._by_name:
+            return
+        dynamic, static = self._split(args, kwargs)
+        key = _call_key(dynamic, static)
+        with self._lock:
+            if key is not None and key not in self._executables:
+                self._executables[key] = _BACKGROUND.submit(self._prefetched, key, dynamic, static)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._executables.clear()
+            self._ready.clear()
+
+    def _split(self, args, kwargs):
+        bound = self._signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        values = bound.arguments
+        dynamic = {name: v for name, v in values.items() if name not in self._static_names}
+        static = tuple((name, values[name]) for name in self._static_names if name in values)
+        return dynamic, static
+
+    def _executable(self, key, dynamic, static):
+        """The executable for ``key``: built here, or by a prefetch (waited for; built here
+        again if the prefetch failed, so that its error is raised in the caller's thread)."""
+        with self._lock:
+            pending = self._executables.get(key)
+            if pending is None:
+                pending = self._executables[key] = concurrent.futures.Future()
+                owner = True
+            else:
+                owner = False
+        if owner:
+            try:
+                pending.set_result(self._build(key, dynamic, static))
+            except BaseException as error:
+                pending.set_exception(error)
+                with self._lock:
+                    self._executables.pop(key, None)
+                raise
+        executable = pending.result()
+        if executable is None:  # a failed prefetch
+            with self._lock:
+                self._executables.pop(key, None)
+            return self._executable(key, dynamic, static)
+        self._ready[key] = executable
+        return executable
+
+    def _prefetched(self, key, dynamic, static):
+        try:
+            return self._build(key, dynamic, static)
+        except Exception:  # raised again, in the caller's thread, when the program is called
+            return None
+
+    def _build(self, key, dynamic, static):
+        disk_key = None if self._disk_name is None else PROGRAMS.disk_key(self._disk_name, key)
+        executable = PROGRAMS.load(disk_key)
+        if executable is None:
+            executable = self._top.lower(**dynamic, **dict(static)).compile()
+            PROGRAMS.save(disk_key, executable)
+        return executable
+
+
+_ALL_JITTED: weakref.WeakSet = weakref.WeakSet()
+
+
+def _disk_name(function) -> str | None:
+    """``module.qualname`` of a module-level function without closure (what a disk entry can
+    be keyed by), else None: a local function or closure is kept in memory only."""
+    qualname = getattr(function, "__qualname__", "")
+    if "<" in qualname or getattr(function, "__closure__", None) or not hasattr(function, "__module__"):
+        return None
+    return f"{function.__module__}.{qualname}"
+
+
+def _leaf_signature(leaf):
+    kind = type(leaf)
+    if kind is np.ndarray:  # the common case first: isinstance on jax.Array is slow
+        return leaf.shape, leaf.dtype, False
+    if kind in _PYTHON_SCALARS:
+        return kind.__name__  # weakly typed, its value traced
+    if isinstance(leaf, np.generic):
+        return (), leaf.dtype, False
+    if isinstance(leaf, jax.core.Tracer):
+        raise _Traced
+    return leaf.shape, leaf.dtype, bool(getattr(leaf, "weak_type", False))  # jax.Array, ShapeDtypeStruct
+
+
+class _Traced(Exception):
+    pass
+
+
+_PYTHON_SCALARS = (bool, int, float, complex)
+
+
+def _call_key(dynamic, static) -> tuple | None:
+    """(pytree structure, leaf shapes and dtypes, static arguments), or None where a leaf is a
+    tracer."""
+    leaves, tree = jax.tree_util.tree_flatten(dynamic)
+    try:
+        return tree, tuple(_leaf_signature(leaf) for leaf in leaves), static
+    except _Traced:
+        return None
+
+
+def _source_digest() -> str:
+    """A digest of mixedjax's Python source: any change to the code invalidates the store."""
+    digest = hashlib.sha256()
+    package = os.path.dirname(os.path.abspath(__file__))
+    for folder, subfolders, files in sorted(os.walk(package)):
+        subfolders.sort()
+        for name in sorted(files):
+            if name.endswith(".py"):
+                with open(os.path.join(folder, name), "rb") as handle:
+                    digest.update(name.encode() + handle.read())
+    return digest.hexdigest()
+
+
+def _cpu_identity() -> str:
+    """The CPU model and flags (an executable compiled for one CPU's features may not run on
+    another's: the store may live in a home directory shared between machines)."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            lines = [line for line in handle if line.startswith(("model name", "flags"))]
+        return hashlib.sha256("".join(sorted(set(lines))).encode()).hexdigest()[:16]
+    except OSError:
+        return platform.processor() or platform.machine()
+
+
+class ProgramStore:
+    """Compiled executables on disk, one file per program signature (``disk_key``), written
+    atomically, checked by a digest before loading, and bounded to ``MAX_CACHE_BYTES`` (least
+    recently used out). ``directory`` None: nothing is read or written."""
+
+    def __init__(self, directory: str | None = None):
+        self.directory = directory
+        self._environment: str | None = None
+
+    def environment(self) -> str:
+        if self._environment is None:
+            device = jax.devices()[0]
+            parts = [_source_digest(), jax.__version__, jax.lib.__version__ if hasattr(jax, "lib") else "",
+                     device.platform, getattr(device, "device_kind", ""),
+                     getattr(device.client, "platform_version", ""), repr(sorted(COMPILER_OPTIONS.items())),
+                     str(jax.config.jax_enable_x64), _cpu_identity()]
+            self._environment = "|".join(parts)
+        return self._environment
+
+    def disk_key(self, name: str, key: tuple) -> str | None:
+        if self.directory is None:
+            return None
+        text = f"{name}|{key!r}"
+        if " at 0x" in text:  # a static argument without a stable repr: memory only
+            return None
+        return hashlib.sha256((self.environment() + "|" + text).encode()).hexdigest()
+
+    def _path(self, disk_key: str) -> str:
+        return os.path.join(self.directory, disk_key[:2], disk_key + ".executable")
+
+    def load(self, disk_key: str | None):
+        if disk_key is None:
+            return None
+        path = self._path(disk_key)
+        started = time.perf_counter()
+        try:
+            with open(path, "rb") as handle:
+                digest, body = pickle.load(handle)
+            if hashlib.sha256(body).hexdigest() != digest:
+                raise ValueError("digest mismatch")
+            payload, in_tree, out_tree = pickle.loads(body)
+            _initialize_lapack()
+            executable = serialize_executable.deserialize_and_load(payload, in_tree, out_tree)
+            os.utime(path)  # most recently used
+        except FileNotFoundError:
+            return None
+        except Exception:  # a damaged or foreign entry: compile afresh and overwrite it
+            return None
+        monitoring.record_event_duration_secs(_LOADED_EVENT, time.perf_counter() - started)
+        return executable
+
+    def save(self, disk_key: str | None, executable) -> None:
+        if disk_key is None:
+            return
+        try:
+            body = pickle.dumps(serialize_executable.serialize(executable))
+            path = self._path(disk_key)
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            temporary = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+            with open(temporary, "wb") as handle:
+                pickle.dump((hashlib.sha256(body).hexdigest(), body), handle)
+            os.replace(temporary, path)
+            self._evict_beyond(MAX_CACHE_BYTES)
+        except Exception:  # the store only saves time: a failed write leaves nothing behind
+            return
+
+    def _evict_beyond(self, limit: int) -> None:
+        entries = []
+        for folder, _, files in os.walk(self.directory):
+            for name in files:
+                if name.endswith(".executable"):
+                    path = os.path.join(folder, name)
+                    stat = os.stat(path)
+                    entries.append((stat.st_mtime, stat.st_size, path))
+        total = sum(size for _, size, _ in entries)
+        for _, size, path in sorted(entries):
+            if total <= limit:
+                break
+            os.remove(path)
+            total -= size
+
+
+_LAPACK_READY = False
+
+
+def _initialize_lapack() -> None:
+    """JAX registers its CPU LAPACK kernels when it first lowers a linear-algebra operation; an
+    executable loaded from disk calls them without lowering anything, so register them first
+    (lowering a 1 x 1 Cholesky does it through the public API)."""
+    global _LAPACK_READY
+    if not _LAPACK_READY:
+        jax.jit(jax.numpy.linalg.cholesky).lower(np.eye(1))
+        _LAPACK_READY = True
+
+
+_BACKGROUND = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 2)),
+                                                    thread_name_prefix="mixedjax-compile")
+PROGRAMS = ProgramStore()
+
+
+def stored_program_names() -> set[str]:
+    """``module.name`` of every program with an executable in memory (a disk name where it has one)."""
+    return {jitted._disk_name or jitted.__name__ for jitted in list(_ALL_JITTED) if jitted._ready}
+
+
+def clear_programs() -> None:
+    """Drop every executable held in memory (the disk store is kept)."""
+    for jitted in list(_ALL_JITTED):
+        jitted.clear()
 
 
 def memory_map_count() -> int | None:
@@ -91,10 +371,10 @@ class MemoryMapGuard:
 
     Every compiled XLA CPU program maps its machine code into the process (300-900 maps per model
     structure), and past Linux's ``vm.max_map_count`` (65,530 by default) XLA crashes while
-    compiling. After each backend compilation the maps are counted; above ``limit`` (half the
-    kernel's) the next mixedjax call first drops JAX's in-memory executables
-    (``jax.clear_caches()``: process-wide, so the user's jitted functions are recompiled, or
-    loaded from the persistent cache, on their next call), which unmaps their code."""
+    compiling. After each backend compilation or load from the store the maps are counted; above
+    ``limit`` (half the kernel's) the next mixedjax call first drops the executables held in
+    memory, the store's and JAX's (``jax.clear_caches()``: process-wide, so the user's jitted
+    functions are recompiled on their next call), which unmaps their code."""
 
     def __init__(self, limit: int | None = None):
         self.limit = limit if limit is not None else _kernel_map_limit() // 2
@@ -103,7 +383,7 @@ class MemoryMapGuard:
         monitoring.register_event_duration_secs_listener(self._after_compile)
 
     def _after_compile(self, event: str, seconds: float, **_):
-        if event == CompileCounter._BACKEND:
+        if event in (CompileCounter._BACKEND, _LOADED_EVENT):
             count = memory_map_count()
             self._pending = self._pending or (count is not None and count > self.limit)
 
@@ -111,6 +391,7 @@ class MemoryMapGuard:
         if self._pending:
             self._pending = False
             self.evictions += 1
+            clear_programs()
             jax.clear_caches()
 
 
@@ -125,50 +406,33 @@ def default_cache_directory() -> str | None:
     return os.path.join(base, "mixedjax")
 
 
-def enable_compilation_cache(path: str, min_compile_seconds: float = MIN_COMPILE_SECONDS) -> None:
-    """Keep compiled programs in ``path`` (JAX's persistent cache, process-wide)."""
-    path = os.path.abspath(os.path.expanduser(path))
-    os.makedirs(path, exist_ok=True)
-    jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", min_compile_seconds)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    if jax.config.jax_compilation_cache_max_size == -1 and _has_filelock():
-        # JAX's default is unbounded; its LRU eviction needs filelock (a dependency of ours)
-        jax.config.update("jax_compilation_cache_max_size", MAX_CACHE_BYTES)
-    compilation_cache.reset_cache()  # takes effect even if something was compiled before
-
-
-def _has_filelock() -> bool:
+def enable_compilation_cache(path: str | None) -> str | None:
+    """Keep mixedjax's compiled programs in ``path`` (None: in memory only, for this process);
+    returns the folder the store uses. An unwritable folder leaves the store memory-only: it only
+    saves time."""
+    if path is None:
+        PROGRAMS.directory = None
+        return None
+    folder = os.path.join(os.path.abspath(os.path.expanduser(path)), "programs")
     try:
-        import filelock  # noqa: F401
-    except ImportError:
-        return False
-    return True
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    except OSError:
+        folder = None
+    PROGRAMS.directory = folder
+    return folder
 
 
 def configure_default_cache() -> str | None:
-    """Turn the cache on at the default directory unless the user chose otherwise; returns the
-    directory in use (None: off). An unwritable directory leaves the cache off, silently: the
-    cache only saves time."""
-    if jax.config.jax_compilation_cache_dir or not jax.config.jax_enable_compilation_cache:
-        return jax.config.jax_compilation_cache_dir
-    path = default_cache_directory()
-    if path is None:
-        return None
-    # one folder per JAX version: entries of other versions never match, and a folder written
-    # without JAX's size bound (no access-time files) breaks its eviction
-    path = os.path.join(path, f"jax-{jax.__version__}")
-    try:
-        enable_compilation_cache(path)
-    except OSError:
-        return None
-    return path
+    """Turn the store's disk on at the default directory unless ``MIXEDJAX_CACHE_DIR=off``;
+    returns the folder in use (None: off)."""
+    return enable_compilation_cache(default_cache_directory())
 
 
 class CompileCounter:
-    """Counts, while active, the programs lowered (``lowered``, named in ``names``), those then
-    compiled or loaded (``compiled``, in ``compile_seconds``) and those of them loaded from the
-    persistent cache (``cache_hits``), in this process, from any thread.
+    """Counts, while active, the programs lowered (``lowered``, named in ``names``), those
+    compiled by XLA (``compiled``), and those loaded from the program store's disk
+    (``cache_hits``), with the seconds both took (``compile_seconds``), in this process, from any
+    thread.
 
     >>> with CompileCounter() as count:          # doctest: +SKIP
     ...     fit.refit(y)
@@ -178,14 +442,13 @@ class CompileCounter:
 
     _LOWERING = "/jax/core/compile/jaxpr_to_mlir_module_duration"
     _BACKEND = "/jax/core/compile/backend_compile_duration"
-    _HIT = "/jax/compilation_cache/cache_hits"
 
     def __init__(self):
         self.lowered = 0
         self.compiled = 0
         self.names: list[str] = []  # the lowered programs, e.g. "jit(_map_replicates)"
-        self.compile_seconds = 0.0  # spent compiling or loading from the persistent cache
-        self.cache_hits = 0  # programs loaded from the persistent cache
+        self.compile_seconds = 0.0  # spent compiling or loading from the store
+        self.cache_hits = 0  # programs loaded from the store's disk
         self._lock = threading.Lock()
         self._active = False
 
@@ -199,22 +462,18 @@ class CompileCounter:
             elif event == self._BACKEND:
                 self.compiled += 1
                 self.compile_seconds += seconds
-
-    def _listen_hit(self, event: str, **_):
-        if self._active and event == self._HIT:
-            with self._lock:
+            elif event == _LOADED_EVENT:
                 self.cache_hits += 1
+                self.compile_seconds += seconds
 
     def __enter__(self) -> CompileCounter:
         self._active = True
         monitoring.register_event_duration_secs_listener(self._listen)
-        monitoring.register_event_listener(self._listen_hit)
         return self
 
     def __exit__(self, *exc) -> None:
         self._active = False
         monitoring.unregister_event_duration_listener(self._listen)
-        monitoring.unregister_event_listener(self._listen_hit)
 
 
 MEMORY_MAPS = MemoryMapGuard()

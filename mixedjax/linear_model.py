@@ -123,6 +123,8 @@ def _split_value(vector):
 def _fit_linear_host(design, weights, response, theta0, reml: bool, max_iterations: int):
     problem = lmm.linear_problem_compiled(design, weights, response)
     layout = design.layout
+    # compiled in the background while the derivatives' program compiles and runs
+    lmm.solve_compiled.prefetch(np.asarray(theta0, np.float64), problem)
     evaluate = Memo(lambda theta: unpacked(_deviance_derivatives(theta, problem, reml)))
     if layout.n_trailing < blocks.LAPACK_BLOCK:
         # derivatives cost about a dispatch more than the value: evaluate them at every trial

@@ -4,7 +4,7 @@ every dataset of nearby size (docs/DESIGN.md section 10).
 XLA compiles a program for exact array shapes. Rounding every size up to the next *class*
 (``size_class``: 4, 6, 8, 12, 16, 24, 32, 48, ... -- at most 1.5x the size) makes datasets of a
 similar number of rows and levels share shapes, and so compiled programs, in the process and in
-the persistent cache. The padding is inert, so a padded fit is the unpadded fit:
+the program store. The padding is inert, so a padded fit is the unpadded fit:
 
 - rows: weight 0, zero model-matrix rows (they touch no level and no column), response and
   offset chosen valid for the family (``pad_rows``); the deviance skips zero weights;

@@ -1,5 +1,6 @@
-"""The persistent compilation cache: where it lives, how it is turned off, and that a second
-process fitting the same structure compiles nothing (loads every program from the cache)."""
+"""The program store: where it lives, how it is turned off, and that a second process fitting
+the same structure traces, lowers and compiles none of mixedjax's programs (loads every one from
+disk), leaving JAX's own settings alone."""
 from __future__ import annotations
 
 import json
@@ -7,6 +8,11 @@ import os
 import subprocess
 import sys
 import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
 
 from mixedjax import compilation
 
@@ -38,9 +44,10 @@ CHILD = textwrap.dedent("""
         fit = mj.lmer("Yield ~ 1 + (1 | Batch)", data)
     print(json.dumps(dict(directory=mj.cache_directory, lowered=count.lowered,
                           compiled=count.compiled, seconds=count.compile_seconds,
-                          hits=count.cache_hits,
+                          hits=count.cache_hits, names=count.names,
                           criterion=fit.reml_criterion,
-                          jax_directory=jax.config.jax_compilation_cache_dir)))
+                          jax_directory=jax.config.jax_compilation_cache_dir,
+                          programs=sorted(mj.compilation.stored_program_names()))))
 """)
 
 
@@ -56,10 +63,60 @@ def test_a_second_process_loads_every_program_from_the_cache(tmp_path):
     first, second = _child(env), _child(env)
     assert first["directory"] == second["directory"]
     assert os.path.dirname(first["directory"]) == str(tmp_path / "cache")
-    assert first["compiled"] == first["lowered"] > 0
-    # every program of the fit comes from the cache
-    assert second["lowered"] == first["lowered"] == second["hits"] and first["hits"] == 0
-    assert second["seconds"] < 0.5 * first["seconds"], (first, second)
+    programs = first["programs"]
+    assert programs and second["programs"] == programs
+    lowered_programs = lambda child: [n for n in child["names"] if n.removeprefix("jit(").rstrip(")") in
+                                      {p.rsplit(".", 1)[-1] for p in programs}]
+    assert len(lowered_programs(first)) == len(programs) and first["hits"] == 0
+    # every one of mixedjax's programs comes from disk: none is traced, lowered or compiled
+    assert lowered_programs(second) == [] and second["hits"] == len(programs)
+    assert second["compiled"] == first["compiled"] - len(programs)
     assert second["criterion"] == first["criterion"]
+    assert first["jax_directory"] is None  # JAX's own persistent cache is left as it was: off
     off = _child(dict(os.environ, MIXEDJAX_CACHE_DIR="off"))
-    assert off["directory"] is None and off["jax_directory"] is None and off["compiled"] > 0
+    assert off["directory"] is None and off["hits"] == 0
+    assert len(lowered_programs(off)) == len(programs)
+
+
+def _scaled_sum(x, factor):
+    return jnp.sum(x) * factor
+
+
+_scaled_sum_jitted = compilation.jit(_scaled_sum, static_argnames="factor")
+
+
+def test_store_recompiles_a_damaged_entry_and_shares_positional_and_keyword_calls(tmp_path, monkeypatch):
+    monkeypatch.setattr(compilation.PROGRAMS, "directory", str(tmp_path))
+    _scaled_sum_jitted.clear()
+    x = np.arange(3.0)
+    with compilation.CompileCounter() as count:
+        assert float(_scaled_sum_jitted(x, 2.0)) == 6.0
+        assert float(_scaled_sum_jitted(x=x, factor=2.0)) == 6.0  # same executable
+    assert count.compiled == 1
+    entries = [os.path.join(folder, name) for folder, _, names in os.walk(tmp_path) for name in names]
+    assert len(entries) == 1
+    with open(entries[0], "r+b") as handle:  # damage it
+        handle.seek(40)
+        handle.write(b"\0" * 64)
+    _scaled_sum_jitted.clear()
+    jax.clear_caches()  # JAX's own in-memory executables too
+    with compilation.CompileCounter() as count:
+        assert float(_scaled_sum_jitted(x, 2.0)) == 6.0
+    assert count.compiled == 1 and count.cache_hits == 0  # rebuilt, not loaded
+    _scaled_sum_jitted.clear()
+    jax.clear_caches()
+    with compilation.CompileCounter() as count:
+        assert float(_scaled_sum_jitted(x, 2.0)) == 6.0
+        assert float(_scaled_sum_jitted(x, 3.0)) == 9.0  # another static value: another program
+    assert count.cache_hits == 1 and count.compiled == 1
+
+
+def test_a_failed_prefetch_raises_in_the_callers_thread(tmp_path, monkeypatch):
+    monkeypatch.setattr(compilation.PROGRAMS, "directory", None)
+    _scaled_sum_jitted.clear()
+    bad = jax.ShapeDtypeStruct((2, 2), np.dtype("int8"))
+    _scaled_sum_jitted.prefetch(jax.ShapeDtypeStruct((3,), np.float64), 2.0)
+    _scaled_sum_jitted.prefetch(bad, "not a number")
+    assert float(_scaled_sum_jitted(np.ones(3), 2.0)) == 6.0
+    with pytest.raises(TypeError):
+        _scaled_sum_jitted(np.ones((2, 2), np.int8), "not a number")
