@@ -43,7 +43,7 @@ def nb_fit(request):
     return name, mj.glmer_nb(FORMULAS[name], DATA[name]())
 
 
-def _assert_matches(fit, ref, se_rtol=1e-2):
+def _assert_matches(fit, ref, se_rtol=1e-2):  # the issue's tolerances for glmer
     np.testing.assert_allclose(fit.deviance, ref["deviance"], rtol=1e-6)
     np.testing.assert_allclose(fit.beta, list(ref["fixef"].values()), atol=1e-4)
     np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov_matrix)), list(ref["se"].values()), rtol=se_rtol)
@@ -55,8 +55,14 @@ def test_glmer_nb_matches_lme4(nb_fit):
     ref = REF[f"{name}_glmer_nb_tight"]
     _assert_matches(fit, ref)
     np.testing.assert_allclose(fit.nb_theta, ref["nb_theta"], rtol=1e-4)
-    # lme4's defaults stop its 1-D search short: never below our minimum (beyond rounding)
-    assert fit.deviance <= REF[f"{name}_glmer_nb"]["deviance"] + 1e-6 * abs(fit.deviance)
+    # lme4's default fit: its search for theta stops short (grouseticks: 2.6e-4 above the
+    # minimum) and its PIRLS tolerance leaves the deviance it reports off its own Laplace value
+    # (the offset data: 2.0e-4 below it); the Laplace deviance at its estimates is above ours
+    default = REF[f"{name}_glmer_nb"]
+    np.testing.assert_allclose(fit.deviance, default["deviance"], rtol=1e-6)
+    data = fit_glmm_data(fit.spec, fit.y, fit.prior_weights, fit.family, fit.data.mustart)
+    at_default = float(nbm._joint_value(_point(default), data, "log")[0])
+    assert fit.deviance <= at_default + 1e-12 * abs(at_default)
     assert isinstance(fit, mj.NegativeBinomialMixedModel) and fit.optimizer.status in (0, 2)
     assert not fit.optimizer.messages
 
@@ -85,8 +91,8 @@ def test_offset_argument_equals_offset_term(nb_fit):
     np.testing.assert_allclose(other.nb_theta, fit.nb_theta, rtol=1e-7)
 
 
-def _glmmtmb_point(fit, ref):
-    """glmmTMB's estimates as z = [cov. theta, beta, log(size)] (one scalar term: theta = sd)."""
+def _point(ref):
+    """A reference's estimates as z = [cov. theta, beta, log(size)] (one scalar term: theta = sd)."""
     return np.concatenate([list(ref["sd"].values()), list(ref["fixef"].values()), [np.log(ref["nb_theta"])]])
 
 
@@ -97,7 +103,7 @@ def test_glmmtmb_objective_at_its_estimates(nb_fit):
     name, fit = nb_fit
     ref = REF[f"{name}_nbinom2"]
     data = fit_glmm_data(fit.spec, fit.y, fit.prior_weights, fit.family, fit.data.mustart)
-    z = _glmmtmb_point(fit, ref)
+    z = _point(ref)
     observed, _ = nbm._joint_value(z, data, "log", observed=True)
     np.testing.assert_allclose(float(observed), ref["deviance"], rtol=1e-6)
     expected, _ = nbm._joint_value(z, data, "log")
