@@ -54,6 +54,9 @@ from .model import caller_data_name, model_spec
 from .optimize import Memo, minimize_host, packed, unpacked, value_grad_hess
 
 LOG_SIZE_BOUNDS = (-10.0, 15.0)  # theta.ml's search range for the start: sizes e^-10 to e^15
+# above this size the variance mu + mu^2 / theta is Poisson's to 1e-5 relative for means up to 1:
+# the counts showed no overdispersion (the likelihood rises towards theta = infinity)
+POISSON_LIKE_SIZE = 1e5
 
 
 def theta_ml(y, mu, weights) -> float:
@@ -181,7 +184,7 @@ def glmer_nb(formula: str, data, weights=None, offset=None, link: str = "log", n
                                      (record, record, z[:n_theta], z[n_theta:-1], hessian, pieces, 1.0,
                                       covariance), name)
     fit.optimizer_max_iterations = max_iterations
-    if size >= np.exp(LOG_SIZE_BOUNDS[1]) / 10:
+    if size >= POISSON_LIKE_SIZE:
         warnings.warn(f"glmer_nb: theta = {size:.4g}: the counts show no overdispersion beyond the "
                       "random effects; a Poisson glmer fits as well", UserWarning, stacklevel=2)
     return fit

@@ -12,6 +12,7 @@ textbook Laplace approximation lands nearer the maximum likelihood here.
 """
 import json
 import os
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -166,6 +167,21 @@ def test_simulate_draws_negative_binomial_counts(known_theta_fit):
     assert abs(z_mean.mean()) * np.sqrt(len(mu)) < 4
     ratio = Y.var(axis=1, ddof=1).sum() / np.sum(mu + mu ** 2 / 2)
     assert abs(ratio - 1) < 0.03
+
+
+def test_no_overdispersion_warns_and_matches_poisson():
+    """Binomial(12, 1/2) counts (variance below the mean): theta runs off to infinity, with a
+    warning, and the fit is the Poisson glmer's."""
+    data = _offset_data()
+    data["y"] = np.random.default_rng(5).binomial(12, 0.5, len(data))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mj.SingularFitWarning)  # the groups' variance is 0
+        with pytest.warns(UserWarning, match="no overdispersion"):
+            fit = mj.glmer_nb("y ~ x + (1 | g)", data)
+        poisson = mj.glmer("y ~ x + (1 | g)", data, family="poisson")
+    assert fit.nb_theta > nbm.POISSON_LIKE_SIZE and fit.optimizer.status in (0, 2)
+    np.testing.assert_allclose(fit.deviance, poisson.deviance, rtol=1e-7)
+    np.testing.assert_allclose(fit.beta, poisson.beta, atol=1e-4)
 
 
 # ---- bad input ------------------------------------------------------------------------------------
