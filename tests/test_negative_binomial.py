@@ -10,6 +10,7 @@ reproduces glmmTMB's. At the two optima the true -2 log L (adaptive quadrature, 
 the saturated constant) is 1779.37 at lme4's grouseticks estimates and 1779.22 at glmmTMB's: the
 textbook Laplace approximation lands nearer the maximum likelihood here.
 """
+import functools
 import json
 import os
 import warnings
@@ -38,10 +39,14 @@ DATA = {"grouseticks": lambda: mj.datasets.load("grouseticks"), "offset": _offse
 FORMULAS = {"grouseticks": GROUSE, "offset": OFFSET}
 
 
+@functools.cache
+def glmer_nb_fit(name: str):
+    return mj.glmer_nb(FORMULAS[name], DATA[name]())
+
+
 @pytest.fixture(scope="module", params=["grouseticks", "offset"])
 def nb_fit(request):
-    name = request.param
-    return name, mj.glmer_nb(FORMULAS[name], DATA[name]())
+    return request.param, glmer_nb_fit(request.param)
 
 
 def _assert_matches(fit, ref, se_rtol=1e-2):  # the issue's tolerances for glmer
@@ -81,15 +86,27 @@ def test_glmer_nb_criteria_and_family_line(nb_fit):
     assert fit.sigma == 1.0
 
 
-def test_offset_argument_equals_offset_term(nb_fit):
-    name, fit = nb_fit
-    if name != "offset":
-        pytest.skip("the simulated data carry the exposure")
+def test_offset_argument_equals_offset_term():
+    fit = glmer_nb_fit("offset")
     data = _offset_data()
     other = mj.glmer_nb("y ~ x + (1 | g)", data, offset=np.log(data["t"]))
     np.testing.assert_allclose(other.deviance, fit.deviance, rtol=1e-10)
     np.testing.assert_allclose(other.beta, fit.beta, rtol=1e-7)
     np.testing.assert_allclose(other.nb_theta, fit.nb_theta, rtol=1e-7)
+
+
+def test_anova_poisson_against_glmer_nb():
+    """lme4's likelihood-ratio test of overdispersion (chi-squared on 1 df, as lme4 reports it,
+    though theta = infinity is on the boundary)."""
+    fit = glmer_nb_fit("grouseticks")
+    poisson = mj.glmer(GROUSE, mj.datasets.load("grouseticks"), family="poisson")
+    table = mj.anova(poisson, fit)
+    ref = REF["grouseticks_anova_poisson_nb"]
+    np.testing.assert_array_equal(table["npar"], ref["npar"])
+    np.testing.assert_allclose(table["deviance"], ref["deviance"], rtol=1e-6)
+    np.testing.assert_allclose(table["AIC"], ref["AIC"], rtol=1e-6)
+    np.testing.assert_allclose(table["Chisq"].iloc[1], ref["Chisq"][1], rtol=1e-5)
+    assert table["Df"].iloc[1] == ref["Df"][1] == 1
 
 
 def _point(ref):

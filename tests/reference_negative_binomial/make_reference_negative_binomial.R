@@ -93,4 +93,12 @@ out <- list(
   offset_known_theta = c(list(call = "glmer(y ~ x + offset(log(t)) + (1 | g), data = nb_offset, family = negative.binomial(1.5), control = tight)"),
                          lme4_summary(glmer(sim_formula, data = d, control = tight,
                                             family = negative.binomial(1.5)))))
+## the likelihood-ratio test of overdispersion lme4 users run (theta = infinity is a boundary:
+## lme4 reports chi-squared on 1 df, as mixedjax.anova does)
+poisson_tight <- function(formula, data) glmer(formula, data = data, family = poisson, control = tight)
+gt_poisson <- poisson_tight(gt_formula, gt)   # data = data in both calls, as anova.merMod checks
+gt_nb <- glmer_nb_tight(gt_formula, gt)
+table <- as.data.frame(anova(gt_poisson, gt_nb))
+out$grouseticks_anova_poisson_nb <- c(list(call = "anova(glmer(..., family = poisson), glmer.nb(...)), tight tolerances",
+                                           rows = rownames(table)), as.list(table))
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE), "fits.json")
