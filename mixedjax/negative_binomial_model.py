@@ -93,15 +93,17 @@ def _objective_at(u, theta, beta, data: glmm.GLMMData, family, observed: bool):
 
 
 @partial(jit, static_argnames=("link", "observed"))
-def _joint_value(z, data: glmm.GLMMData, link: str, observed: bool = False):
-    """(D, Laplace pieces) at z, the mode by PIRLS finished with Newton steps."""
+def _joint_value(z, data: glmm.GLMMData, *, link: str, observed: bool):
+    """(D, Laplace pieces) at z, the mode by PIRLS finished with Newton steps. (The static
+    arguments are keyword-only: jit keys its cache on how they are passed, and a default, a
+    positional and a keyword value traced and compiled the same program three times.)"""
     theta, beta, family = _parts(z, data.design.layout.n_theta, link)
     u = glmm.polished_mode(theta, beta, data, family, False)
     return _objective_at(u, theta, beta, data, family, observed)
 
 
 @partial(jit, static_argnames=("link", "observed"))
-def _joint_derivatives(z, u, data: glmm.GLMMData, link: str, observed: bool = False):
+def _joint_derivatives(z, u, data: glmm.GLMMData, *, link: str, observed: bool):
     """[D, grad, vec(Hessian)] at z from the mode u there: autodiff through two Newton steps."""
     n_theta = data.design.layout.n_theta
 
@@ -113,7 +115,7 @@ def _joint_derivatives(z, u, data: glmm.GLMMData, link: str, observed: bool = Fa
 
 
 @partial(jit, static_argnames="link")
-def _covariance(z, u, hessian, data: glmm.GLMMData, link: str):
+def _covariance(z, u, hessian, data: glmm.GLMMData, *, link: str):
     """lme4's vcov(beta) at fixed size: from the Hessian over (cov. theta, beta) (``hessian``)."""
     theta, beta, family = _parts(z, data.design.layout.n_theta, link)
     return glmm.beta_covariance(theta, beta, u, hessian, data, family, 1.0, True)
@@ -124,9 +126,9 @@ def fit_joint(data: glmm.GLMMData, z0, link: str, max_iterations: int = 100, obs
     Returns (optimizer record, z with canonical cov. theta, Laplace pieces at z)."""
     layout = data.design.layout
     n_theta = layout.n_theta
-    at = Memo(lambda z: _joint_value(z, data, link, observed))
+    at = Memo(lambda z: _joint_value(z, data, link=link, observed=observed))
     value = lambda z: float(at(z)[0])
-    evaluate = lambda z: unpacked(_joint_derivatives(z, at(z)[1].u, data, link, observed))
+    evaluate = lambda z: unpacked(_joint_derivatives(z, at(z)[1].u, data, link=link, observed=observed))
     record = minimize_host(evaluate, value, np.asarray(z0, np.float64), max_iterations=max_iterations,
                            polish=True)
     z = np.asarray(record.x, np.float64)
@@ -175,7 +177,7 @@ def glmer_nb(formula: str, data, weights=None, offset=None, link: str = "log", n
     record, z, pieces = fit_joint(fit_data, z0, link, max_iterations)
     n_theta, size = layout.n_theta, float(np.exp(z[-1]))
     hessian = np.asarray(record.hess)[:-1, :-1]  # at fixed size, as lme4's last refit
-    covariance = to_host(_covariance(z, pieces.u, hessian, fit_data, link))
+    covariance = to_host(_covariance(z, pieces.u, hessian, fit_data, link=link))
     if spec.padded:
         pieces = pieces._replace(u=spec.unpad_random(pieces.u), mu=np.asarray(pieces.mu)[:spec.n_obs])
     family = negative_binomial(size, link)
