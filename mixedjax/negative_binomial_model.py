@@ -152,6 +152,8 @@ def glmer_nb(formula: str, data, weights=None, offset=None, link: str = "log", n
     starting size (lme4's ``initCtrl$theta``), else theta.ml on the means of a Poisson glmer fit,
     as lme4. ``link``: "log" (default), "identity" or "sqrt"."""
     family = negative_binomial(1.0, link)
+    if theta_start is not None:
+        theta_start = arguments.positive(theta_start, "theta_start")
     nAGQ = arguments.integer(nAGQ, "nAGQ", minimum=0)
     if nAGQ != 1:
         raise arguments.ArgumentError(
@@ -167,10 +169,7 @@ def glmer_nb(formula: str, data, weights=None, offset=None, link: str = "log", n
     outputs = fit_model(spec, y, prior_weights, start_family, lmm.theta_start(layout), 1, max_iterations,
                         mustart=starting_means(spec, data, start_family, y, prior_weights))
     theta0, beta0, poisson_mu = outputs[2], outputs[3], np.asarray(outputs[5].mu)
-    if theta_start is None:
-        size0 = theta_ml(y, poisson_mu, prior_weights)
-    else:
-        size0 = negative_binomial(theta_start, link).theta
+    size0 = theta_ml(y, poisson_mu, prior_weights) if theta_start is None else theta_start
     mu_start = starting_means(spec, data, family, y, prior_weights)
     fit_data = fit_glmm_data(spec, y, prior_weights, family, mu_start)
     z0 = np.concatenate([lmm.refit_start(theta0, layout), beta0, [np.log(size0)]])

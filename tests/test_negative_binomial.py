@@ -95,6 +95,14 @@ def test_offset_argument_equals_offset_term():
     np.testing.assert_allclose(other.nb_theta, fit.nb_theta, rtol=1e-7)
 
 
+def test_start_does_not_change_the_optimum():
+    fit = glmer_nb_fit("grouseticks")
+    other = mj.glmer_nb(GROUSE, mj.datasets.load("grouseticks"), theta_start=20.0)
+    np.testing.assert_allclose(other.deviance, fit.deviance, rtol=1e-12)
+    np.testing.assert_allclose(other.nb_theta, fit.nb_theta, rtol=1e-6)
+    np.testing.assert_allclose(other.beta, fit.beta, rtol=1e-6)
+
+
 def test_anova_poisson_against_glmer_nb():
     """lme4's likelihood-ratio test of overdispersion (chi-squared on 1 df, as lme4 reports it,
     though theta = infinity is on the boundary)."""
@@ -228,6 +236,12 @@ def test_bad_counts(value, what):
         mj.glmer_nb(GROUSE, data)
     with pytest.raises(mj.DataError, match=what):
         mj.glmer(GROUSE, data, family=mj.negative_binomial(2))
+
+
+@pytest.mark.parametrize("value", [0, -2.0, "2", np.inf])
+def test_bad_theta_start(value):
+    with pytest.raises(mj.ArgumentError, match="theta_start must be a positive"):
+        mj.glmer_nb(GROUSE, mj.datasets.load("grouseticks"), theta_start=value)
 
 
 def test_glmer_nb_needs_laplace():
