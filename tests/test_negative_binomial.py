@@ -181,6 +181,12 @@ def test_known_theta_adaptive_quadrature_matches_lme4():
     _assert_matches(fit, REF["grouseticks_known_theta_agq"])
 
 
+@pytest.mark.slow
+def test_known_theta_nagq0_matches_lme4():
+    fit = mj.glmer(GROUSE, mj.datasets.load("grouseticks"), family=mj.negative_binomial(2), nAGQ=0)
+    _assert_matches(fit, REF["grouseticks_known_theta_nagq0"])
+
+
 def test_simulate_draws_negative_binomial_counts(known_theta_fit):
     """With the random effects held at their modes, the draws have mean mu and variance
     mu + mu^2 / theta (pooled over observations: 4,000 draws of 403 rows)."""
