@@ -10,8 +10,9 @@ from .progress import ProgressWarning
 from .compilation import CompileCounter, configure_default_cache, enable_compilation_cache
 from .formula import FormulaError
 from .frame import DataError, MissingValuesWarning
-from .families import Family, Gamma, binomial, gaussian, inverse_gaussian, poisson
+from .families import Family, Gamma, binomial, gaussian, inverse_gaussian, negative_binomial, poisson
 from .generalized_model import GeneralizedLinearMixedModel, glmer
+from .negative_binomial_model import NegativeBinomialMixedModel, glmer_nb
 from .linear_model import LinearMixedModel, lmer
 from .model import RankDeficiencyWarning
 from .inference.likelihood_ratio import RefitMLWarning, anova
@@ -22,9 +23,10 @@ from .results import ConvergenceError, ConvergenceWarning, SingularFitWarning
 
 __all__ = [
     # fitting and results
-    "lmer", "LinearMixedModel", "glmer", "GeneralizedLinearMixedModel", "anova",
+    "lmer", "LinearMixedModel", "glmer", "GeneralizedLinearMixedModel", "glmer_nb",
+    "NegativeBinomialMixedModel", "anova",
     # families
-    "Family", "binomial", "poisson", "Gamma", "inverse_gaussian", "gaussian",
+    "Family", "binomial", "poisson", "Gamma", "inverse_gaussian", "gaussian", "negative_binomial",
     # errors and warnings
     "FormulaError", "DataError", "ArgumentError", "ConvergenceError", "ProgressWarning",
     "MissingValuesWarning", "RankDeficiencyWarning", "ConvergenceWarning", "SingularFitWarning",

@@ -53,6 +53,14 @@ def probability(value, name: str) -> float:
     return float(value)
 
 
+def positive(value, name: str) -> float:
+    """A finite number > 0 (a size, a scale)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
+            or not (math.isfinite(value) and value > 0):
+        raise ArgumentError(f"{name} must be a positive, finite number, got {_shown(value)}")
+    return float(value)
+
+
 def finite_vector(value, name: str, length: int, what: str) -> np.ndarray:
     """A 1-d float array of ``length`` finite values; ``what`` says what the values are."""
     try:

@@ -125,6 +125,7 @@ _ALLOWED_LINKS = {
     "Gamma": ("inverse", "log", "identity"),
     "inverse.gaussian": ("1/mu^2", "log", "inverse", "identity"),
     "gaussian": ("identity", "log", "inverse"),
+    "negative.binomial": ("log", "identity", "sqrt"),  # MASS's negative.binomial
 }
 
 
@@ -145,6 +146,11 @@ class Family:
 
     def __str__(self) -> str:
         return f"{self.name}({self.link.name})"
+
+    @property
+    def r_name(self) -> str:
+        """R's ``family$family``, as summaries print it."""
+        return self.name
 
     @property
     def has_dispersion(self) -> bool:
@@ -252,6 +258,71 @@ class Family:
                                 "the response must be > 0")
 
 
+@dataclass(frozen=True)
+class NegativeBinomial(Family):
+    """MASS's ``negative.binomial(theta)``: a known size theta, V(mu) = mu + mu^2 / theta, R's
+    deviance residuals and aic (-2 log-likelihood of the counts). ``theta`` is a number where the
+    family is a static argument of a compiled program, and may be traced where a program builds
+    the family from an estimated size (``negative_binomial_model.py``)."""
+
+    theta: float = 1.0
+
+    def __str__(self) -> str:
+        return f"negative.binomial(theta = {self.theta!r}, link = {self.link.name})"
+
+    @property
+    def r_name(self) -> str:
+        from .display import r_format
+        return f"Negative Binomial({r_format([round(float(self.theta), 4)])[0]})"
+
+    @property
+    def canonical(self) -> bool:
+        return False  # the canonical link is log(mu / (mu + theta)), which MASS does not offer
+
+    def variance(self, mu):
+        return mu + mu ** 2 / self.theta
+
+    def unit_deviance(self, y, mu, weights):
+        theta = self.theta
+        return 2 * weights * (jsp.xlogy(y, y) - jsp.xlogy(y, mu)
+                              - (y + theta) * (jnp.log(y + theta) - jnp.log(mu + theta)))
+
+    def aic(self, y, mu, weights, deviance_sum):
+        theta = self.theta
+        minus_log_density = ((y + theta) * jnp.log(mu + theta) - jsp.xlogy(y, mu) + jsp.gammaln(y + 1)
+                             - theta * jnp.log(theta) + jsp.gammaln(theta) - jsp.gammaln(theta + y))
+        return 2 * jnp.sum(weights * minus_log_density)
+
+    def mustart(self, y, weights):
+        return y + (y == 0) / 6.0
+
+    def validate(self, y: np.ndarray, weights: np.ndarray) -> None:
+        from .frame import DataError
+        negative = int(np.sum(y < 0))
+        if negative:
+            raise DataError(f"negative binomial response: {negative} negative values (e.g. "
+                            f"{y[y < 0][0]!r}); the response must be counts 0, 1, 2, ...")
+        fractional = np.abs(y - np.round(y)) > 1e-7
+        if fractional.any():
+            raise DataError(f"negative binomial response: {int(fractional.sum())} non-integer values "
+                            f"(e.g. {y[fractional][0]!r}); the response must be counts 0, 1, 2, ...")
+
+
+def negative_binomial(theta, link: str = "log") -> NegativeBinomial:
+    """MASS's ``negative.binomial(theta)`` (lme4's family for ``glmer.nb``): counts with a known
+    size theta > 0, variance mu + mu^2 / theta. ``mixedjax.glmer_nb`` estimates theta."""
+    try:
+        value = float(theta)
+    except (TypeError, ValueError) as error:
+        raise ArgumentError(f"negative_binomial(theta): theta must be a positive number, got "
+                            f"{theta!r}") from error
+    if not (np.isfinite(value) and value > 0):
+        raise ArgumentError(f"negative_binomial(theta): theta must be positive and finite, got {theta!r}; "
+                            "theta is the size (variance mu + mu^2 / theta); use "
+                            "mixedjax.glmer_nb() to estimate it")
+    return NegativeBinomial("negative.binomial", Link(link), value)
+
+
 def binomial(link: str = "logit") -> Family:
     return Family("binomial", Link(link))
 
@@ -285,6 +356,11 @@ def as_family(family) -> Family:
         return family()
     if isinstance(family, str) and family in _BY_NAME:
         return _BY_NAME[family]()
+    if family is negative_binomial or (isinstance(family, str) and family.replace("_", ".").lower()
+                                       in ("negative.binomial", "nbinom2")):
+        raise ArgumentError(f"family {family!r} needs its size theta: use "
+                            "family=mixedjax.negative_binomial(theta), or mixedjax.glmer_nb() to "
+                            "estimate theta")
     raise ArgumentError(f"family must be a mixedjax family such as mixedjax.binomial(link='probit') or "
                      f"one of {', '.join(sorted(set(_BY_NAME)))}; got {family!r}")
 

@@ -647,7 +647,7 @@ class GeneralizedLinearMixedModel(MixedModelResults):
             # glmer prints the formula as written (lme4 expands `||` only in lmer's summary)
             kind="glmer", formula=self.spec.formula.text if "||" not in self.spec.formula.text
             else (self.spec.formula.text,), data_name=self.data_name,
-            family=self.family.name, link=self.family.link.name, nagq=self.nAGQ,
+            family=self.family.r_name, link=self.family.link.name, nagq=self.nAGQ,
             aic=self.aic, bic=self.bic, loglik=self.loglik, deviance=self.deviance,
             df_resid=self.df_resid,
             resid_quantiles=scaled_quantiles(self.residuals("pearson", scaled=True)),

@@ -4,7 +4,9 @@ PRNG key, so that a simulation and the refits of a bootstrap run inside one comp
 lmer:  y* = X beta + Z Lambda u* + offset + sigma e / sqrt(w),  u* ~ N(0, sigma^2 I), e ~ N(0, I)
 glmer: eta* = X beta + Z Lambda u* + offset, u* ~ N(0, I), y* ~ family(mu(eta*)): binomial with
        the prior weights as numbers of trials (returned as proportions), poisson, Gamma with shape
-       1/sigma^2, inverse.gaussian with dispersion sigma^2.
+       1/sigma^2, inverse.gaussian with dispersion sigma^2, negative binomial of the family's size
+       theta (a Poisson of a gamma(theta, mu / theta) mean, as MASS's rnegbin; prior weights
+       ignored, as R's family$simulate ignores them).
 With ``use_u=True`` the random effects are held at their conditional modes (lme4's use.u = TRUE).
 """
 from __future__ import annotations
@@ -70,6 +72,10 @@ def draw_response(key, model: SimulationModel, levels: tuple, columns: tuple,
         return jnp.where(model.weights > 0, successes / trials, 0.0)
     if family.name == "poisson":
         return jax.random.poisson(k_noise, mu).astype(jnp.float64)
+    if family.name == "negative.binomial":
+        k_mean, k_count = jax.random.split(k_noise)
+        mean = jax.random.gamma(k_mean, family.theta, eta.shape) * mu / family.theta
+        return jax.random.poisson(k_count, mean).astype(jnp.float64)
     dispersion = model.sigma ** 2
     if family.name == "Gamma":
         shape = 1.0 / dispersion

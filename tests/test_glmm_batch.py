@@ -1,6 +1,7 @@
 """Every GLMM family batches and bootstraps: refit_batch, bootstrap, confint(method="boot") and
-simulate for binomial, poisson, Gamma, inverse.gaussian and gaussian with log and inverse links,
-each replicate equal to a fresh single glmer fit of the same response."""
+simulate for binomial, poisson, Gamma, inverse.gaussian, gaussian with log and inverse links, and
+the negative binomial (glmer_nb), each replicate equal to a fresh single glmer fit of the same
+response."""
 import warnings
 
 import numpy as np
@@ -39,6 +40,9 @@ FITS = {
     "gaussian(inverse)": lambda: _gaussian_fit("inverse"),
     # nAGQ = 0: standard errors from R_X (a batch once returned none, and crashed in lax.map)
     "poisson nAGQ=0": lambda: reference_fit("extra", "grouseticks_poisson_nagq0"),
+    # theta estimated; refits hold it at the estimate (fresh_fit: glmer with that family), as lme4
+    "negative binomial": lambda: mj.glmer_nb("TICKS ~ YEAR + cHEIGHT + (1 | BROOD)",
+                                             mj.datasets.load("grouseticks")),
 }
 
 
@@ -58,8 +62,8 @@ def fresh_fit(fit, y):
 
 # gaussian with a non-identity link compiles as much again as the others and shares their code
 # paths: slow (the full CI runs them)
-PARAMS = [pytest.param(name, marks=pytest.mark.slow) if name.startswith("gaussian") else name
-          for name in FITS]
+PARAMS = [pytest.param(name, marks=pytest.mark.slow)
+          if name.startswith("gaussian") or name == "negative binomial" else name for name in FITS]
 
 
 @pytest.fixture(scope="module", params=PARAMS)

@@ -31,6 +31,9 @@ from .anova_print import format_anova
 
 REFIT_MESSAGE = "refitting model(s) with ML (instead of REML)"
 COLUMNS = ["npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df", "Pr(>Chisq)"]
+# families whose -2 log L are of the same counts (a Poisson glmer against glmer_nb: the test of
+# overdispersion lme4 users run)
+COUNT_FAMILIES = {"poisson", "negative.binomial"}
 
 
 class RefitMLWarning(UserWarning):
@@ -90,7 +93,7 @@ def _formula_text(fit) -> str:
 
 
 def _check_same_data(models: list, names: list[str]) -> None:
-    kinds = {type(m) for m in models}
+    kinds = {isinstance(m, LinearMixedModel) for m in models}  # glmer_nb fits are glmer fits
     unknown = [n for n, m in zip(names, models)
                if not isinstance(m, (LinearMixedModel, GeneralizedLinearMixedModel))]
     if unknown:
@@ -108,7 +111,8 @@ def _check_same_data(models: list, names: list[str]) -> None:
         same = np.array_equal(np.asarray(model.y), np.asarray(reference.y))
         if same and isinstance(model, GeneralizedLinearMixedModel):
             same = np.array_equal(model.prior_weights, reference.prior_weights) and \
-                model.family.name == reference.family.name
+                (model.family.name == reference.family.name
+                 or {model.family.name, reference.family.name} <= COUNT_FAMILIES)
         if not same:
             families = (f", family {model.family.name} vs {reference.family.name}"
                         if isinstance(model, GeneralizedLinearMixedModel) else "")
