@@ -38,8 +38,10 @@ def _panels(ax, count: int, panel_size=(3.6, 3.2), max_columns: int = 3, title: 
         plt = _pyplot()
         columns = min(count, max_columns)
         rows = math.ceil(count / columns)
+        # wide enough for the title too (about 0.1 inch per character at its 12 points)
+        width = max(panel_size[0] * columns, 0.1 * len(title or "") + 0.4)
         figure, axes = plt.subplots(rows, columns, squeeze=False, layout="constrained",
-                                    figsize=(panel_size[0] * columns, panel_size[1] * rows + 0.4))
+                                    figsize=(width, panel_size[1] * rows + 0.4))
         if title is not None:
             figure.suptitle(title)
         flat = axes.ravel()
@@ -207,6 +209,7 @@ def plot_bootstrap(boot, bins: int = 30, ax=None):
     for axis, name in zip(axes, replicates.columns):
         axis.hist(replicates[name].to_numpy(float), bins=bins, color="C0", alpha=0.7)
         axis.axvline(float(boot.t0[name]), color="C3", lw=1.5, label="estimate")
+        axis.yaxis.get_major_locator().set_params(integer=True)  # counts
         axis.set(xlabel=name, ylabel="replicates", title=name)
     return _returned(axes)
 
@@ -235,7 +238,8 @@ def plot_power_curve(curve: pd.DataFrame, terms=None, target: float | None = 0.8
         rows = curve[curve["term"] == term].sort_values("size")
         p, n = rows["power"].to_numpy(float), rows["nsim"].to_numpy(float)
         error = 1.96 * np.sqrt(p * (1 - p) / np.maximum(n, 1))
-        axis.errorbar(rows["size"].to_numpy(float), p, yerr=error, fmt="o-", capsize=3, label=term)
+        bars = np.vstack([np.minimum(error, p), np.minimum(error, 1 - p)])  # power stays in [0, 1]
+        axis.errorbar(rows["size"].to_numpy(float), p, yerr=bars, fmt="o-", capsize=3, label=term)
     if target is not None:
         axis.axhline(target, color="grey", ls="--", lw=0.8)
     axis.set(xlabel="size", ylabel="power", ylim=(0, 1.02),

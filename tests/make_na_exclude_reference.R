@@ -18,6 +18,7 @@ out <- list(
   pearson_scaled = num(residuals(fit, type = "pearson", scaled = TRUE)),
   predict_population = num(predict(fit, re.form = NA)),
   predict_conditional = num(predict(fit)),
+  reml_criterion = REMLcrit(fit), fixef = unname(fixef(fit)),
   omit_names = names(fitted(update(fit, na.action = na.omit))))
 writeLines(toJSON(out, digits = NA, na = "null", auto_unbox = TRUE),
            "tests/reference_print/na_exclude.json")

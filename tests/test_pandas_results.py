@@ -23,6 +23,12 @@ from conftest import relative_error
 REFERENCE = json.loads((Path(__file__).resolve().parent / "reference_print" / "na_exclude.json").read_text())
 FORMULA = "Reaction ~ Days + (Days | Subject)"
 KEPT = [name for name, value in zip(REFERENCE["names"], REFERENCE["fitted"]) if value is not None]
+# lme4 stops a little short of the optimum here (our REML criterion is 3.1e-8 lower): the fixed
+# effects agree to 1e-7 and the conditional modes, so the fitted values, to 1.5e-6 of the fitted
+# values' size (3.4e-4 on ~300). Residuals (y - fitted) carry that same absolute difference, so they
+# are compared on the fitted values' scale.
+FITTED_RTOL = 1e-5
+FITTED_SCALE = float(np.nanmax(np.abs(np.array(REFERENCE["fitted"], float))))
 
 
 def from_r(values) -> np.ndarray:
@@ -53,25 +59,27 @@ def test_outputs_are_series_on_the_callers_rows_without_the_dropped_ones(fit):
     for name, series in outputs.items():
         assert isinstance(series, pd.Series) and list(series.index) == KEPT, name
     kept = ~np.isnan(fitted)
-    assert relative_error(outputs["fitted"], fitted[kept], 1.0) < 1e-6
-    assert relative_error(outputs["predict"], from_r(REFERENCE["predict_conditional"])[kept], 1.0) < 1e-6
+    assert fit.reml_criterion <= REFERENCE["reml_criterion"] + 1e-7 * REFERENCE["reml_criterion"]
+    assert relative_error(outputs["fitted"], fitted[kept], 1.0) < FITTED_RTOL
+    assert relative_error(outputs["predict"], from_r(REFERENCE["predict_conditional"])[kept], 1.0) < FITTED_RTOL
     assert relative_error(outputs["population"], from_r(REFERENCE["predict_population"])[kept], 1.0) < 1e-6
-    assert relative_error(outputs["residuals"], from_r(REFERENCE["residuals"])[kept], 1.0) < 1e-5
+    assert relative_error(outputs["residuals"], from_r(REFERENCE["residuals"])[kept], FITTED_SCALE) < FITTED_RTOL
     np.testing.assert_array_equal(outputs["resid"], outputs["residuals"])
 
 
-@pytest.mark.parametrize("call, key", [
-    (lambda f: f.residuals(na_action="exclude"), "residuals"),
-    (lambda f: f.residuals("pearson", scaled=True, na_action="exclude"), "pearson_scaled"),
-    (lambda f: f.predict(type="response", na_action="exclude"), "fitted"),
-    (lambda f: f.predict(re_form=np.nan, na_action="exclude"), "predict_population"),
+@pytest.mark.parametrize("call, key, floor", [
+    (lambda f: f.residuals(na_action="exclude"), "residuals", lambda f: FITTED_SCALE),
+    (lambda f: f.residuals("pearson", scaled=True, na_action="exclude"), "pearson_scaled",
+     lambda f: FITTED_SCALE / f.sigma),
+    (lambda f: f.predict(type="response", na_action="exclude"), "fitted", lambda f: 1.0),
+    (lambda f: f.predict(re_form=np.nan, na_action="exclude"), "predict_population", lambda f: 1.0),
 ])
-def test_na_exclude_gives_nan_at_the_dropped_rows_as_r(fit, call, key):
+def test_na_exclude_gives_nan_at_the_dropped_rows_as_r(fit, call, key, floor):
     ours, theirs = call(fit), from_r(REFERENCE[key])
     assert list(ours.index) == REFERENCE["names"]
     np.testing.assert_array_equal(np.isnan(ours.to_numpy()), np.isnan(theirs))
     present = ~np.isnan(theirs)
-    assert relative_error(ours.to_numpy()[present], theirs[present], 1.0) < 1e-5
+    assert relative_error(ours.to_numpy()[present], theirs[present], floor(fit)) < FITTED_RTOL
 
 
 def test_se_fit_frame_on_the_rows(fit):

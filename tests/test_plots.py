@@ -139,6 +139,8 @@ def test_power_curve_lines_per_term():
     assert [t.get_text() for t in axis.get_legend().get_texts()] == ["x"]
     np.testing.assert_allclose(axis.lines[0].get_xdata(), slope["size"])
     np.testing.assert_allclose(axis.lines[0].get_ydata(), slope["power"])
+    bars = np.concatenate(axis.collections[0].get_segments())  # +-1.96 SE, cut at 0 and 1
+    assert bars[:, 1].min() >= 0 and bars[:, 1].max() <= 1
     _, given = plt.subplots()
     assert plots.plot_power_curve(curve, terms=["(Intercept)", "x"], ax=given) is given
     with pytest.raises(ValueError, match=r"terms \['z'\]"):
