@@ -105,7 +105,7 @@ def caterpillar(fit, term=None, level: float = 0.95, ax=None):
     factor, frame = _ranef_frame(fit, term, condvar=True)
     columns = _effect_columns(frame)
     frame = frame.sort_values(columns[0])
-    # 0.2 inch per level keeps one tick label per level legible; panels side by side share them
+    # 0.2 inch per level keeps one tick label per level legible
     axes = _panels(ax, len(columns), panel_size=(3.6, max(3.2, 0.2 * len(frame) + 1.2)),
                    max_columns=len(columns), title=f"Random effects of {factor} with "
                                                    f"{100 * level:g}% intervals")

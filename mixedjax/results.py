@@ -188,15 +188,18 @@ class BatchMethods:
         from .batch import refit_batch
         return refit_batch(self, Y, **options)
 
-    def bootstrap(self, nsim: int, statistic=None, seed: int = 0, use_u: bool = False, **options):
-        """Parametric bootstrap (lme4's bootMer): simulate nsim responses, refit them all in a
-        batch, and apply ``statistic`` (default: fixef, theta and sigma per replicate) to the
-        ``BatchResult``. Returns a ``BootstrapResult``."""
+    def bootstrap(self, nsim: int, statistic=None, seed: int = 0, use_u: bool = False, re_form=np.nan,
+                  **options):
+        """Parametric bootstrap (lme4's bootMer): simulate nsim responses (``use_u`` and
+        ``re_form`` as ``simulate``'s), refit them all in a batch, and apply ``statistic``
+        (default: fixef, theta and sigma per replicate) to the ``BatchResult``. Returns a
+        ``BootstrapResult``."""
         from .batch import BootstrapResult, default_statistic
         if statistic is not None and not callable(statistic):
             raise arguments.ArgumentError("statistic must be a function of the BatchResult, got "
                                           f"{type(statistic).__name__}")
-        batch = self.refit_batch(self.simulate(nsim, seed=seed, use_u=use_u, as_frame=False), **options)
+        batch = self.refit_batch(self.simulate(nsim, seed=seed, use_u=use_u, re_form=re_form, as_frame=False),
+                                 **options)
         statistic = statistic or default_statistic
         return BootstrapResult(statistic(batch), statistic_of_fit(self, statistic), batch)
 

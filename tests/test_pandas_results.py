@@ -193,3 +193,9 @@ def test_data_line_prints_the_expression_passed():
     assert glmm.data_name == 'datasets.load("cbpp")'
     assert by_name.data_name == "sleepstudy" and ambiguous.data_name == "data"
     assert "   Data: data\n" in str(ambiguous.summary())
+
+
+def test_bootstrap_passes_re_form_to_simulate(uncorrelated):
+    held = uncorrelated.bootstrap(3, seed=5, re_form="~(1 | Subject)")
+    batch = uncorrelated.refit_batch(uncorrelated.simulate(3, seed=5, re_form="~(1 | Subject)"))
+    np.testing.assert_array_equal(held.batch.beta, batch.beta)
