@@ -503,6 +503,8 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         except (TypeError, ValueError) as error:
             raise DataError(f"refit: newresp must be numbers, one per observation of the fit; got "
                             f"{type(newresp).__name__}") from error
+        if values.ndim == 2 and values.shape[1] == 1:  # a one-column frame, as simulate(1) gives
+            values = values[:, 0]
         n = self.nobs
         weights = self.prior_weights
         if values.ndim == 2 and values.shape == (n, 2) and self.family.name == "binomial":

@@ -18,7 +18,7 @@ from mixedjax import datasets
 from mixedjax.arguments import ArgumentError
 from mixedjax.formula import FormulaError
 
-from conftest import relative_error
+from conftest import reference_fit, relative_error
 
 REFERENCE = json.loads((Path(__file__).resolve().parent / "reference_print" / "na_exclude.json").read_text())
 FORMULA = "Reaction ~ Days + (Days | Subject)"
@@ -199,3 +199,16 @@ def test_bootstrap_passes_re_form_to_simulate(uncorrelated):
     held = uncorrelated.bootstrap(3, seed=5, re_form="~(1 | Subject)")
     batch = uncorrelated.refit_batch(uncorrelated.simulate(3, seed=5, re_form="~(1 | Subject)"))
     np.testing.assert_array_equal(held.batch.beta, batch.beta)
+
+
+def test_glmer_results_are_pandas_and_refit_takes_simulate_frames():
+    fit = reference_fit("public", "cbpp_binomial_laplace")
+    index = list(range(fit.nobs))
+    for series in (fit.fitted, fit.residuals(), fit.residuals("pearson"), fit.predict(type="response")):
+        assert isinstance(series, pd.Series) and list(series.index) == index
+    np.testing.assert_array_equal(fit.predict(type="response"), fit.fitted)
+    one = fit.simulate(1, seed=7)
+    refitted = fit.refit(one)
+    np.testing.assert_array_equal(refitted.y, one["sim_1"].to_numpy())
+    with pytest.raises(mj.DataError, match="refit: newresp must be numbers"):
+        fit.refit(["a"] * fit.nobs)
