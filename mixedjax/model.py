@@ -115,23 +115,39 @@ def model_spec(formula: str, data: pd.DataFrame, weights=None, offset=None,
     return ModelSpec(parsed, frame, fixed, tuple(terms), build_design(fixed.X, terms), total_offset)
 
 
+def _caller_frame(depth: int):
+    """The frame ``depth`` calls above the function that calls this one."""
+    frame = inspect.currentframe().f_back
+    for _ in range(depth):
+        frame = frame.f_back if frame is not None else None
+    return frame
+
+
+def _bound_name(value, frame) -> str | None:
+    names = [n for n, v in {**frame.f_globals, **frame.f_locals}.items()
+             if v is value and not n.startswith("_")]
+    return names[0] if len(names) == 1 else None
+
+
+def caller_variable_name(value, depth: int = 2) -> str | None:
+    """The one name the caller bound ``value`` to (anova's row names), or None."""
+    frame = _caller_frame(depth)
+    try:
+        return _bound_name(value, frame) if frame is not None else None
+    finally:
+        del frame
+
+
 def caller_data_name(data, depth: int = 2) -> str:
     """What lme4 prints after ``Data:``. R prints the expression the caller passed as ``data``
     (deparse(substitute(data))); here its source text when the caller's source can be read
     (a name, a loop variable, an expression such as ``df[df.x > 0]``), else the one name the
     caller bound ``data`` to, else "data"."""
-    frame = inspect.currentframe()
+    frame = _caller_frame(depth)
     try:
-        for _ in range(depth):
-            frame = frame.f_back if frame is not None else None
         if frame is None:
             return "data"
-        text = _data_argument_source(frame)
-        if text is not None:
-            return text
-        names = [n for n, v in {**frame.f_globals, **frame.f_locals}.items()
-                 if v is data and not n.startswith("_")]
-        return names[0] if len(names) == 1 else "data"
+        return _data_argument_source(frame) or _bound_name(data, frame) or "data"
     finally:
         del frame
 
