@@ -102,7 +102,7 @@ def serial_fits_per_second(fit, Y, n=30):
 
 def run_case(case, nsim, r_refits):
     fit = load(case)
-    Y = fit.simulate(nsim, seed=42)
+    Y = fit.simulate(nsim, seed=42, as_frame=False)
     small = Y[:, : min(nsim, 2000)]
     start = time.perf_counter()
     fit.refit_batch(small)

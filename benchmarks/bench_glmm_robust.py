@@ -83,7 +83,7 @@ def simulated_responses(name: str, n: int, seed: int):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = mj.glmer(formula, data, family=family)
-    return data, fit.simulate(n, seed=seed), fit
+    return data, fit.simulate(n, seed=seed, as_frame=False), fit
 
 
 def fit_mixedjax(name: str, data: pd.DataFrame, Y: np.ndarray):

@@ -89,3 +89,12 @@ def start_vector(start, names: list[str]) -> np.ndarray:
 def seed(value) -> int:
     """A random seed: a whole number that fits JAX's 64-bit key."""
     return integer(value, "seed", minimum=-2 ** 63, maximum=2 ** 63 - 1)
+
+
+def na_action(value) -> str:
+    """How results on the fit's rows treat the rows dropped for missing values: "omit" (left
+    out, R's na.omit) or "exclude" (NaN there, R's na.exclude)."""
+    if isinstance(value, str) and value in ("omit", "exclude"):
+        return value
+    raise ArgumentError(f"na_action must be 'omit' (leave out the rows dropped for missing values) "
+                        f"or 'exclude' (NaN at those rows, as R's na.exclude), got {_shown(value)}")

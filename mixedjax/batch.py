@@ -27,6 +27,7 @@ from . import _jax  # noqa: F401  (float64)
 from .compilation import COMPILER_OPTIONS, jit
 from . import arguments, glmm, lmm
 from .frame import DataError
+from .model import response_values
 from .optimize import STATUS_MESSAGES
 from .progress import ProgressReporter
 from .results import SINGULAR_TOLERANCE
@@ -222,6 +223,7 @@ def default_vmap_width(fit) -> int:
 def batch_responses(fit, Y) -> np.ndarray:
     """``refit_batch``'s Y as a float array (nobs x nsim) of finite responses valid for the fit's
     family (a binomial fit's responses are proportions, as its ``simulate`` draws them)."""
+    Y = response_values(Y, fit.spec, "Y")  # simulate's DataFrame, matched by row labels
     try:
         Y = np.asarray(Y, dtype=float)
     except (TypeError, ValueError) as error:

@@ -49,6 +49,7 @@ class ModelFrame:
     weights_name: str | None = None  # the column named by weights=, printed by summary
     offset_name: str | None = None
     row_index: pd.Index | None = None  # the caller's row labels of the kept rows
+    caller_index: pd.Index | None = None  # every row label of the caller's data (na.exclude's rows)
 
 
 def _variables(expression: str) -> frozenset[str]:
@@ -228,4 +229,4 @@ def build_frame(parsed: ParsedFormula, data: pd.DataFrame, weights=None, offset=
         raise DataError("weights are all zero: at least one observation needs a positive weight")
     offset_array = np.zeros(n) if offset_values is None else offset_values[complete]
     return ModelFrame(frame, complete, n_dropped, bad_columns, weight_array, offset_array,
-                      weight_name, offset_name, row_index)
+                      weight_name, offset_name, row_index, data.index)

@@ -28,7 +28,7 @@ from .display import SummaryData
 from .families import Family, as_family, family_call
 from .formula import FormulaError, _split_top_level
 from .frame import DataError
-from .model import ModelSpec, caller_data_name, model_spec, rank_message
+from .model import ModelSpec, caller_data_name, model_spec, rank_message, response_values
 from .optimize import Memo, minimize, minimize_host, packed, unpacked, value_grad_hess
 from .predict import predict
 from .results import (ConvergenceError, ConvergenceWarning, MixedModelResults, OptimizerSummary, SINGULAR_MESSAGE,
@@ -517,7 +517,14 @@ class GeneralizedLinearMixedModel(MixedModelResults):
 
     def _new_response(self, newresp):
         """(y, prior weights) of a refit's response, checked as glmer checks a response."""
-        values = np.asarray(newresp, dtype=float)
+        values = response_values(newresp, self.spec, "refit's newresp")
+        try:
+            values = np.asarray(values, dtype=float)
+        except (TypeError, ValueError) as error:
+            raise DataError(f"refit: newresp must be numbers, one per observation of the fit; got "
+                            f"{type(newresp).__name__}") from error
+        if values.ndim == 2 and values.shape[1] == 1:  # a one-column frame, as simulate(1) gives
+            values = values[:, 0]
         n = self.nobs
         weights = self.prior_weights
         if values.ndim == 2 and values.shape == (n, 2) and self.family.name == "binomial":
@@ -582,12 +589,10 @@ class GeneralizedLinearMixedModel(MixedModelResults):
     def _link_derivative(self, eta):
         return np.asarray(family_call(self.family, "mu_eta", eta))
 
-    @property
-    def fitted(self) -> np.ndarray:
+    def _fitted_values(self) -> np.ndarray:
         return self.mu
 
-    def residuals(self, type: str = "deviance", scaled: bool = False) -> np.ndarray:
-        """"deviance" (default, as R), "pearson", "response" or "working" residuals."""
+    def _residual_values(self, type: str = "deviance", scaled: bool = False) -> np.ndarray:
         y, mu, a = self.y, self.mu, self.prior_weights
         if type == "response":
             out = y - mu
@@ -599,15 +604,25 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         elif type == "working":
             out = (y - mu) / self._link_derivative(self.linear_predictor())
         else:
-            raise ValueError(f"residuals type must be 'deviance', 'pearson', 'response' or 'working', not {type!r}")
+            raise arguments.ArgumentError(f"residuals type must be 'deviance', 'pearson', 'response' "
+                                          f"or 'working', not {type!r}")
         return out / self.sigma if scaled else out
 
+    def residuals(self, type: str = "deviance", scaled: bool = False, na_action: str = "omit") -> pd.Series:
+        """lme4's residuals(fit): "deviance" (default, as R), "pearson", "response" or "working"
+        residuals, a Series on the caller's row index, without the rows dropped for missing
+        values (``na_action="exclude"``: NaN there, as R's na.exclude)."""
+        return self._on_rows(self._residual_values(type, scaled), "residuals", na_action)
+
     def predict(self, newdata: pd.DataFrame | None = None, re_form=None,
-                allow_new_levels: bool = False, type: str = "link", se_fit: bool = False):
-        """Predictions on the link (default, as R) or response scale; ``se_fit`` adds standard
-        errors of the fixed part (delta method on the response scale; see ``predict.py``)."""
+                allow_new_levels: bool = False, type: str = "link", se_fit: bool = False,
+                na_action: str = "omit"):
+        """lme4's predict on the link (default, as R) or response scale, a Series on ``newdata``'s
+        index (default: the fit's rows); ``re_form`` and ``na_action`` as for lmer fits;
+        ``se_fit`` adds standard errors of the fixed part (delta method on the response scale;
+        see ``predict.py``)."""
         return predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels, type=type,
-                       se_fit=se_fit)
+                       se_fit=se_fit, na_action=na_action)
 
     def _conditional_variances(self) -> list[np.ndarray]:
         from .conditional import precision_inverse_blocks
@@ -650,7 +665,7 @@ class GeneralizedLinearMixedModel(MixedModelResults):
             family=self.family.r_name, link=self.family.link.name, nagq=self.nAGQ,
             aic=self.aic, bic=self.bic, loglik=self.loglik, deviance=self.deviance,
             df_resid=self.df_resid,
-            resid_quantiles=scaled_quantiles(self.residuals("pearson", scaled=True)),
+            resid_quantiles=scaled_quantiles(self._residual_values("pearson", scaled=True)),
             varcorr=blocks, residual_sd=self.sigma if self.family.has_dispersion else None,
             nobs=self.nobs, ngrps=tuple(self.ngrps.items()), coef_names=tuple(self.spec.fixed.names),
             coef_columns=("Estimate", "Std. Error", statistic, "Pr(>|z|)"),

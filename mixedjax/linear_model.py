@@ -293,18 +293,22 @@ class LinearMixedModel(MixedModelResults):
     llf = loglik
 
     # ---- fitted values and residuals ---------------------------------------------------------------
-    @property
-    def fitted(self) -> np.ndarray:
+    def _fitted_values(self) -> np.ndarray:
         return self.linear_predictor()
 
-    def residuals(self, type: str = "response", scaled: bool = False) -> np.ndarray:
-        """Residuals y - fitted (``"response"``) or weighted (``"pearson"``); ``scaled`` divides by sigma."""
-        raw = self.y - self.fitted
+    def _residual_values(self, type: str = "response", scaled: bool = False) -> np.ndarray:
+        raw = self.y - self._fitted_values()
         if type == "pearson":
             raw = raw * np.sqrt(self.spec.frame.weights)
         elif type != "response":
-            raise ValueError(f"residuals type must be 'response' or 'pearson', not {type!r}")
+            raise arguments.ArgumentError(f"residuals type must be 'response' or 'pearson', not {type!r}")
         return raw / self.sigma if scaled else raw
+
+    def residuals(self, type: str = "response", scaled: bool = False, na_action: str = "omit") -> pd.Series:
+        """lme4's residuals(fit): y - fitted (``"response"``) or weighted (``"pearson"``);
+        ``scaled`` divides by sigma. A Series on the caller's row index, without the rows
+        dropped for missing values (``na_action="exclude"``: NaN there, as R's na.exclude)."""
+        return self._on_rows(self._residual_values(type, scaled), "residuals", na_action)
 
     def _conditional_variances(self) -> list[np.ndarray]:
         return conditional_variances(self)
@@ -317,8 +321,10 @@ class LinearMixedModel(MixedModelResults):
         return jax.jit(lambda theta: lmm.profiled_deviance(theta, problem, reml))
 
     def refit(self, y) -> LinearMixedModel:
-        """Refit the same design to a new response vector (reuses the compiled fit)."""
-        y = refit_response(y, self.nobs)
+        """lme4's refit(fit, newresp): the same design fitted to a new response ``y`` (reuses the
+        compiled fit): numbers in the fit's row order, or a Series (or one-column DataFrame, as
+        ``simulate`` returns) whose index holds the fit's row labels."""
+        y = refit_response(y, self.spec)
         spec = self.spec
         start = lmm.refit_start(self.theta_values, spec.design.layout,
                                 scale=lmm.theta_scale(spec.design, spec.frame.weights, xp=np))
@@ -329,12 +335,15 @@ class LinearMixedModel(MixedModelResults):
         return fit
 
     def predict(self, newdata: pd.DataFrame | None = None, re_form=None,
-                allow_new_levels: bool = False, type: str = "response", se_fit: bool = False):
-        """Predictions: the fixed part plus the random effects in ``re_form`` (None: all terms,
-        ``"~0"``: none, or a formula of bar terms such as ``"~(1 | Subject)"``); ``se_fit`` adds
-        standard errors of the fixed part, sqrt(diag(X V X'))."""
+                allow_new_levels: bool = False, type: str = "response", se_fit: bool = False,
+                na_action: str = "omit"):
+        """lme4's predict: the fixed part plus the random effects in ``re_form`` (None: all terms;
+        NaN, R's NA, or ``"~0"``: none; or a formula of bar terms such as ``"~(1 | Subject)"``),
+        a Series on ``newdata``'s index (default: the fit's rows, with NaN at the rows dropped
+        for missing values when ``na_action="exclude"``); ``se_fit`` adds standard errors of the
+        fixed part, sqrt(diag(X V X')), in a DataFrame."""
         return predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels, type=type,
-                       se_fit=se_fit)
+                       se_fit=se_fit, na_action=na_action)
 
     # ---- t and F tests with Satterthwaite / Kenward-Roger df (lmerTest) ----------------------------
     def coef_table(self, ddf="Satterthwaite") -> pd.DataFrame:
@@ -355,7 +364,7 @@ class LinearMixedModel(MixedModelResults):
         est, se = self.beta, np.sqrt(np.diag(self.vcov_matrix))
         common = dict(
             kind="lmer", formula=self.spec.formula.expanded_text, data_name=self.data_name,
-            reml=self.reml, resid_quantiles=scaled_quantiles(self.residuals("pearson", scaled=True)),
+            reml=self.reml, resid_quantiles=scaled_quantiles(self._residual_values("pearson", scaled=True)),
             varcorr=self._varcorr_blocks(), residual_sd=self.sigma, nobs=self.nobs,
             ngrps=tuple(self.ngrps.items()), coef_names=tuple(self.spec.fixed.names),
             coef_columns=("Estimate", "Std. Error", "t value"),

@@ -5,7 +5,9 @@ keeps what prediction on new data needs (formulaic specs, factor levels).
 """
 from __future__ import annotations
 
+import ast
 import inspect
+import linecache
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -113,19 +115,68 @@ def model_spec(formula: str, data: pd.DataFrame, weights=None, offset=None,
     return ModelSpec(parsed, frame, fixed, tuple(terms), build_design(fixed.X, terms), total_offset)
 
 
-def caller_data_name(data, depth: int = 2) -> str | None:
-    """The name the caller bound ``data`` to (what lme4 prints after ``Data:``), if unique."""
-    frame = inspect.currentframe()
+def _caller_frame(depth: int):
+    """The frame ``depth`` calls above the function that calls this one."""
+    frame = inspect.currentframe().f_back
+    for _ in range(depth):
+        frame = frame.f_back if frame is not None else None
+    return frame
+
+
+def _bound_name(value, frame) -> str | None:
+    names = [n for n, v in {**frame.f_globals, **frame.f_locals}.items()
+             if v is value and not n.startswith("_")]
+    return names[0] if len(names) == 1 else None
+
+
+def caller_variable_name(value, depth: int = 2) -> str | None:
+    """The one name the caller bound ``value`` to (anova's row names), or None."""
+    frame = _caller_frame(depth)
     try:
-        for _ in range(depth):
-            frame = frame.f_back if frame is not None else None
-        if frame is None:
-            return None
-        names = [n for n, v in {**frame.f_globals, **frame.f_locals}.items()
-                 if v is data and not n.startswith("_")]
-        return names[0] if len(names) == 1 else None
+        return _bound_name(value, frame) if frame is not None else None
     finally:
         del frame
+
+
+def caller_data_name(data, depth: int = 2) -> str:
+    """What lme4 prints after ``Data:``. R prints the expression the caller passed as ``data``
+    (deparse(substitute(data))); here its source text when the caller's source can be read
+    (a name, a loop variable, an expression such as ``df[df.x > 0]``), else the one name the
+    caller bound ``data`` to, else "data"."""
+    frame = _caller_frame(depth)
+    try:
+        if frame is None:
+            return "data"
+        return _data_argument_source(frame) or _bound_name(data, frame) or "data"
+    finally:
+        del frame
+
+
+def _data_argument_source(frame) -> str | None:
+    """The source text of the ``data`` argument (keyword, or the second positional one) of the
+    call the frame is executing, or None when its source is unavailable (``python -c``, exec)."""
+    try:
+        positions = list(frame.f_code.co_positions())[frame.f_lasti // 2]
+        line, end_line, column, end_column = positions
+        lines = linecache.getlines(frame.f_code.co_filename, frame.f_globals)
+        if None in positions or end_line > len(lines):
+            return None
+        chunk = [text.encode() for text in lines[line - 1:end_line]]  # columns count UTF-8 bytes
+        chunk[-1] = chunk[-1][:end_column]
+        chunk[0] = chunk[0][column:]
+        source = b"".join(chunk).decode()
+        call = ast.parse(source.strip(), mode="eval").body
+    except (SyntaxError, ValueError, IndexError, UnicodeDecodeError):
+        return None
+    if not isinstance(call, ast.Call):
+        return None
+    argument = next((k.value for k in call.keywords if k.arg == "data"), None)
+    if argument is None and len(call.args) > 1 and not any(isinstance(a, ast.Starred) for a in call.args[:2]):
+        argument = call.args[1]
+    if argument is None:
+        return None
+    segment = ast.get_source_segment(source.strip(), argument)
+    return segment if segment is not None and "\n" not in segment else ast.unparse(argument)
 
 
 def numeric_response(spec: ModelSpec) -> np.ndarray:
@@ -135,7 +186,25 @@ def numeric_response(spec: ModelSpec) -> np.ndarray:
     return y
 
 
-def refit_response(y, n_obs: int) -> np.ndarray:
+def response_values(values, spec: ModelSpec, name: str):
+    """A new response given as a pandas Series or DataFrame in the fit's row order, matched by
+    the caller's row labels (a column of the original data, or ``simulate``'s frame); any other
+    value unchanged, for the caller to check."""
+    if not isinstance(values, (pd.Series, pd.DataFrame)):
+        return values
+    rows = spec.frame.row_index
+    if not values.index.equals(rows):
+        missing = rows.difference(values.index)
+        if len(missing) or not values.index.is_unique:
+            problem = (f"{len(missing)} of the fit's {len(rows)} row labels are not in its index "
+                       f"(e.g. {missing[:3].tolist()})" if len(missing) else "its index has duplicates")
+            raise arguments.ArgumentError(f"{name}: {problem}; pass a Series on the data's index or the "
+                                          "values in the fit's row order (.to_numpy())")
+        values = values.loc[rows]
+    return values.to_numpy()
+
+
+def refit_response(y, spec: ModelSpec) -> np.ndarray:
     """A refit's new response: one finite value per observation the fit used."""
-    return arguments.finite_vector(y, "the new response", n_obs,
-                                   "one per observation used by the fit, in the fit's row order")
+    return arguments.finite_vector(response_values(y, spec, "refit's y"), "refit's y, the new response",
+                                   spec.n_obs, "one per observation used by the fit, in the fit's row order")

@@ -4,7 +4,9 @@ Every function reads numbers a result already holds (random effects and their co
 residuals, a profile's zeta table, bootstrap replicates, a power table) and draws them; none
 computes model internals. Each takes ``ax=None`` (a new figure is made when None) and returns the
 Axes it drew on, or a numpy array of Axes when it draws one panel per parameter or term.
-matplotlib is imported only when a plot is made: ``pip install mixedjax[plot]``.
+A new figure uses matplotlib's constrained layout, so labels neither overlap nor are cut off when
+it is saved; every panel has a title and axis labels. matplotlib is imported only when a plot is
+made (from a checkout: ``pip install -e ".[plot]"``).
 """
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-INSTALL_HINT = "mixedjax's plots need matplotlib: pip install mixedjax[plot]"
+INSTALL_HINT = ("mixedjax's plots need matplotlib: pip install matplotlib, or from a mixedjax "
+                "checkout pip install -e \".[plot]\"")
 
 
 def _pyplot():
@@ -26,16 +29,21 @@ def _pyplot():
     return plt
 
 
-def _panels(ax, count: int, panel_size=(3.2, 3.0), max_columns: int = 3):
-    """``count`` Axes: new ones in a grid when ``ax`` is None, else the given ones (checked).
+def _panels(ax, count: int, panel_size=(3.6, 3.2), max_columns: int = 3, title: str | None = None):
+    """``count`` Axes: new ones in a grid when ``ax`` is None (with ``title`` over them), else the
+    given ones (checked).
 
     Returns a flat numpy array of Axes."""
     if ax is None:
         plt = _pyplot()
         columns = min(count, max_columns)
         rows = math.ceil(count / columns)
-        _, axes = plt.subplots(rows, columns, squeeze=False,
-                               figsize=(panel_size[0] * columns, panel_size[1] * rows))
+        # wide enough for the title too (about 0.1 inch per character at its 12 points)
+        width = max(panel_size[0] * columns, 0.1 * len(title or "") + 0.4)
+        figure, axes = plt.subplots(rows, columns, squeeze=False, layout="constrained",
+                                    figsize=(width, panel_size[1] * rows + 0.4))
+        if title is not None:
+            figure.suptitle(title)
         flat = axes.ravel()
         for extra in flat[count:]:
             extra.set_visible(False)
@@ -52,10 +60,10 @@ def _returned(axes):
     return axes[0] if len(axes) == 1 else axes
 
 
-def _single_axes(ax, figsize=(5.0, 4.0)):
+def _single_axes(ax, figsize=(5.5, 4.2)):
     if ax is not None:
         return ax
-    _, created = _pyplot().subplots(figsize=figsize)
+    _, created = _pyplot().subplots(figsize=figsize, layout="constrained")
     return created
 
 
@@ -97,7 +105,10 @@ def caterpillar(fit, term=None, level: float = 0.95, ax=None):
     factor, frame = _ranef_frame(fit, term, condvar=True)
     columns = _effect_columns(frame)
     frame = frame.sort_values(columns[0])
-    axes = _panels(ax, len(columns), panel_size=(3.5, max(3.0, 0.22 * len(frame))))
+    # 0.2 inch per level keeps one tick label per level legible
+    axes = _panels(ax, len(columns), panel_size=(3.6, max(3.2, 0.2 * len(frame) + 1.2)),
+                   max_columns=len(columns), title=f"Random effects of {factor} with "
+                                                   f"{100 * level:g}% intervals")
     positions = np.arange(len(frame))
     for axis, column in zip(axes, columns):
         axis.errorbar(frame[column].to_numpy(float), positions,
@@ -105,8 +116,9 @@ def caterpillar(fit, term=None, level: float = 0.95, ax=None):
                       markersize=4, capsize=0, color="C0", ecolor="grey")
         axis.axvline(0.0, color="k", lw=0.5)
         axis.set_yticks(positions, [str(level_) for level_ in frame.index])
-        axis.set(xlabel=column, title=f"{factor}: {column}")
-    axes[0].set_ylabel(factor)
+        axis.set_ylim(-0.7, len(frame) - 0.3)
+        axis.set(xlabel="conditional mode", title=column)
+    axes[0].set_ylabel(f"{factor} (sorted by {columns[0]})")
     return _returned(axes)
 
 
@@ -115,10 +127,10 @@ def qq_ranef(fit, term=None, ax=None):
     ``qqmath(ranef(fit))``). ``term`` names the grouping factor (default: the first)."""
     factor, frame = _ranef_frame(fit, term, condvar=False)
     columns = list(frame.columns)
-    axes = _panels(ax, len(columns))
+    axes = _panels(ax, len(columns), title=f"Normal Q-Q plot of the random effects of {factor}")
     for axis, column in zip(axes, columns):
         _qq(axis, frame[column].to_numpy())
-        axis.set(title=f"{factor}: {column}", ylabel="conditional mode")
+        axis.set(title=column, ylabel="conditional mode")
     return _returned(axes)
 
 
@@ -129,7 +141,7 @@ def residuals_vs_fitted(fit, ax=None):
     axis = _single_axes(ax)
     axis.scatter(fit.fitted, fit.residuals("pearson"), s=10, alpha=0.7)
     axis.axhline(0.0, color="k", lw=0.5)
-    axis.set(xlabel="fitted values", ylabel="Pearson residuals")
+    axis.set(xlabel="fitted values", ylabel="Pearson residuals", title="Residuals against fitted values")
     return axis
 
 
@@ -137,7 +149,7 @@ def qq_residuals(fit, ax=None):
     """Normal QQ plot of the scaled Pearson residuals (lme4's ``qqnorm(resid(fit))``)."""
     axis = _single_axes(ax)
     _qq(axis, fit.residuals("pearson", scaled=True))
-    axis.set(ylabel="scaled Pearson residuals")
+    axis.set(ylabel="scaled Pearson residuals", title="Normal Q-Q plot of the residuals")
     return axis
 
 
@@ -172,14 +184,15 @@ def plot_profile(profile, level: float = 0.95, ax=None):
         raise ValueError(f"profile.table lacks columns {missing}; it needs {list(PROFILE_COLUMNS)}")
     z = _two_sided_z(level)
     parameters = list(dict.fromkeys(table["parameter"]))
-    axes = _panels(ax, len(parameters), max_columns=4)
+    axes = _panels(ax, len(parameters), max_columns=4,
+                   title=f"Profile zeta; dashed: \u00b1z for {100 * level:g}% intervals")
     for axis, parameter in zip(axes, parameters):
         rows = table[table["parameter"] == parameter].sort_values("value")
         axis.plot(rows["value"].to_numpy(float), rows["zeta"].to_numpy(float), "-", color="C0")
         for height in (-z, z):
             axis.axhline(height, color="grey", ls="--", lw=0.8)
         axis.axhline(0.0, color="k", lw=0.5)
-        axis.set(xlabel=parameter, ylabel="zeta")
+        axis.set(xlabel=parameter, ylabel="zeta", title=parameter)
     return _returned(axes)
 
 
@@ -190,11 +203,14 @@ def plot_bootstrap(boot, bins: int = 30, ax=None):
         raise TypeError("boot must be a BootstrapResult (from fit.bootstrap(nsim)), "
                         f"got {type(boot).__name__}")
     replicates = boot.replicates[np.asarray(boot.batch.converged)]
-    axes = _panels(ax, replicates.shape[1])
+    axes = _panels(ax, replicates.shape[1], max_columns=4,
+                   title=f"Parametric bootstrap: {len(replicates)} converged replicates; "
+                         "red line: the fit's estimate")
     for axis, name in zip(axes, replicates.columns):
         axis.hist(replicates[name].to_numpy(float), bins=bins, color="C0", alpha=0.7)
         axis.axvline(float(boot.t0[name]), color="C3", lw=1.5, label="estimate")
-        axis.set(xlabel=name, ylabel="replicates")
+        axis.yaxis.get_major_locator().set_params(integer=True)  # counts
+        axis.set(xlabel=name, ylabel="replicates", title=name)
     return _returned(axes)
 
 
@@ -222,9 +238,11 @@ def plot_power_curve(curve: pd.DataFrame, terms=None, target: float | None = 0.8
         rows = curve[curve["term"] == term].sort_values("size")
         p, n = rows["power"].to_numpy(float), rows["nsim"].to_numpy(float)
         error = 1.96 * np.sqrt(p * (1 - p) / np.maximum(n, 1))
-        axis.errorbar(rows["size"].to_numpy(float), p, yerr=error, fmt="o-", capsize=3, label=term)
+        bars = np.vstack([np.minimum(error, p), np.minimum(error, 1 - p)])  # power stays in [0, 1]
+        axis.errorbar(rows["size"].to_numpy(float), p, yerr=bars, fmt="o-", capsize=3, label=term)
     if target is not None:
         axis.axhline(target, color="grey", ls="--", lw=0.8)
-    axis.set(xlabel="size", ylabel="power", ylim=(0, 1.02))
+    axis.set(xlabel="size", ylabel="power", ylim=(0, 1.02),
+             title="Power by size (\u00b11.96 Monte Carlo SE)")
     axis.legend(title="term")
     return axis

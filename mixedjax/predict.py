@@ -18,12 +18,13 @@ import numpy as np
 import pandas as pd
 from formulaic.errors import DataMismatchWarning
 
+from . import arguments
 from .formula import FormulaError, expression_variables, parse_formula
 from .frame import DataError
 from .terms import R_FUNCTIONS, evaluate_expression, factor_codes
 
 
-def _is_missing(value) -> bool:
+def is_missing(value) -> bool:
     """NaN, pd.NA or None-like scalars (R users pass re.form = NA as np.nan)."""
     try:
         return not isinstance(value, str) and bool(pd.isna(value))
@@ -31,11 +32,11 @@ def _is_missing(value) -> bool:
         return False
 
 
-def _terms_in(re_form, spec) -> list[int]:
+def terms_in(re_form, spec) -> list[int]:
     """Indices of the random-effects terms to include: all (None), none ("~0"), or those of a formula."""
     if re_form is None:
         return list(range(len(spec.terms)))
-    if _is_missing(re_form):  # R's re.form = NA: no random effects
+    if is_missing(re_form):  # R's re.form = NA: no random effects
         return []
     if not isinstance(re_form, str):
         raise FormulaError(f"re_form must be None (all random effects), NaN or '~0' (none) or a "
@@ -102,13 +103,38 @@ def _group_codes(term, newdata: pd.DataFrame, allow_new_levels: bool) -> np.ndar
     return codes
 
 
-def predict(fit, newdata: pd.DataFrame | None = None, re_form=None, allow_new_levels: bool = False,
-            type: str = "link", se_fit: bool = False):
-    """Predictions (an array), or with ``se_fit`` a DataFrame with columns ``fit`` and ``se_fit``."""
-    if type not in ("link", "response"):
-        raise ValueError(f"type must be 'link' or 'response', not {type!r}")
+def _check_newdata(fit, newdata, included: list[int]) -> None:
+    """newdata is a DataFrame with every column the fixed part, the offsets and the included
+    random-effects terms read (else formulaic's own KeyError would be the message)."""
     spec = fit.spec
-    included = _terms_in(re_form, spec)
+    if not isinstance(newdata, pd.DataFrame):
+        raise DataError(f"newdata must be a pandas DataFrame with the model's columns, got "
+                        f"{type(newdata).__name__}")
+    parts = [("the fixed effects", [spec.formula.fixed]), ("the offset", list(spec.formula.offsets))]
+    parts += [(f"the term {spec.terms[i].bar}", [spec.terms[i].bar.lhs]) for i in included]
+    for role, expressions in parts:
+        needed = sorted({str(n) for e in expressions for n in expression_variables(e)})
+        missing = [n for n in needed if n not in newdata.columns]
+        if missing:
+            hint = "" if role == "the fixed effects" else " (or leave the term out with re_form)"
+            raise DataError(f"newdata lacks column{'s' if len(missing) > 1 else ''} "
+                            f"{', '.join(map(repr, missing))} used by {role}; add "
+                            f"{'them' if len(missing) > 1 else 'it'}{hint}")
+
+
+def predict(fit, newdata: pd.DataFrame | None = None, re_form=None, allow_new_levels: bool = False,
+            type: str = "link", se_fit: bool = False, na_action: str = "omit"):
+    """Predictions, a Series on ``newdata``'s index (default: the fit's rows, see
+    ``results.on_caller_rows`` for ``na_action``), or with ``se_fit`` a DataFrame with columns
+    ``fit`` and ``se_fit``."""
+    from .results import on_caller_rows
+    if type not in ("link", "response"):
+        raise arguments.ArgumentError(f"type must be 'link' or 'response', not {type!r}")
+    allow_new_levels = arguments.boolean(allow_new_levels, "allow_new_levels")
+    se_fit = arguments.boolean(se_fit, "se_fit")
+    na_action = arguments.na_action(na_action)  # (newdata has no dropped rows: checked, unused)
+    spec = fit.spec
+    included = terms_in(re_form, spec)
     modes = fit._term_modes()
     if newdata is None:
         X = spec.fixed.X
@@ -117,6 +143,7 @@ def predict(fit, newdata: pd.DataFrame | None = None, re_form=None, allow_new_le
             term = spec.terms[i]
             eta = eta + np.sum(term.X * modes[i][term.codes], axis=1)
     else:
+        _check_newdata(fit, newdata, included)
         _check_fixed_levels(fit, newdata, included)
         X = _matrix(spec.fixed.spec, newdata, "fixed-effects matrix")[:, spec.fixed.kept_index]
         eta = X @ fit.beta
@@ -129,10 +156,14 @@ def predict(fit, newdata: pd.DataFrame | None = None, re_form=None, allow_new_le
             effect = np.where(codes[:, None] >= 0, modes[i][np.maximum(codes, 0)], 0.0)
             eta = eta + np.sum(Xi * effect, axis=1)
     value = fit._link_inverse(eta) if type == "response" else eta
-    if not se_fit:
-        return value
-    se = np.sqrt(np.einsum("ij,jk,ik->i", X, fit.vcov_matrix, X))
-    if type == "response":
-        se = se * np.abs(fit._link_derivative(eta))
-    index = newdata.index if newdata is not None else None
-    return pd.DataFrame({"fit": value, "se_fit": se}, index=index)
+    columns = [value]
+    if se_fit:
+        se = np.sqrt(np.einsum("ij,jk,ik->i", X, fit.vcov_matrix, X))
+        columns.append(se * np.abs(fit._link_derivative(eta)) if type == "response" else se)
+    values = np.column_stack(columns) if se_fit else value
+    names = dict(columns=["fit", "se_fit"]) if se_fit else dict(name="predict")
+    if newdata is None:
+        return on_caller_rows(spec.frame, values, na_action, **names)
+    if se_fit:
+        return pd.DataFrame(values, index=newdata.index, **names)
+    return pd.Series(values, index=newdata.index, **names)

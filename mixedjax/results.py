@@ -14,6 +14,7 @@ import pandas as pd
 from . import arguments
 from .display import (SummaryData, VarCorrBlock, format_print, format_summary, format_summary_html,
                       format_varcorr)
+from .frame import ModelFrame
 from .model import ModelSpec
 from .optimize import MAX_ITERATIONS, NON_FINITE, STATUS_MESSAGES, OptimizeResult
 
@@ -127,31 +128,78 @@ def term_factors(theta: np.ndarray, spec: ModelSpec) -> list[np.ndarray]:
     return factors
 
 
+def on_caller_rows(frame: ModelFrame, values: np.ndarray, na_action: str = "omit", name=None,
+                   columns=None):
+    """Values per used observation (a vector, or a matrix with ``columns``) as a Series or
+    DataFrame on the caller's row labels: without the rows dropped for missing values
+    (``na_action="omit"``, R's na.omit) or with NaN there (``"exclude"``, R's na.exclude)."""
+    na_action = arguments.na_action(na_action)
+    values = np.asarray(values, float)
+    index = frame.row_index
+    if na_action == "exclude":
+        full = np.full((len(frame.kept),) + values.shape[1:], np.nan)
+        full[frame.kept] = values
+        values, index = full, frame.caller_index
+    if values.ndim == 1:
+        return pd.Series(values, index=index, name=name)
+    return pd.DataFrame(values, index=index, columns=columns)
+
+
+def _per_term(included: list[int], n_terms: int):
+    """simulate's ``use_u``: False (no term held), True (all) or one bool per term."""
+    if not included:
+        return False
+    if len(included) == n_terms:
+        return True
+    return tuple(i in included for i in range(n_terms))
+
+
 class BatchMethods:
     """Simulation, batch refits and the parametric bootstrap (see ``simulate.py``, ``batch.py``)."""
 
-    def simulate(self, nsim: int = 1, seed: int = 0, use_u: bool = False, as_frame: bool = False):
-        """nobs x nsim responses simulated from the fitted model (lme4's simulate)."""
+    def simulate(self, nsim: int = 1, seed: int = 0, use_u: bool = False, re_form=np.nan,
+                 as_frame: bool = True, na_action: str = "omit"):
+        """lme4's ``simulate(fit, nsim, seed, use.u, re.form)``: responses simulated from the fitted
+        model, a DataFrame with columns sim_1, ..., sim_nsim on the caller's row index
+        (``na_action``: "omit" leaves out rows dropped for missing values, "exclude" gives them
+        NaN, as R's na.exclude); ``as_frame=False`` returns the nobs x nsim array.
+
+        ``re_form`` names the random effects held at their conditional modes, the others are drawn
+        anew: NaN or "~0" (default, R's re.form = NA: all drawn), None (all held, as
+        ``use_u=True``) or a formula of some of the model's bar terms, e.g. "~(1 | Subject)"."""
+        from .predict import is_missing, terms_in
         from .simulate import simulate
         nsim = arguments.integer(nsim, "nsim", minimum=1)
         seed = arguments.seed(seed)
-        values = np.array(simulate(self, nsim=nsim, seed=seed, use_u=arguments.boolean(use_u, "use_u")))
-        return pd.DataFrame(values, columns=[f"sim_{i + 1}" for i in range(nsim)]) if as_frame else values
+        use_u = arguments.boolean(use_u, "use_u")
+        as_frame = arguments.boolean(as_frame, "as_frame")
+        if use_u and not is_missing(re_form):
+            raise arguments.ArgumentError("give only one of use_u and re_form (use_u=True is "
+                                          "re_form=None: every random effect held at its mode)")
+        conditioned = True if use_u else _per_term(terms_in(re_form, self.spec), len(self.spec.terms))
+        values = np.array(simulate(self, nsim=nsim, seed=seed, use_u=conditioned))
+        if not as_frame:
+            return values
+        return on_caller_rows(self.spec.frame, values, na_action,
+                              columns=[f"sim_{i + 1}" for i in range(nsim)])
 
     def refit_batch(self, Y, **options):
         """Refit the design to every column of Y (nobs x nsim) in one compiled, vmapped call."""
         from .batch import refit_batch
         return refit_batch(self, Y, **options)
 
-    def bootstrap(self, nsim: int, statistic=None, seed: int = 0, use_u: bool = False, **options):
-        """Parametric bootstrap (lme4's bootMer): simulate nsim responses, refit them all in a
-        batch, and apply ``statistic`` (default: fixef, theta and sigma per replicate) to the
-        ``BatchResult``. Returns a ``BootstrapResult``."""
+    def bootstrap(self, nsim: int, statistic=None, seed: int = 0, use_u: bool = False, re_form=np.nan,
+                  **options):
+        """Parametric bootstrap (lme4's bootMer): simulate nsim responses (``use_u`` and
+        ``re_form`` as ``simulate``'s), refit them all in a batch, and apply ``statistic``
+        (default: fixef, theta and sigma per replicate) to the ``BatchResult``. Returns a
+        ``BootstrapResult``."""
         from .batch import BootstrapResult, default_statistic
         if statistic is not None and not callable(statistic):
             raise arguments.ArgumentError("statistic must be a function of the BatchResult, got "
                                           f"{type(statistic).__name__}")
-        batch = self.refit_batch(self.simulate(nsim, seed=seed, use_u=use_u), **options)
+        batch = self.refit_batch(self.simulate(nsim, seed=seed, use_u=use_u, re_form=re_form, as_frame=False),
+                                 **options)
         statistic = statistic or default_statistic
         return BootstrapResult(statistic(batch), statistic_of_fit(self, statistic), batch)
 
@@ -214,7 +262,7 @@ def _sd_scale_statistic(batch) -> pd.DataFrame:
 
 class MixedModelResults(BatchMethods):
     """Everything common to fitted lmer and glmer models. Subclasses set the attributes below
-    and implement ``_family_fitted`` / ``_conditional_variances``."""
+    and implement ``_fitted_values``, ``_residual_values`` and ``_conditional_variances``."""
 
     spec: ModelSpec
     beta: np.ndarray
@@ -274,23 +322,27 @@ class MixedModelResults(BatchMethods):
         """statsmodels' name for lme4's vcov(fit): the fixed effects' covariance matrix."""
         return self.vcov
 
-    def _on_rows(self, values: np.ndarray, name: str) -> pd.Series:
-        """Values per used observation, labelled with the caller's row index (rows dropped for
-        missing values are absent, as R's na.omit)."""
-        index = self.spec.frame.row_index
-        return pd.Series(values, index=index if index is not None else None, name=name)
+    def _on_rows(self, values: np.ndarray, name: str | None, na_action: str = "omit") -> pd.Series:
+        """Values per used observation on the caller's row labels (see ``on_caller_rows``)."""
+        return on_caller_rows(self.spec.frame, values, na_action, name=name)
+
+    @property
+    def fitted(self) -> pd.Series:
+        """lme4's fitted(fit): the conditional mean (on the response scale for glmer) as a Series
+        on the caller's row index, without the rows dropped for missing values; with NaN at
+        those rows: ``predict(type="response", na_action="exclude")``."""
+        return self._on_rows(self._fitted_values(), "fitted")
 
     @property
     def fittedvalues(self) -> pd.Series:
-        """statsmodels' name for ``fitted`` (lme4's fitted(fit): the conditional mean, on the
-        response scale for glmer), as a Series on the caller's row index."""
-        return self._on_rows(np.asarray(self.fitted), "fittedvalues")
+        """statsmodels' name for ``fitted``."""
+        return self._on_rows(self._fitted_values(), "fittedvalues")
 
     @property
     def resid(self) -> pd.Series:
         """Response residuals y - fitted (lme4's residuals(fit, type = "response")) as a Series on
-        the caller's row index; ``residuals(type)`` gives the other kinds as arrays."""
-        return self._on_rows(np.asarray(self.y) - np.asarray(self.fitted), "resid")
+        the caller's row index; ``residuals(type)`` gives the other kinds."""
+        return self._on_rows(self._residual_values("response"), "resid")
 
     @property
     def random_effects(self) -> dict:

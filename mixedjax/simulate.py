@@ -7,7 +7,9 @@ glmer: eta* = X beta + Z Lambda u* + offset, u* ~ N(0, I), y* ~ family(mu(eta*))
        1/sigma^2, inverse.gaussian with dispersion sigma^2, negative binomial of the family's size
        theta (a Poisson of a gamma(theta, mu / theta) mean, as MASS's rnegbin; prior weights
        ignored, as R's family$simulate ignores them).
-With ``use_u=True`` the random effects are held at their conditional modes (lme4's use.u = TRUE).
+With ``use_u=True`` the random effects are held at their conditional modes (lme4's use.u = TRUE);
+a tuple of one bool per term holds those terms' only (lme4's re.form naming some terms), the
+others drawn anew.
 """
 from __future__ import annotations
 
@@ -56,12 +58,22 @@ def _random_inverse_gaussian(key, mean, shape):
     return jnp.where(accept, x, mean ** 2 / x)
 
 
+def _held(use_u: tuple, levels: tuple, columns: tuple) -> np.ndarray:
+    """Which entries of u the terms marked in ``use_u`` own (a static mask)."""
+    return np.repeat(np.array(use_u, bool), [l * p for l, p in zip(levels, columns)])
+
+
 def draw_response(key, model: SimulationModel, levels: tuple, columns: tuple,
-                  family: Family | None, use_u: bool):
+                  family: Family | None, use_u: bool | tuple):
     """One simulated response vector (n,)."""
     k_re, k_noise = jax.random.split(key)
     q = sum(l * p for l, p in zip(levels, columns))
-    u = model.u if use_u else model.scale * jax.random.normal(k_re, (q,))
+    if use_u is True:
+        u = model.u
+    else:
+        u = model.scale * jax.random.normal(k_re, (q,))
+        if use_u is not False:
+            u = jnp.where(_held(use_u, levels, columns), model.u, u)
     eta = model.fixed + random_effects_product(model, u, levels, columns)
     if family is None:
         return eta + model.sigma * jax.random.normal(k_noise, eta.shape) / jnp.sqrt(model.weights)
@@ -99,8 +111,8 @@ def simulation_model(fit) -> SimulationModel:
         np.asarray(fit.u))
 
 
-def simulate(fit, nsim: int = 1, seed: int = 0, use_u: bool = False) -> np.ndarray:
-    """nobs x nsim simulated responses (lme4's simulate(fit, nsim, seed, use.u))."""
+def simulate(fit, nsim: int = 1, seed: int = 0, use_u: bool | tuple = False) -> np.ndarray:
+    """nobs x nsim simulated responses (lme4's simulate(fit, nsim, seed, use.u, re.form))."""
     model = simulation_model(fit)
     layout = fit.spec.design.layout
     family = getattr(fit, "family", None)
@@ -108,12 +120,12 @@ def simulate(fit, nsim: int = 1, seed: int = 0, use_u: bool = False) -> np.ndarr
 
 
 def draw_responses(model: SimulationModel, seed: int, nsim: int, levels: tuple, columns: tuple,
-                   family, use_u: bool) -> np.ndarray:
+                   family, use_u: bool | tuple) -> np.ndarray:
     """nobs x nsim draws, one compiled program per model structure (shared by every call)."""
     keys = jax.random.split(jax.random.key(seed), nsim)
     return np.asarray(_draw(keys, model, levels, columns, family, use_u)).T
 
 
 @partial(jit, static_argnames=("levels", "columns", "family", "use_u"))
-def _draw(keys, model: SimulationModel, levels: tuple, columns: tuple, family, use_u: bool):
+def _draw(keys, model: SimulationModel, levels: tuple, columns: tuple, family, use_u: bool | tuple):
     return jax.vmap(lambda k: draw_response(k, model, levels, columns, family, use_u))(keys)

@@ -109,7 +109,7 @@ def glance(fit) -> pd.DataFrame:
     sum of squared deviance residuals (not -2 logLik, which the summary's deviance column shows)."""
     from .generalized_model import GeneralizedLinearMixedModel
     if isinstance(fit, GeneralizedLinearMixedModel):
-        criterion = ("deviance", float(np.sum(fit.residuals("deviance") ** 2)))
+        criterion = ("deviance", float(np.sum(fit._residual_values("deviance") ** 2)))
     elif fit.reml:
         criterion = ("REMLcrit", fit.reml_criterion)
     else:

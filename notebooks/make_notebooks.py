@@ -36,8 +36,8 @@ print(fit.summary())""",
 fit.ranef_frames(condvar=True)["Subject"].head()""",
     "md:Predictions: with the subject's effects, for the population (`re_form='~0'`), and for a new subject.",
     """new = pd.DataFrame({"Days": [0.0, 9.0, 0.0, 9.0], "Subject": ["308", "308", "new", "new"]})
-pd.DataFrame({"subject": fit.predict(new, allow_new_levels=True),
-              "population": fit.predict(new, re_form="~0")}, index=new.Subject + "/" + new.Days.astype(str))""",
+new.assign(subject=fit.predict(new, allow_new_levels=True),  # Series on new's index
+           population=fit.predict(new, re_form="~0"))""",
     "md:Diagnostics (`mixedjax.plots`): residuals against fitted values (lme4's `plot(fit)`) and "
     "normal QQ plots of the residuals and of the random effects.",
     """fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
@@ -85,13 +85,13 @@ table""",
     "vmapped call against a Python loop of single refits (both compiled before timing).",
     """data = design(20).assign(y=mj.simulate_formula("y ~ x + (1 | g)", design(20), beta, theta, sigma, seed=4)[:, 0])
 fit = mj.lmer("y ~ x + (1 | g)", data)
-fit.refit_batch(fit.simulate(nsim, seed=6)); fit.refit(fit.simulate(1, seed=6)[:, 0])  # compile both (one shape each)
+fit.refit_batch(fit.simulate(nsim, seed=6)); fit.refit(fit.simulate(1, seed=6))  # compile both (one shape each)
 Y = fit.simulate(nsim, seed=5)
 start = time.perf_counter(); batch = fit.refit_batch(Y); batch_seconds = time.perf_counter() - start
 loop_n = 20
 start = time.perf_counter()
 for j in range(loop_n):
-    fit.refit(Y[:, j])
+    fit.refit(Y[f"sim_{j + 1}"])  # simulate gives a DataFrame: sim_1, sim_2, ...
 loop_seconds = (time.perf_counter() - start) / loop_n * nsim
 print(f"batch: {nsim / batch_seconds:,.0f} fits per second; loop of single refits: "
       f"{nsim / loop_seconds:,.0f} fits per second ({loop_seconds / batch_seconds:.0f}x)")

@@ -92,7 +92,11 @@ def test_power_nsim_and_levels(sleepstudy):
 
 
 def test_refit_batch_sizes_and_responses(fit):
-    Y = fit.simulate(2)
+    frame = fit.simulate(2)
+    with pytest.raises(mj.ArgumentError, match=r"Y: 80 of the fit's 180 row labels are not in its index"):
+        fit.refit_batch(frame.iloc[:100])
+    Y = fit.simulate(2, as_frame=False)
+    np.testing.assert_array_equal(Y, frame.to_numpy())
     with pytest.raises(mj.ArgumentError, match="chunk_size must be at least 1, got 0"):
         fit.refit_batch(Y, chunk_size=0)
     with pytest.raises(mj.ArgumentError, match="vmap_width must be at least 1"):

@@ -14,12 +14,12 @@ def sleep_fit():
 
 @pytest.fixture(scope="module")
 def sleep_batch(sleep_fit):
-    Y = sleep_fit.simulate(200, seed=11)
+    Y = sleep_fit.simulate(200, seed=11, as_frame=False)
     return Y, sleep_fit.refit_batch(Y, chunk_size=100, vmap_width=16)
 
 
 def test_simulation_moments_match_the_model(sleep_fit):
-    Y = sleep_fit.simulate(4000, seed=3)
+    Y = sleep_fit.simulate(4000, seed=3, as_frame=False)
     assert Y.shape == (180, 4000)
     X = sleep_fit.spec.fixed.X
     np.testing.assert_allclose(Y.mean(axis=1), X @ sleep_fit.beta, atol=4 * 60 / np.sqrt(4000))
@@ -56,7 +56,7 @@ def test_batch_frame(sleep_batch):
 
 
 def test_a_singular_replicate_does_not_stop_the_batch(sleep_fit):
-    Y = sleep_fit.simulate(8, seed=2)
+    Y = sleep_fit.simulate(8, seed=2, as_frame=False)
     rng = np.random.default_rng(0)
     Y[:, 3] = 250 + rng.normal(0, 30, 180)  # no subject effect at all: a boundary fit
     batch = sleep_fit.refit_batch(Y, chunk_size=8, vmap_width=4)
@@ -87,7 +87,7 @@ def test_boot_confint_has_lme4_names(sleep_fit):
 
 def test_glmer_batch_equals_single_fit():
     fit = reference_fit("public", "cbpp_binomial_laplace")
-    Y = fit.simulate(6, seed=4)
+    Y = fit.simulate(6, seed=4, as_frame=False)
     assert np.all((Y >= 0) & (Y <= 1))
     batch = fit.refit_batch(Y, chunk_size=6, vmap_width=3)
     data = fit.spec.frame.data.copy()

@@ -77,3 +77,26 @@ def test_ordered_factors_stay_ordered_and_sources_are_recorded():
 def test_unknown_name_names_the_known_ones():
     with pytest.raises(mj.DataError, match="sleepstudy"):
         datasets.load("sleepstudyy")
+
+
+ISSUE_16_SETS = ("sleepstudy", "cbpp", "Dyestuff", "Penicillin", "Pastes", "InstEval", "VerbAgg",
+                 "grouseticks", "kb07")
+
+
+@pytest.mark.parametrize("name", ISSUE_16_SETS)
+def test_each_set_loads_with_r_factor_coding_and_a_one_line_source(name):
+    data = datasets.load(name)
+    source = datasets.source(name)
+    assert source.strip() and "\n" not in source
+    factors = [c for c in data.columns if isinstance(data[c].dtype, pd.CategoricalDtype)]
+    assert factors, "every one of these sets has R factors"
+    for column in factors:  # every level is used, as in R's data
+        assert set(data[column].astype(str)) == set(data[column].cat.categories), column
+
+
+def test_cbpp_period_is_a_factor_as_in_lme4():
+    cbpp = datasets.load("cbpp")
+    assert list(cbpp["period"].cat.categories) == ["1", "2", "3", "4"]
+    assert list(cbpp["herd"].cat.categories) == [str(i) for i in range(1, 16)]
+    fit = mj.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, family="binomial")
+    assert list(fit.fixef.index) == ["(Intercept)", "period2", "period3", "period4"]  # lme4's names

@@ -69,7 +69,7 @@ PARAMS = [pytest.param(name, marks=pytest.mark.slow)
 @pytest.fixture(scope="module", params=PARAMS)
 def family_batch(request):
     fit = FITS[request.param]()
-    Y = fit.simulate(NSIM, seed=SEED)
+    Y = fit.simulate(NSIM, seed=SEED, as_frame=False)
     return fit, Y, fit.refit_batch(Y)
 
 
@@ -120,7 +120,7 @@ def test_refit_equals_a_fresh_fit(family_batch):
 
 def test_refit_binomial_successes_and_failures():
     fit = FITS["binomial"]()
-    Y = fit.simulate(1, seed=SEED)[:, 0]
+    Y = fit.simulate(1, seed=SEED)["sim_1"]
     successes = np.round(Y * fit.prior_weights)
     by_proportion = fit.refit(Y)
     by_counts = fit.refit(np.column_stack([successes, fit.prior_weights - successes]))
@@ -143,7 +143,7 @@ def test_a_previously_failing_gamma_dataset_converges():
     from mixedjax import glmm
     from mixedjax.results import ConvergenceWarning
     fit = FITS["Gamma"]()
-    y = fit.simulate(NSIM, seed=SEED)[:, 1]
+    y = fit.simulate(NSIM, seed=SEED)["sim_2"]
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         single = fresh_fit_strict(fit, y)
@@ -175,7 +175,7 @@ def test_previously_crashing_gamma_seeds_fit():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = mj.glmer("y ~ x + (1 | grupo)", data, family=mj.Gamma("log"))
-    Y = fit.simulate(100, seed=2026)
+    Y = fit.simulate(100, seed=2026, as_frame=False)
     for dataset in (10, 16, 21, 19, 30):
         data["y"] = Y[:, dataset - 1]
         with warnings.catch_warnings():

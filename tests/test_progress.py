@@ -26,7 +26,7 @@ def test_chunk_length(n, width, chunk, devices, expected):
 
 
 def test_batches_of_different_large_sizes_share_one_program(fit):
-    Y = fit.simulate(600, seed=1)
+    Y = fit.simulate(600, seed=1, as_frame=False)
     fit.refit_batch(Y[:, :300], progress=False)
     with mj.CompileCounter() as count:
         result = fit.refit_batch(Y, progress=False)

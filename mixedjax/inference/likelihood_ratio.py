@@ -26,7 +26,7 @@ from jax.scipy.special import gammaincc
 from ..display import lme4_formula_lines, r_deparse
 from ..generalized_model import GeneralizedLinearMixedModel
 from ..linear_model import LinearMixedModel, fit_model
-from ..model import caller_data_name
+from ..model import caller_variable_name
 from .anova_print import format_anova
 
 REFIT_MESSAGE = "refitting model(s) with ML (instead of REML)"
@@ -185,7 +185,7 @@ def anova(*models, refit: bool = True, names=None, **kwargs):
     if names is None:
         found = []
         for model in models:  # (a loop, not a comprehension: that would add a frame before 3.12)
-            found.append(caller_data_name(model, depth=2))  # the name in anova's caller
+            found.append(caller_variable_name(model, depth=2))  # the name in anova's caller
         names = found if None not in found and len(set(found)) == len(found) \
             else [f"m{i + 1}" for i in range(len(models))]
     return likelihood_ratio_table(list(models), [str(n) for n in names], refit=refit)
