@@ -51,7 +51,7 @@ from .families import Link, NegativeBinomial, negative_binomial, poisson
 from .generalized_model import (GeneralizedLinearMixedModel, _response, fit_glmm_data, fit_model, glmm_data,
                                 starting_means)
 from .model import caller_data_name, model_spec
-from .optimize import Memo, minimize_host, packed, unpacked, value_grad_hess
+from .optimize import MAX_ITERATIONS, NO_PROGRESS, Memo, minimize_host, packed, unpacked, value_grad_hess
 
 LOG_SIZE_BOUNDS = (-10.0, 15.0)  # theta.ml's search range for the start: sizes e^-10 to e^15
 # above this size the variance mu + mu^2 / theta is Poisson's to 1e-5 relative for means up to 1:
@@ -175,6 +175,10 @@ def glmer_nb(formula: str, data, weights=None, offset=None, link: str = "log", n
     z0 = np.concatenate([lmm.refit_start(theta0, layout), beta0, [np.log(size0)]])
     record, z, pieces = fit_joint(fit_data, z0, link, max_iterations)
     n_theta, size = layout.n_theta, float(np.exp(z[-1]))
+    if size >= POISSON_LIKE_SIZE and record.status == MAX_ITERATIONS:
+        # no maximum: D falls towards the Poisson limit (size -> infinity) by ever smaller amounts
+        # (1e-12 relative by size 1e8), so the iteration ran out rather than failed
+        record = record._replace(status=NO_PROGRESS)
     hessian = np.asarray(record.hess)[:-1, :-1]  # at fixed size, as lme4's last refit
     covariance = to_host(_covariance(z, pieces.u, hessian, fit_data, link=link))
     if spec.padded:
