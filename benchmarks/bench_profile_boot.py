@@ -114,6 +114,7 @@ def run(name: str, nsim: int, coverage: int, seed: int) -> dict:
         rows[parameter] = dict(
             estimate=float(estimate[parameter]), profile=[float(low), float(high)],
             ml_boot=[float(v) for v in np.quantile(values, [0.025, 0.975])],
+            boot_median=float(np.median(values)),
             inside=float(np.mean((values >= low) & (values <= high))),
             below=float(np.mean(values < low)), above=float(np.mean(values > high)),
             glmer_boot=[float(v) for v in glmer_boot.loc[parameter]])
