@@ -5,6 +5,8 @@ lme4 1.1-31 refuses these ("can't (yet) profile GLMMs with non-fixed scale param
 reference is glmmTMB 1.1.5, which maximizes the same Laplace likelihood (exact Hessian at the
 mode) and finds likelihood-ratio interval ends by root finding (``confint(method = "uniroot")``):
 tests/reference_inference/make_profile_dispersion.R -> tests/reference_inference/profile_dispersion/.
+Cases: the chapter's Gamma(log) example; its inverse-Gaussian data fitted as Gamma(log) with
+(1 + x | grupo) (a correlation); gaussian(log) with zero responses (tests/reference_glmm).
 glmmTMB has no inverse.gaussian family, so the chapter's inverse-Gaussian example is checked by
 the intervals' defining property and against the bootstrap (benchmarks/bench_profile_boot.py).
 
@@ -40,7 +42,6 @@ from mixedjax.inference import dispersion_likelihood
 from mixedjax.inference.profile import ProfileWarning, _correlation_mask, zeta_at
 
 REFERENCE_DIR = os.path.join(HERE, "reference_inference", "profile_dispersion")
-DATA_DIR = os.path.join(HERE, "reference", "data")
 TOLERANCE = 1e-3
 
 
@@ -48,15 +49,20 @@ def _glmmtmb(case_id: str) -> dict:
     return json.load(open(os.path.join(REFERENCE_DIR, f"{case_id}.json")))
 
 
-def _fit(case_id: str, family=None):
-    spec = _glmmtmb(case_id) if family is None else None
-    csv = spec["data"] if spec else "seed3_invgauss.csv"
-    formula = spec["formula"] if spec else "y ~ x + (1 + x | grupo)"
-    data = pd.read_csv(os.path.join(DATA_DIR, csv))
-    data["grupo"] = pd.Categorical(data["grupo"].astype(str))
+def _fit(case_id: str | None, family=None):
+    """The glmmTMB reference's model (or, with no case, the chapter's inverse-Gaussian example),
+    fitted by glmer; the gaussian(log) data have zeros, so that fit gets mustart = max(y, 0.1)."""
+    spec = _glmmtmb(case_id) if case_id else dict(data="reference/data/seed3_invgauss.csv",
+                                                  formula="y ~ x + (1 + x | grupo)")
+    data = pd.read_csv(os.path.join(HERE, spec["data"]))
+    factor = "grupo" if "grupo" in data else "g"
+    data[factor] = pd.Categorical(data[factor].astype(str))
+    if family is None:
+        family = {"Gamma": mj.Gamma, "gaussian": mj.gaussian}[spec["family"]](spec["link"])
+    options = dict(mustart=np.maximum(data["y"].to_numpy(), 0.1)) if family.name == "gaussian" else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return mj.glmer(formula, data, family=family or mj.Gamma("log"))
+        return mj.glmer(spec["formula"], data, family=family, **options)
 
 
 def _quiet_profile(fit):
@@ -149,12 +155,14 @@ def test_interval_ends_are_where_zeta_is_the_normal_quantile(gamma):
 
 
 @pytest.mark.slow
-def test_correlated_slopes_match_glmmtmb():
-    """A correlation parameter: the chapter's inverse-Gaussian data fitted as Gamma(log) with
-    (1 + x | grupo) (glmmTMB profiles this family only)."""
-    fit = _fit("seed3_gamma_log_slopes")
+@pytest.mark.parametrize("case_id", ["seed3_gamma_log_slopes", "gaussian_log_zeros"])
+def test_other_designs_match_glmmtmb(case_id):
+    """A correlation parameter (the chapter's inverse-Gaussian data fitted as Gamma(log) with
+    (1 + x | grupo): glmmTMB has no inverse.gaussian), and gaussian(log) with zero responses."""
+    fit = _fit(case_id)
     profile = _quiet_profile(fit)
-    spec = _glmmtmb("seed3_gamma_log_slopes")
+    assert not profile.caught, profile.caught
+    spec = _glmmtmb(case_id)
     assert profile.base_deviance == pytest.approx(spec["minus_two_loglik"], rel=1e-9)
     _assert_close(profile.estimate.to_numpy(), spec["estimate"], 1e-4)
     for level, key in ((0.95, "confint_95"), (0.9, "confint_90")):
@@ -177,7 +185,7 @@ def test_inverse_gaussian_chapter_example():
 
 
 def test_nagq_above_one_is_refused_with_the_reason():
-    data = pd.read_csv(os.path.join(DATA_DIR, "seed2_gamma.csv"))
+    data = pd.read_csv(os.path.join(HERE, "reference", "data", "seed2_gamma.csv"))
     data["grupo"] = pd.Categorical(data["grupo"].astype(str))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

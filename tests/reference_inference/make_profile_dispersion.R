@@ -12,25 +12,33 @@
 ##   minus_two_loglik:  -2 logLik(fit);
 ##   confint_95, confint_90: uniroot intervals, mapped from glmmTMB's internal scale (theta =
 ##                      log sd, and for a 2 x 2 block t with cor = t / sqrt(1 + t^2); betad =
-##                      -log phi for Gamma) to that order by the monotone maps (likelihood-ratio
-##                      intervals are invariant under them).
-## Gamma(log) only: glmmTMB 1.1.5 has no inverse.gaussian family.
+##                      -log phi for Gamma, log phi for gaussian) to that order by the monotone
+##                      maps (likelihood-ratio intervals are invariant under them).
+## Gamma(log) and gaussian(log): glmmTMB 1.1.5 has no inverse.gaussian family. The gaussian(log)
+## data have zero responses, where R's family$initialize fails: its starting means are
+## pmax(y, 0.1) (what tests/reference_glmm/make_reference_glmm.R gives glmer as mustart).
 suppressPackageStartupMessages({ library(glmmTMB); library(jsonlite) })
 
 out_dir <- file.path("tests", "reference_inference", "profile_dispersion")
 read_data <- function(csv) {
-  d <- read.csv(file.path("tests", "reference", "data", csv))
-  d$grupo <- factor(d$grupo)
+  d <- read.csv(file.path("tests", csv))
+  for (f in intersect(c("grupo", "g"), names(d))) d[[f]] <- factor(d[[f]])
   d
 }
+gaussian_log <- gaussian(link = "log")
+gaussian_log$initialize <- expression({ n <- rep.int(1, nobs); mustart <- pmax(y, 0.1) })
 cases <- list(
-  list(id = "seed2_gamma_log", csv = "seed2_gamma.csv", formula = "y ~ x + (1 | grupo)"),
+  list(id = "seed2_gamma_log", csv = "reference/data/seed2_gamma.csv", formula = "y ~ x + (1 | grupo)",
+       family = Gamma(link = "log")),
   # the chapter's inverse-Gaussian data with its (1 + x | grupo) design, fitted as Gamma(log):
   # a correlation parameter, which glmmTMB can profile for this family
-  list(id = "seed3_gamma_log_slopes", csv = "seed3_invgauss.csv", formula = "y ~ x + (1 + x | grupo)")
+  list(id = "seed3_gamma_log_slopes", csv = "reference/data/seed3_invgauss.csv",
+       formula = "y ~ x + (1 + x | grupo)", family = Gamma(link = "log")),
+  list(id = "gaussian_log_zeros", csv = "reference_glmm/gaussian_log_zeros.csv",
+       formula = "y ~ x + (1 | g)", family = gaussian_log)
 )
 
-to_profile_scale <- function(par, n_sd) {
+to_profile_scale <- function(par, n_sd, family) {
   # par: glmmTMB's beta..., betad, theta... -> sds, correlations, sigma, beta
   n_beta <- length(par) - 1 - length(par[names(par) == "theta"])
   beta <- par[seq_len(n_beta)]
@@ -38,15 +46,17 @@ to_profile_scale <- function(par, n_sd) {
   theta <- par[names(par) == "theta"]
   sds <- exp(theta[seq_len(n_sd)])
   cors <- if (length(theta) > n_sd) theta[-seq_len(n_sd)] / sqrt(1 + theta[-seq_len(n_sd)]^2) else numeric()
-  c(sds, cors, exp(-betad / 2), beta)
+  sigma <- if (family == "Gamma") exp(-betad / 2) else exp(betad / 2)
+  c(sds, cors, sigma, beta)
 }
 
 for (case in cases) {
   d <- read_data(case$csv)
-  fit <- glmmTMB(as.formula(case$formula), family = Gamma(link = "log"), data = d)
+  fit <- glmmTMB(as.formula(case$formula), family = case$family, data = d)
+  family <- case$family$family
   par <- fit$fit$par
   n_sd <- if (grepl("1 \\+ x", case$formula)) 2 else 1
-  estimate <- to_profile_scale(par, n_sd)
+  estimate <- to_profile_scale(par, n_sd, family)
   # lme4's .sig order for a 2 x 2 block is sd1, cor, sd2
   order <- if (n_sd == 2) c(1, 3, 2, 4, 5, 6) else seq_along(estimate)
   intervals <- list()
@@ -58,8 +68,8 @@ for (case in cases) {
                       ci[grepl("^theta_", rownames(ci)), 1:2, drop = FALSE])
     lower <- numeric(length(par)); upper <- numeric(length(par))
     for (k in seq_along(par)) {
-      at <- par; at[k] <- internal[k, 1]; low <- to_profile_scale(at, n_sd)
-      at <- par; at[k] <- internal[k, 2]; high <- to_profile_scale(at, n_sd)
+      at <- par; at[k] <- internal[k, 1]; low <- to_profile_scale(at, n_sd, family)
+      at <- par; at[k] <- internal[k, 2]; high <- to_profile_scale(at, n_sd, family)
       changed <- which(abs(low - estimate) > 0 | abs(high - estimate) > 0)
       lower[k] <- min(low[changed], high[changed]); upper[k] <- max(low[changed], high[changed])
     }
@@ -69,7 +79,7 @@ for (case in cases) {
     intervals[[sprintf("confint_%d", round(100 * level))]] <-
       list(lower = unname(lower[perm])[order], upper = unname(upper[perm])[order])
   }
-  result <- c(list(id = case$id, data = case$csv, formula = case$formula, family = "Gamma",
+  result <- c(list(id = case$id, data = case$csv, formula = case$formula, family = family,
                    link = "log", package = paste("glmmTMB", packageVersion("glmmTMB")),
                    estimate = unname(estimate)[order], minus_two_loglik = -2 * as.numeric(logLik(fit))),
               intervals)
