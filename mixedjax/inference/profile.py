@@ -19,6 +19,11 @@ lme4's choices, which we follow to reproduce its numbers:
   minimized jointly over the free coordinates (minimizing over beta gives lme4's conditional beta;
   fixing beta_j gives lme4's refit with X_j beta_j as an offset).
 - glmer fits are profiled on the Laplace (or AGQ) deviance of (sds/correlations, beta).
+- glmer fits of families with a dispersion (Gamma, inverse.gaussian, gaussian with a link), which
+  lme4 cannot profile, are profiled on the Laplace likelihood with sigma = sqrt(phi) as a
+  parameter (``dispersion_likelihood``; glmmTMB's objective), parameters (sds/correlations,
+  .sigma, beta), centred at that likelihood's maximum (near glmer's estimates, not at them: as a
+  REML fit's profile is centred at the ML estimates).
 - The grid: the first point is p_j * 1.01 (0.001 when p_j = 0; for lmer fixed effects p_j + delta
   se_j), then each step is delta * (dp / dzeta) of the last two points (at most 10 times the last
   step), until |zeta| exceeds sqrt(qchisq(1 - alphamax, n_par)), a bound is reached (sd 0,
@@ -48,6 +53,7 @@ import pandas as pd
 
 from .. import _jax  # noqa: F401  (float64)
 from .. import glmm, lmm
+from . import dispersion_likelihood
 from ..compilation import jit
 from ..optimize import minimize
 from ..variance_parameters import sdcor_from_theta, sig_names, theta_from_sdcor
@@ -119,18 +125,17 @@ def _canonical(params, layout, scale):
 
 # ---- one grid step of every walk: vmapped conditional minimizations ---------------------------------------
 
-def _point(deviance, correlation, layout, has_sigma, index, value, z):
+def _point(deviance, correlation, layout, head_size, has_sigma, index, value, z):
     """min of deviance over the optimized coordinates, with coordinate ``index`` = value.
 
     ``deviance(head, index, value)`` -> (deviance, tail): ``head`` is the leading block of lme4's
-    parameter vector that is optimized numerically (lmer: sds/correlations and sigma; glmer: all),
+    parameter vector that is optimized numerically, ``head_size`` long (lmer: sds/correlations
+    and sigma; glmer: all, with sigma after the sds where the family has a dispersion),
     ``tail`` the rest at their closed-form conditional values (lmer: beta). A fixed head
     coordinate is held by masking: it stays at ``value``, its gradient is 0, and Newton's step
     leaves it alone. ``z`` holds the unconstrained start (correlations as atanh). Returns
     (deviance, z at the minimum, canonical parameters there, optimizer status, whether the fixed
     correlation changed sign)."""
-    size = correlation.shape[0]
-    head_size = layout.n_theta + 1 if has_sigma else size
     positions = jnp.arange(head_size)
     head_correlation = correlation[:head_size]
     fixed = jnp.where(correlation[index], jnp.clip(value, -CORRELATION_LIMIT, CORRELATION_LIMIT), value)
@@ -145,6 +150,8 @@ def _point(deviance, correlation, layout, has_sigma, index, value, z):
     params = jnp.concatenate([params_head, tail]).at[index].set(value)
     scale = params[layout.n_theta] if has_sigma else 1.0
     canonical = _canonical(params, layout, scale)
+    if has_sigma:  # the deviance is even in sigma
+        canonical = canonical.at[layout.n_theta].set(jnp.abs(scale))
     flipped = correlation[index] & (canonical[index] * value < 0)
     raw = jnp.concatenate([result.x, tail])
     return fun, raw, canonical.at[index].set(value), result.status, flipped
@@ -169,7 +176,8 @@ def _linear_points(problem, index, value, z):
     correlation = jnp.asarray(np.concatenate([_correlation_mask(layout),
                                               np.zeros(1 + layout.n_fixed, bool)]))
     deviance = lambda head, index, value: linear_deviance(head, problem, index, value)
-    return _map_points(partial(_point, deviance, correlation, layout, True), index, value, z)
+    return _map_points(partial(_point, deviance, correlation, layout, layout.n_theta + 1, True),
+                       index, value, z)
 
 
 @partial(jit, static_argnames=("family", "n_agq"))
@@ -178,7 +186,19 @@ def _generalized_points(data, index, value, z, family=None, n_agq=None):
     correlation = jnp.asarray(np.concatenate([_correlation_mask(layout),
                                               np.zeros(layout.n_fixed, bool)]))
     deviance = lambda params, index, value: generalized_deviance(params, data, family, n_agq)
-    return _map_points(partial(_point, deviance, correlation, layout, False), index, value, z)
+    return _map_points(partial(_point, deviance, correlation, layout, correlation.shape[0], False),
+                       index, value, z)
+
+
+@partial(jit, static_argnames=("family",))
+def _dispersion_points(data, index, value, z, family=None):
+    layout = data.design.layout
+    correlation = jnp.asarray(np.concatenate([_correlation_mask(layout),
+                                              np.zeros(1 + layout.n_fixed, bool)]))
+    deviance = lambda params, index, value: (dispersion_likelihood.laplace_deviance(params, data, family),
+                                             jnp.zeros(0))
+    return _map_points(partial(_point, deviance, correlation, layout, correlation.shape[0], True),
+                       index, value, z)
 
 
 # ---- what the walks start from ------------------------------------------------------------------------------
@@ -249,10 +269,7 @@ def _generalized_setup(fit) -> ProfileSetup:
                          "likelihood of the fixed effects to profile (lme4 fails here too); refit "
                          "with nAGQ=1 (or more), or use method='Wald'")
     if fit.family.has_dispersion:
-        raise ValueError(f"profile(): glmer fits of the {fit.family.name} family have a scale "
-                         "parameter estimated outside the likelihood and cannot be profiled (lme4: "
-                         "\"can't (yet) profile GLMMs with non-fixed scale parameters\"); use "
-                         "method='Wald' or method='boot'")
+        return _dispersion_setup(fit)
     theta = jnp.asarray(fit.theta_values)
     estimate = np.concatenate([np.asarray(sdcor_from_theta(theta, 1.0, layout)), fit.beta])
     names = sig_names(layout, False) + list(fit.fixef.index)
@@ -262,6 +279,31 @@ def _generalized_setup(fit) -> ProfileSetup:
     return ProfileSetup(names, estimate, lower, upper, _shifted(estimate),
                         np.concatenate([_correlation_mask(layout), np.zeros(layout.n_fixed, bool)]),
                         base, "Laplace" if fit.nAGQ == 1 else f"AGQ({fit.nAGQ})", evaluate,
+                        (lower, upper))
+
+
+def _dispersion_setup(fit) -> ProfileSetup:
+    """Gamma, inverse.gaussian, gaussian(link): the Laplace likelihood with the dispersion as a
+    parameter (``dispersion_likelihood``), centred at its maximum, which is near but not at
+    glmer's estimates (lme4's objective is not a likelihood in sigma)."""
+    layout = fit.spec.design.layout
+    if fit.nAGQ != 1:
+        raise ValueError(f"profile(): a {fit.family.name} glmer fit is profiled on the Laplace "
+                         f"likelihood with the dispersion as a parameter, not AGQ (nAGQ={fit.nAGQ}); "
+                         "refit with nAGQ=1, or use method='boot'")
+    correlation = np.concatenate([_correlation_mask(layout), np.zeros(1 + layout.n_fixed, bool)])
+    optimum = dispersion_likelihood.laplace_fit(fit, correlation)
+    estimate = np.asarray(optimum.params)
+    if not (np.isfinite(float(optimum.deviance)) and int(optimum.status) in (0, 2)):
+        raise FloatingPointError(
+            f"profile(): the Laplace likelihood of this {fit.family.name} model could not be "
+            f"maximized from the fit's estimates (status {int(optimum.status)}, -2 log L "
+            f"{float(optimum.deviance):g}); use method='boot'")
+    names = sig_names(layout, True) + list(fit.fixef.index)
+    lower, upper = _bounds(layout, layout.n_fixed, True)
+    evaluate = partial(_dispersion_points, fit.data, family=fit.family)
+    return ProfileSetup(names, estimate, lower, upper, _shifted(estimate), correlation,
+                        float(optimum.deviance), "Laplace (dispersion as a parameter)", evaluate,
                         (lower, upper))
 
 
@@ -522,7 +564,7 @@ def zeta_at(fit, parameter: str, values) -> pd.DataFrame:
     w = setup.names.index(parameter)
     values = np.atleast_1d(np.asarray(values, float))
     walks = _Walks(setup, [w], cutoff=np.inf, delta=0.0, maxpts=0)
-    walks.width = len(values)
+    walks.width = max(len(values), 2 * len(setup.names))  # a full profile's width: no new compile
     z_opt = _to_z(setup.estimate, setup.correlation)
     rows = walks._evaluate([(w, v, z_opt) for v in values])
     for message in dict.fromkeys(walks.messages):
