@@ -331,8 +331,9 @@ def _fit_generalized_host(data, theta0, family: Family, n_agq: int, max_iteratio
     """The host Newton loops. With nAGQ > 0 and no ``start``, stage 2 first starts at theta0 with
     beta from one scoring step of the GLM from the starting means (``_glm_start``): stage 1 only
     supplies a start, and its ~20 evaluations of the joint PIRLS (differenced derivatives) were
-    three quarters of a warm cbpp fit, its program a third of a first fit's compilation. Where stage 2 does not converge from there, stage 1 runs in full and stage 2 starts
-    again from its estimates (lme4's sequence), and the better of the converged fits is kept."""
+    three quarters of a warm cbpp fit, its program a third of a first fit's compilation. Where
+    stage 2 does not converge from there, stage 1 runs in full and stage 2 starts again from its
+    estimates (lme4's sequence), and the better of the converged fits is kept."""
     if start is None and n_agq > 0:
         theta_start = np.asarray(theta0, np.float64)
         beta_start = np.asarray(_glm_start(data, family))
