@@ -106,6 +106,9 @@ def theta_scale(design: Design, weights, xp=jnp):
     return xp.concatenate(pieces)
 
 
+ANGLE_LIMIT = 0.45 * np.pi  # refits start a correlation angle inside this
+
+
 def refit_start(theta, layout: Layout, floor: float = 0.1, scale=1.0) -> np.ndarray:
     """Where a refit starts: the previous estimates, as lme4's ``refit`` does, except that a
     diagonal element at (or next to) the boundary starts at ``floor``: the deviance is even in
@@ -118,9 +121,6 @@ def refit_start(theta, layout: Layout, floor: float = 0.1, scale=1.0) -> np.ndar
     angles = theta_angles(layout)
     theta[angles] = np.clip(theta[angles], -ANGLE_LIMIT, ANGLE_LIMIT)
     return theta * scale
-
-
-ANGLE_LIMIT = 0.45 * np.pi  # refits start a correlation angle inside this
 
 
 def _scale_trailing_rows(D: jax.Array, factors: list[jax.Array], layout: Layout) -> jax.Array:
