@@ -261,3 +261,16 @@ def test_layout_decides_structure_once():
     assert lmm.theta_start(layout)[-1] == pytest.approx(covariance_structures.angle("cs", 5, 0.0, np))
     assert float(covariance_structures.correlation("cs", 5, lmm.theta_start(layout)[-1], np)) == \
         pytest.approx(0.0, abs=1e-15)
+
+
+def test_diag_degrees_of_freedom_are_the_double_bars():
+    """Satterthwaite's and Kenward-Roger's df of diag(x | g) are those of lme4 1.1's (x || g):
+    the same model, and diag's parameters (the variances) enter both linearly; cs and ar1 have
+    no linear parameterization for Kenward-Roger, which says so."""
+    diag = fit_of("sleepstudy_diag")
+    bars = mj.lmer("Reaction ~ Days + (Days || Subject)", SLEEP)
+    for ddf in ("Satterthwaite", "Kenward-Roger"):
+        np.testing.assert_allclose(diag.coef_table(ddf)["df"], bars.coef_table(ddf)["df"], rtol=1e-6)
+    from mixedjax.inference.kenward_roger import KenwardRogerError
+    with pytest.raises(KenwardRogerError, match=r"cs\(Days \| Subject\) is not.*Satterthwaite"):
+        fit_of("sleepstudy_cs").coef_table("Kenward-Roger")
