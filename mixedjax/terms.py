@@ -252,7 +252,7 @@ def check_structure(bar: BarTerm, column_names: tuple[str, ...], spec) -> None:
         return
     factors = [term for term in spec.terms if str(term) != "1"]
     fix = f"write ar1(0 + t | {bar.group}) with t a factor of the time points (factor(t) for a number)"
-    if "Intercept" in column_names or "(Intercept)" in column_names:
+    if "(Intercept)" in column_names:
         raise FormulaError(f"{bar} has an intercept: ar1() correlates one effect per time point; {fix}")
     # formulaic names a factor's indicator columns t[a], t[b], ...
     if len(factors) != 1 or len(column_names) < 2 or not all("[" in str(c) for c in spec.column_names):
