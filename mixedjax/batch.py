@@ -25,7 +25,7 @@ import pandas as pd
 
 from . import _jax  # noqa: F401  (float64)
 from .compilation import COMPILER_OPTIONS, jit
-from . import arguments, glmm, lmm
+from . import arguments, covariance_structures, glmm, lmm
 from .frame import DataError
 from .model import response_values
 from .optimize import STATUS_MESSAGES
@@ -47,8 +47,11 @@ class ReplicateFit(NamedTuple):
     singular: jax.Array
 
 
-def _diagonal_positions(layout) -> np.ndarray:
-    return np.flatnonzero(np.isfinite(lmm.theta_lower_bounds(layout)))
+def _is_singular(theta, layout):
+    """lme4's isSingular: a diagonal element of some T_i (numerically) zero (a zero variance,
+    or a correlation of a structured term on its bound)."""
+    diagonals = jnp.concatenate([jnp.diagonal(T) for T in lmm.covariance_factors(theta, layout)])
+    return jnp.min(jnp.abs(diagonals)) < SINGULAR_TOLERANCE
 
 
 def _linear_replicate(design, weights, theta0, reml: bool, max_iterations: int, response):
@@ -61,7 +64,7 @@ def _linear_replicate(design, weights, theta0, reml: bool, max_iterations: int, 
     se = sigma * jnp.sqrt(jnp.sum(RX_inv ** 2, axis=0))
     criterion = lmm.objective(solution.components, problem.n_obs, layout.n_fixed,
                               problem.log_det_weights, reml)
-    singular = jnp.min(jnp.abs(theta[_diagonal_positions(layout)])) < SINGULAR_TOLERANCE
+    singular = _is_singular(theta, layout)
     return ReplicateFit(theta, solution.beta, se, sigma, criterion, result.iterations,
                         result.status, singular)
 
@@ -81,7 +84,7 @@ def _generalized_replicate(data, start, n_obs, family, n_agq: int, max_iteration
                                       use_hessian=n_agq > 0)
     se = jnp.sqrt(jnp.diagonal(covariance.matrix))
     layout = data.design.layout
-    singular = jnp.min(jnp.abs(theta[_diagonal_positions(layout)])) < SINGULAR_TOLERANCE
+    singular = _is_singular(theta, layout)
     return ReplicateFit(theta, beta, se, sigma, final.fun, final.iterations, final.status, singular)
 
 
@@ -149,6 +152,7 @@ class BatchResult:
     term_columns: tuple = ()
     sigma_scales_covariance: bool = True  # lmer: Var(b) = sigma^2 T T'; glmer: T T'
     has_residual: bool = True
+    term_structures: tuple = ()  # each term's covariance structure, beside term_columns
 
     @property
     def converged(self) -> np.ndarray:
@@ -173,7 +177,15 @@ class BatchResult:
         .sig02, ...), then sigma (if the model has a residual), then the fixed effects."""
         columns, start = {}, 0
         scale = self.sigma if self.sigma_scales_covariance else np.ones_like(self.sigma)
-        for p in self.term_columns:
+        for p, structure in zip(self.term_columns, self.term_structures, strict=True):
+            if structure != "us":
+                count = covariance_structures.n_parameters(structure, p)
+                values = np.asarray(jax.vmap(partial(covariance_structures.sdcor, structure, p=p))(
+                    jnp.asarray(self.theta[:, start:start + count]), scale=jnp.asarray(scale)))
+                for k in range(count):
+                    columns[f".sig{len(columns) + 1:02d}"] = values[:, k]
+                start += count
+                continue
             count = p * (p + 1) // 2
             T = np.zeros((self.nsim, p, p))
             rows, cols = np.tril_indices(p)
@@ -298,7 +310,8 @@ def refit_batch(fit, Y, chunk_size: int = 2000, vmap_width: int | None = None, p
                        criterion_name=criterion_name,
                        term_columns=tuple(t.n_columns for t in fit.spec.terms),
                        sigma_scales_covariance=not hasattr(fit, "family"),
-                       has_residual=fit._has_residual())
+                       has_residual=fit._has_residual(),
+                       term_structures=tuple(t.structure for t in fit.spec.terms))
 
 
 def default_statistic(batch: BatchResult) -> pd.DataFrame:

@@ -22,20 +22,22 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _jax  # noqa: F401  (float64)
-from . import shape_classes
+from . import covariance_structures, shape_classes
 
 
 class Layout(NamedTuple):
     """Sizes that fix array shapes; hashable, so it is static under jit.
 
     ``term_levels[i]`` = l_i, ``term_columns[i]`` = p_i; ``n_fixed`` = p; ``n_trailing`` = m0 =
-    sum_{i>=2} l_i p_i + p.
+    sum_{i>=2} l_i p_i + p; ``term_structures[i]``: term i's covariance structure
+    (``covariance_structures``: "us", "diag", "cs" or "ar1"), which fixes its share of theta.
     """
 
     n_obs: int
     n_fixed: int
     term_levels: tuple[int, ...]
     term_columns: tuple[int, ...]
+    term_structures: tuple[str, ...]
 
     @property
     def n_trailing_random(self) -> int:
@@ -51,7 +53,13 @@ class Layout(NamedTuple):
 
     @property
     def n_theta(self) -> int:
-        return sum(p * (p + 1) // 2 for p in self.term_columns)
+        return sum(self.term_theta)
+
+    @property
+    def term_theta(self) -> tuple[int, ...]:
+        """Each term's share of theta."""
+        return tuple(covariance_structures.n_parameters(s, p)
+                     for s, p in zip(self.term_structures, self.term_columns))
 
 
 @jax.tree_util.register_pytree_node_class
@@ -179,12 +187,14 @@ def build_design(X: np.ndarray, terms, padded: bool = False, like: Layout | None
     ``padded``: rows and levels rounded up to their shape classes and the sparse structure padded
     with inert items (``shape_classes``), so that nearby sizes share compiled programs; ``like``:
     the rows and levels of that padded layout (a GLMM's two designs must agree)."""
+    structures = tuple(t.structure for t in terms)
     if padded:
         rows, levels = (shape_classes.padded_rows_and_levels(X, terms) if like is None
                         else (like.n_obs, like.term_levels))
         X, terms = shape_classes.padded_inputs(X, terms, rows, levels)
     n, p = X.shape
-    layout = Layout(n, p, tuple(t.n_levels for t in terms), tuple(t.n_columns for t in terms))
+    layout = Layout(n, p, tuple(t.n_levels for t in terms), tuple(t.n_columns for t in terms),
+                    structures)
     m0 = layout.n_trailing
     slot_col, slot_val = _trailing_slots(terms, X)
     level1 = terms[0].codes

@@ -1173,8 +1173,8 @@ def _format_vc_matrix(varcorr, residual_sd, digits: int, comp=VC_COLUMNS):
     formatted = {"Variance": r_format(variances, digits), "Std.Dev.": r_format(sds, digits)}
     colnames = ["Groups", "Name"] + list(comp)
     cells = [[groups[i], names[i]] + [formatted[c][i] for c in comp] for i in range(len(groups))]
-    if any(k > 1 for k in lens):
-        maxlen = max(lens)
+    if any(len(b.names) > 1 and b.corr is not None for b in blocks):  # (diag terms have none)
+        maxlen = max(len(b.names) for b in blocks if b.corr is not None)
         dig = max(2, digits - 2)
         corr_rows = []
         for b in blocks:

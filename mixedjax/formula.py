@@ -8,6 +8,8 @@ and translate the few R spellings that formulaic (Python syntax) reads different
   term ``x`` of ``expr`` (lme4's ``expandDoubleVerts``).
 * ``(expr | a/b)`` becomes ``(expr | a) + (expr | b:a)`` (lme4's ``expandSlash``; the nested factor is
   named ``b:a``).
+* ``us(expr | g)``, ``diag(expr | g)``, ``cs(expr | g)``, ``ar1(expr | g)`` (lme4 2.x and glmmTMB)
+  give the term that covariance structure (``covariance_structures``); ``(expr | g)`` is ``us``.
 * ``offset(z)`` terms of the fixed part are taken out and evaluated separately.
 * ``x^2`` inside ``I()`` is Python's ``x**2``.
 """
@@ -33,9 +35,12 @@ class BarTerm:
     lhs: str
     group: str
     factors: tuple[str, ...]
+    structure: str = "us"  # covariance structure (``covariance_structures``): us, diag, cs, ar1
 
     def __str__(self) -> str:
-        return f"({self.lhs} | {self.group})"
+        if self.structure == "us":
+            return f"({self.lhs} | {self.group})"
+        return f"{self.structure}({self.lhs} | {self.group})"
 
 
 @dataclass(frozen=True)
@@ -169,17 +174,59 @@ def _parse_bar(inside: str, term_text: str) -> list[tuple[str, str, tuple[str, .
             for one_lhs in lhs_list]
 
 
-def _collect_bars(rhs: str) -> tuple[list[tuple[str, str]], list[tuple[str, str, tuple[str, ...]]]]:
+# lme4 2.x's covariance structures (``covariance_structures.STRUCTURES``), and what to write for
+# glmmTMB's others
+STRUCTURES = ("us", "diag", "cs", "ar1")
+_STRUCTURE_INSTEAD = {
+    "toep": "us(...) (unstructured) or ar1(...)", "hetar1": "ar1(...) (one variance)",
+    "ou": "ar1(0 + t | g) over equally spaced times", "exp": "ar1(0 + t | g) over equally spaced times",
+    "gau": "us(...)", "mat": "us(...)", "rr": "us(...) or diag(...)", "homdiag": "diag(...)",
+    "homcs": "cs(...)", "propto": "us(...)", "equalto": "us(...)"}
+_CALL = re.compile(r"([A-Za-z_.][A-Za-z0-9_.]*)\s*(\(.*\))", re.S)
+
+
+def _structured_bar(term: str) -> tuple[str, str] | None:
+    """``diag(1 + x | g)`` -> ("diag", "1 + x | g"); None unless ``term`` is one call whose
+    argument has a top-level bar. An unknown structure name is a FormulaError."""
+    match = _CALL.fullmatch(term.strip())
+    if match is None:
+        return None
+    inside = _strip_outer_parens(match.group(2))
+    if inside is None or not _has_top_level_bar(inside):
+        return None
+    name = match.group(1)
+    if name not in STRUCTURES:
+        instead = _STRUCTURE_INSTEAD.get(name, "one of us(...), diag(...), cs(...), ar1(...)")
+        raise FormulaError(f"{name}() in the random-effects term {term!r} is not a covariance "
+                           f"structure mixedjax fits (it has lme4 2.x's us, diag, cs and ar1); "
+                           f"write {instead}, or ({inside.strip()}) for an unstructured covariance")
+    if len(_split_top_level(inside, ",")) > 1:
+        raise FormulaError(f"arguments after the bar term in {term!r} are not supported (lme4 2.x's "
+                           f"hom = ...): write {name}({_split_top_level(inside, ',')[0].strip()}); "
+                           "cs() has one variance per effect, ar1() one variance")
+    if "||" in inside:
+        raise FormulaError(f"{term!r} has '||' inside {name}(): write {name}("
+                           f"{inside.replace('||', '|').strip()})"
+                           + (" (diag() is the independent-effects structure)" if name != "diag" else ""))
+    return name, inside
+
+
+def _collect_bars(rhs: str) -> tuple[list[tuple[str, str]], list[tuple[str, str, tuple[str, ...], str]]]:
     """Separate bar terms (possibly inside extra parentheses) from the fixed-effects terms."""
     fixed, bars = [], []
     for sign, term in _signed_terms(rhs):
         inside = _strip_outer_parens(term)
-        if inside is not None and _has_top_level_bar(inside):
+        while inside is not None and _strip_outer_parens(inside) is not None:  # ((...)) is (...)
+            inside = _strip_outer_parens(inside)
+        structured = _structured_bar(term if inside is None else inside)
+        if structured is not None or (inside is not None and _has_top_level_bar(inside)):
             if sign == "-":
                 raise FormulaError(f"cannot subtract a random-effects term: {term!r}")
-            bars.extend(_parse_bar(inside, term))
-        elif inside is not None and any(_strip_outer_parens(t) is not None and
-                                        _has_top_level_bar(_strip_outer_parens(t))
+            structure, inside = structured if structured is not None else ("us", inside)
+            bars.extend((lhs, group, cols, structure) for lhs, group, cols in _parse_bar(inside, term))
+        elif inside is not None and any((_strip_outer_parens(t) is not None and
+                                         _has_top_level_bar(_strip_outer_parens(t)))
+                                        or _structured_bar(t) is not None
                                         for _, t in _signed_terms(inside)):
             more_fixed, more_bars = _collect_bars(inside)
             fixed.extend(more_fixed)
@@ -321,7 +368,7 @@ def parse_formula(text: str) -> ParsedFormula:
                _signed_terms(_split_top_level(rhs, "|")[0])):
             raise FormulaError(f"{text!r} has a random-effects term inside the left side of a "
                                "top-level '|': put each bar term in its own parentheses")
-        fixed_terms, raw_bars = [], _parse_bar(rhs, rhs)
+        fixed_terms, raw_bars = [], [bar + ("us",) for bar in _parse_bar(rhs, rhs)]
     else:
         fixed_terms, raw_bars = _collect_bars(rhs)
     for _, term in fixed_terms:
@@ -347,7 +394,7 @@ def parse_formula(text: str) -> ParsedFormula:
         fixed = "1"
     elif fixed.startswith("-"):
         fixed = "1 " + fixed
-    bars = tuple(BarTerm(lhs, group, cols) for lhs, group, cols in raw_bars)
+    bars = tuple(BarTerm(lhs, group, cols, structure) for lhs, group, cols, structure in raw_bars)
     return ParsedFormula(text=text, response=response, fixed=fixed, offsets=tuple(offsets),
                          bars=bars, expanded_text=_expanded_text(text, response, rhs))
 

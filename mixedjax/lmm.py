@@ -37,37 +37,45 @@ import numpy as np
 
 from . import _jax  # noqa: F401  (float64)
 from .compilation import jit
-from . import blocks
+from . import blocks, covariance_structures
 from .dense_inverse import gauss_jordan_inverse
 from .design import (CrossProducts, Design, Layout, ResponseStatistics, crossproducts,
                      response_statistics)
 
 
-def covariance_factors(theta: jax.Array, layout: Layout) -> list[jax.Array]:
-    """The lower-triangular T_i of each term from theta (lower triangles, column-major, lme4 order)."""
-    factors, start = [], 0
-    for p in layout.term_columns:
-        rows, cols = np.tril_indices(p)
-        order = np.lexsort((rows, cols))  # column-major
-        count = p * (p + 1) // 2
-        T = jnp.zeros((p, p), theta.dtype).at[rows[order], cols[order]].set(theta[start:start + count])
-        factors.append(T)
+def _term_slices(layout: Layout):
+    """(structure, p, slice of theta) per term."""
+    out, start = [], 0
+    for structure, p, count in zip(layout.term_structures, layout.term_columns, layout.term_theta):
+        out.append((structure, p, slice(start, start + count)))
         start += count
-    return factors
+    return out
+
+
+def covariance_factors(theta: jax.Array, layout: Layout) -> list[jax.Array]:
+    """The lower-triangular T_i of each term from its share of theta (``covariance_structures``;
+    for unstructured terms lme4's lower triangle, column-major)."""
+    return [covariance_structures.factor(structure, theta[where], p)
+            for structure, p, where in _term_slices(layout)]
 
 
 def theta_lower_bounds(layout: Layout) -> np.ndarray:
-    """0 for diagonal elements of each T_i, -inf below the diagonal (lme4's ``lower``)."""
-    bounds = []
-    for p in layout.term_columns:
-        for j in range(p):
-            bounds.extend([0.0] + [-np.inf] * (p - j - 1))
-    return np.asarray(bounds)
+    """0 for the standard deviations and diagonal elements of each T_i, -inf for the rest
+    (lme4's ``lower`` for unstructured terms)."""
+    pieces = [covariance_structures.lower_bounds(s, p) for s, p, _ in _term_slices(layout)]
+    return np.concatenate(pieces) if pieces else np.zeros(0)
 
 
 def theta_start(layout: Layout) -> np.ndarray:
-    """lme4's start: 1 on every diagonal, 0 below (never 0 on a diagonal: the gradient vanishes)."""
-    return np.where(np.isfinite(theta_lower_bounds(layout)), 1.0, 0.0)
+    """lme4's start: T_i = I (never 0 on a diagonal: the gradient vanishes there)."""
+    pieces = [covariance_structures.start(s, p) for s, p, _ in _term_slices(layout)]
+    return np.concatenate(pieces) if pieces else np.zeros(0)
+
+
+def theta_angles(layout: Layout) -> np.ndarray:
+    """Which elements of theta are correlation angles (``covariance_structures``)."""
+    pieces = [covariance_structures.is_angle(s, p) for s, p, _ in _term_slices(layout)]
+    return np.concatenate(pieces) if pieces else np.zeros(0, bool)
 
 
 OPTIMIZER_FREE_OCTAVES = 5  # random-effects columns of RMS within 2^+-4 keep lme4's coordinates
@@ -89,13 +97,16 @@ def theta_scale(design: Design, weights, xp=jnp):
         columns.append(xp.asarray(design.slot_val)[:, start:start + p])
         start += p
     pieces = []
-    for Z, p in zip(columns, layout.term_columns):
+    for Z, p, structure in zip(columns, layout.term_columns, layout.term_structures):
         rms = xp.sqrt(xp.sum(xp.where(used[:, None], Z * Z, 0.0), axis=0) / count)
         octave = xp.round(xp.log2(xp.where(rms > 0, rms, 1.0)))
         octave = xp.where(xp.isfinite(octave) & (xp.abs(octave) >= OPTIMIZER_FREE_OCTAVES), octave, 0.0)
-        rows, cols = np.tril_indices(p)
-        pieces.append(xp.ldexp(1.0, -octave.astype(np.int32))[rows[np.lexsort((rows, cols))]])
+        pieces.append(covariance_structures.column_scale(
+            structure, xp.ldexp(1.0, -octave.astype(np.int32)), p, xp))
     return xp.concatenate(pieces)
+
+
+ANGLE_LIMIT = 0.45 * np.pi  # refits start a correlation angle inside this
 
 
 def refit_start(theta, layout: Layout, floor: float = 0.1, scale=1.0) -> np.ndarray:
@@ -106,6 +117,9 @@ def refit_start(theta, layout: Layout, floor: float = 0.1, scale=1.0) -> np.ndar
     theta = np.asarray(theta, dtype=float) / scale
     diagonal = np.isfinite(theta_lower_bounds(layout))
     theta[diagonal & (np.abs(theta) < 0.01)] = floor
+    # a correlation on its bound (angle +-pi/2) is a stationary point in its angle, too
+    angles = theta_angles(layout)
+    theta[angles] = np.clip(theta[angles], -ANGLE_LIMIT, ANGLE_LIMIT)
     return theta * scale
 
 
@@ -560,15 +574,14 @@ def deviance_value_grad(problem: LinearProblem, reml: bool):
     phase of models with many covariance parameters evaluates it at every trial point."""
     design, cross, stats = problem.design, problem.cross, problem.stats
     layout = design.layout
-    p1 = layout.term_columns[0]
-    rows, cols = np.tril_indices(p1)
-    order = np.lexsort((rows, cols))  # theta's column-major order within T_1
+    structure1, p1, where1 = _term_slices(layout)[0]
     unscaled = lambda K: _schur_unscaled(K, design, cross, stats, problem.triple_coef,
                                          problem.augmented)
 
     def evaluate(theta):
         b, scale, constant = _dense_weights(problem, reml)
-        T1 = covariance_factors(theta, layout)[0]
+        T1, T1_pullback = jax.vjp(lambda t: covariance_structures.factor(structure1, t, p1),
+                                  theta[where1])
         L1, K, M_inv_T1t = _term1_blocks(T1, cross.A11)
         ld1 = 2.0 * jnp.sum(jnp.log(jnp.diagonal(L1, axis1=-2, axis2=-1)))
         D, unscaled_pullback = jax.vjp(unscaled, K)
@@ -580,7 +593,7 @@ def deviance_value_grad(problem: LinearProblem, reml: bool):
         D_bar, grad = scaled_pullback(A_b + scale * (v[:, None] * v[None, :]))
         K_bar, = unscaled_pullback(D_bar)
         grad_T1 = _term1_gradient(T1, cross.A11, K, M_inv_T1t, K_bar)
-        grad = grad.at[:len(order)].add(grad_T1[rows[order], cols[order]])
+        grad = grad.at[where1].add(T1_pullback(jnp.tril(grad_T1))[0])
         return jnp.where(jnp.isfinite(value), value, jnp.inf), grad
     return evaluate
 
@@ -609,7 +622,7 @@ def deviance_value_grad_hess(problem: LinearProblem, reml: bool):
     layout = design.layout
     m0 = layout.n_trailing
     size, n_theta = m0 + 1, layout.n_theta
-    n1 = layout.term_columns[0] * (layout.term_columns[0] + 1) // 2  # term 1's share of theta
+    n1 = layout.term_theta[0]  # term 1's share of theta
     batched = n_theta * size * size <= _HESSIAN_BATCH_LIMIT
     triple_coef = triple_coefficients(design, cross) \
         if problem.triple_coef is None and not level_dense_update(design) else problem.triple_coef
@@ -726,18 +739,11 @@ def solve(theta, problem: LinearProblem) -> Solution:
 
 
 def canonical_theta(theta, layout: Layout, xp=jnp):
-    """Flip the sign of every column of T_i whose diagonal is negative (the deviance depends on
-    T_i T_i' only), so that reported theta has non-negative diagonals as lme4's does."""
-    pieces, start = [], 0
-    for p in layout.term_columns:
-        rows, cols = np.tril_indices(p)
-        order = np.lexsort((rows, cols))
-        count = p * (p + 1) // 2
-        block = theta[start:start + count]
-        diagonal_position = np.flatnonzero(rows[order] == cols[order])
-        signs = xp.where(block[diagonal_position] < 0, -1.0, 1.0)
-        pieces.append(block * signs[cols[order]])
-        start += count
+    """The same T_i T_i' with non-negative diagonals (the deviance depends on T_i T_i' only: flip
+    the sign of every column whose diagonal is negative), as lme4 reports theta, and
+    correlation angles in [-pi/2, pi/2] (``covariance_structures.canonical``)."""
+    pieces = [covariance_structures.canonical(s, theta[where], p, xp)
+              for s, p, where in _term_slices(layout)]
     return xp.concatenate(pieces)
 
 

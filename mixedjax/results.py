@@ -8,10 +8,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from . import arguments
+from . import arguments, lmm
 from .display import (SummaryData, VarCorrBlock, format_print, format_summary, format_summary_html,
                       format_varcorr)
 from .frame import ModelFrame
@@ -115,17 +116,9 @@ def _correlation(cov: np.ndarray) -> np.ndarray:
 
 
 def term_factors(theta: np.ndarray, spec: ModelSpec) -> list[np.ndarray]:
-    """T_i per term from theta, as numpy (column-major lower triangles)."""
-    factors, start = [], 0
-    for term in spec.terms:
-        p = term.n_columns
-        T = np.zeros((p, p))
-        for j in range(p):
-            for i in range(j, p):
-                T[i, j] = theta[start]
-                start += 1
-        factors.append(T)
-    return factors
+    """T_i per term from theta, as numpy (``lmm.covariance_factors``)."""
+    factors = lmm.covariance_factors(jnp.asarray(theta, jnp.float64), spec.design.layout)
+    return [np.asarray(T) for T in factors]
 
 
 def on_caller_rows(frame: ModelFrame, values: np.ndarray, na_action: str = "omit", name=None,
@@ -251,7 +244,7 @@ def statistic_of_fit(fit, statistic):
                          list(fit.theta.index), list(fit.fixef.index),
                          "REML" if getattr(fit, "reml", False) else "deviance",
                          tuple(t.n_columns for t in fit.spec.terms), not hasattr(fit, "family"),
-                         fit._has_residual())
+                         fit._has_residual(), tuple(t.structure for t in fit.spec.terms))
     return statistic(single).iloc[0]
 
 
@@ -389,6 +382,8 @@ class MixedModelResults(BatchMethods):
             names, corr = term.column_names, _correlation(cov)
             for i, name in enumerate(names):
                 rows.append((group, name, np.nan, cov[i, i], math.sqrt(max(cov[i, i], 0.0))))
+            if term.structure == "diag":
+                continue  # no covariances to list (lme4 1.1's || terms have none either)
             for i in range(len(names)):
                 for j in range(i + 1, len(names)):
                     rows.append((group, names[i], names[j], cov[i, j], corr[i, j]))
@@ -533,7 +528,8 @@ class MixedModelResults(BatchMethods):
         for group, term, cov in zip(self.spec.group_names(), self.spec.terms, self._term_covariances()):
             blocks.append(VarCorrBlock(group, term.column_names, np.diag(cov).copy(),
                                        np.sqrt(np.maximum(np.diag(cov), 0)),
-                                       _correlation(cov) if term.n_columns > 1 else None))
+                                       _correlation(cov) if term.n_columns > 1 and
+                                       term.structure != "diag" else None))
         return tuple(blocks)
 
     def _fixef_correlation(self) -> np.ndarray:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from formulaic import Formula
 
+from . import covariance_structures
 from .formula import R_CALLS, BarTerm, FormulaError, ParsedFormula, r_to_python
 from .frame import DataError, ModelFrame
 
@@ -185,11 +186,22 @@ class RandomEffectsTerm:
         return self.X.shape[1]
 
     @property
+    def structure(self) -> str:
+        return self.bar.structure
+
+    @property
     def n_theta(self) -> int:
-        return self.n_columns * (self.n_columns + 1) // 2
+        return covariance_structures.n_parameters(self.structure, self.n_columns)
 
     def theta_names(self) -> list[str]:
-        """lme4's names: ``g.a`` on the diagonal, ``g.a.b`` below it, column by column."""
+        """lme4's names: ``g.a`` on the diagonal, ``g.a.b`` below it, column by column; for
+        ``diag`` and ``cs`` ``g.a`` per column (its SD), for ``ar1`` ``g.a`` (of the first column:
+        the SD all share); ``g.rho.angle`` for the angle phi of cs's and ar1's correlation."""
+        if self.structure in ("diag", "cs"):
+            names = [f"{self.group}.{c}" for c in self.column_names]
+            return names + ([f"{self.group}.rho.angle"] if self.structure == "cs" else [])
+        if self.structure == "ar1":
+            return [f"{self.group}.{self.column_names[0]}", f"{self.group}.rho.angle"]
         names = []
         for j, col_j in enumerate(self.column_names):
             for i in range(j, self.n_columns):
@@ -212,6 +224,7 @@ def random_effects_terms(parsed: ParsedFormula, frame: ModelFrame,
         if X.shape[1] == 0:
             raise FormulaError(f"random-effects term {bar} has no columns: use (1 | {bar.group}) "
                                "for a random intercept")
+        check_structure(bar, names, spec)
         if len(levels) < 2:
             raise DataError(f"grouping factor {bar.group!r} has {len(levels)} level: grouping "
                             "factors must have > 1 sampled level")
@@ -225,6 +238,26 @@ def random_effects_terms(parsed: ParsedFormula, frame: ModelFrame,
         ascending = sorted(range(len(terms)), key=lambda i: n_levels[i])  # stable, as R's order()
         terms = [terms[i] for i in reversed(ascending)]
     return terms
+
+
+def check_structure(bar: BarTerm, column_names: tuple[str, ...], spec) -> None:
+    """The columns a structured term needs: two or more for cs (one correlation among them), and
+    for ar1 the indicator columns of one time factor, without an intercept (glmmTMB's
+    ``ar1(0 + t | g)``: the correlation of the effects at times i and j is rho^|i-j|, by the
+    order of t's levels)."""
+    if bar.structure == "cs" and len(column_names) < 2:
+        raise FormulaError(f"{bar} has one column, so no correlation for cs() to share: write "
+                           f"({bar.lhs} | {bar.group}), or cs() over two or more effects")
+    if bar.structure != "ar1":
+        return
+    factors = [term for term in spec.terms if str(term) != "1"]
+    fix = f"write ar1(0 + t | {bar.group}) with t a factor of the time points (factor(t) for a number)"
+    if "(Intercept)" in column_names:
+        raise FormulaError(f"{bar} has an intercept: ar1() correlates one effect per time point; {fix}")
+    # formulaic names a factor's indicator columns t[a], t[b], ...
+    if len(factors) != 1 or len(column_names) < 2 or not all("[" in str(c) for c in spec.column_names):
+        raise FormulaError(f"{bar} needs the levels of one factor as its columns ({len(column_names)} "
+                           f"column(s) from {', '.join(map(str, factors)) or 'no term'}); {fix}")
 
 
 def check_identifiable(terms: list[RandomEffectsTerm], n_obs: int, allow_n: bool = False) -> None:

@@ -26,51 +26,33 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _jax  # noqa: F401  (float64)
-from . import blocks, lmm
+from . import blocks, covariance_structures, lmm
 from .design import Layout
 
 
 def _lower_positions(p: int) -> tuple[np.ndarray, np.ndarray]:
-    rows, cols = np.tril_indices(p)
-    order = np.lexsort((rows, cols))  # column-major, theta's layout
-    return rows[order], cols[order]
+    return covariance_structures.lower_positions(p)
 
 
 def sdcor_from_theta(theta, scale, layout: Layout) -> jax.Array:
-    """theta (and the scale s) -> SDs and correlations in theta's layout (lme4's .sig values)."""
-    pieces = []
-    for T in lmm.covariance_factors(jnp.asarray(theta), layout):
-        p = T.shape[0]
-        cov = scale ** 2 * (T @ T.T)
-        sd = jnp.sqrt(jnp.diagonal(cov))
-        safe = jnp.where(sd > 0, sd, 1.0)
-        corr = cov / (safe[:, None] * safe[None, :])
-        rows, cols = _lower_positions(p)
-        pieces.append(jnp.where(rows == cols, sd[rows], corr[rows, cols]))
+    """theta (and the scale s) -> SDs and correlations in theta's layout (lme4's .sig values;
+    structured terms: ``covariance_structures.sdcor``)."""
+    theta, pieces = jnp.asarray(theta), []
+    for structure, p, where in lmm._term_slices(layout):
+        pieces.append(covariance_structures.sdcor(structure, theta[where], p, scale))
     return jnp.concatenate(pieces) if pieces else jnp.zeros(0)
 
 
 def theta_from_sdcor(sdcor, scale, layout: Layout) -> jax.Array:
-    """SDs and correlations in theta's layout (and the scale s) -> theta = vech(chol(D R D) / s).
+    """SDs and correlations in theta's layout (and the scale s) -> theta (for unstructured terms
+    vech(chol(D R D) / s)).
 
     Defined for positive-definite correlation blocks; a zero SD gives a zero column of T."""
-    sdcor = jnp.asarray(sdcor)
-    pieces, start = [], 0
-    for p in layout.term_columns:
-        rows, cols = _lower_positions(p)
-        count = len(rows)
-        values = sdcor[start:start + count]
-        start += count
-        if p == 1:
-            pieces.append(values / scale)
-            continue
-        diagonal = rows == cols
-        sd = jnp.zeros(p, sdcor.dtype).at[rows[diagonal]].set(values[diagonal])
-        off_rows, off_cols = rows[~diagonal], cols[~diagonal]
-        corr = (jnp.eye(p, dtype=sdcor.dtype).at[off_rows, off_cols].set(values[~diagonal])
-                .at[off_cols, off_rows].set(values[~diagonal]))
-        T = sd[:, None] * blocks.cholesky(corr)  # chol(D R D) = D chol(R); no LAPACK under vmap
-        pieces.append(T[rows, cols] / scale)
+    sdcor, pieces = jnp.asarray(sdcor), []
+    for structure, p, where in lmm._term_slices(layout):
+        # chol(R) by blocks.cholesky: no LAPACK under vmap
+        pieces.append(covariance_structures.from_sdcor(structure, sdcor[where], p, scale,
+                                                       blocks.cholesky))
     return jnp.concatenate(pieces) if pieces else jnp.zeros(0)
 
 

@@ -65,6 +65,8 @@ def covariance_structure(spec, theta, sigma) -> tuple[np.ndarray, list[np.ndarra
         Xt = term.X[used]
         for j in range(term.n_columns):
             for i in range(j, term.n_columns):
+                if term.structure == "diag" and i != j:
+                    continue  # no covariance parameters
                 block = np.outer(Xt[:, i], Xt[:, j]) * same_level
                 G.append(block if i == j else block + block.T)
                 gammas.append(Sigma[i, j])
@@ -77,6 +79,11 @@ def check_applicable(fit) -> None:
     if not getattr(fit, "reml", False):
         raise KenwardRogerError("Kenward-Roger's method is only available for REML fits (as in "
                                 "lmerTest); refit with REML=True or use ddf='Satterthwaite'")
+    nonlinear = [str(t.bar) for t in fit.spec.terms if t.structure in ("cs", "ar1")]
+    if nonlinear:
+        raise KenwardRogerError(f"Kenward-Roger's method needs a covariance linear in its "
+                                f"parameters (pbkrtest's), and {', '.join(nonlinear)} is not "
+                                "(its correlation multiplies the variances): use ddf='Satterthwaite'")
     n = int(np.sum(np.asarray(fit.spec.frame.weights) > 0))
     if n > MAX_OBSERVATIONS:
         raise KenwardRogerError(f"Kenward-Roger is computed with dense n x n matrices; this model has "

@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 
 from .. import _jax  # noqa: F401  (float64)
-from .. import glmm, lmm
+from .. import covariance_structures, glmm, lmm
 from . import dispersion_likelihood
 from ..compilation import jit
 from ..optimize import minimize
@@ -72,10 +72,9 @@ class ProfileWarning(UserWarning):
 
 def _correlation_mask(layout) -> np.ndarray:
     mask = []
-    for p in layout.term_columns:
-        rows, cols = np.tril_indices(p)
-        order = np.lexsort((rows, cols))
-        mask.extend(rows[order] != cols[order])
+    for p, structure in zip(layout.term_columns, layout.term_structures):
+        rows, cols = covariance_structures.sdcor_positions(structure, p)
+        mask.extend(rows != cols)
     return np.asarray(mask, bool)
 
 
@@ -530,6 +529,11 @@ def profile(fit, which=None, alphamax: float = 0.01, maxpts: int = 100,
         raise ValueError(f"maxpts must be at least 3, got {maxpts}")
     if delta is not None and not delta > 0:
         raise ValueError(f"delta must be positive, got {delta}")
+    narrow = [str(t.bar) for t in fit.spec.terms if t.structure == "cs" and t.n_columns > 2]
+    if narrow:  # the walk's correlation scale, atanh, spans (-1, 1); rho of cs is above -1/(p-1)
+        raise ValueError(f"profile(): the correlation of {', '.join(narrow)} is bounded below by "
+                         "-1/(p - 1), which the profile's correlation scale does not follow; use "
+                         "confint(method='boot') or method='Wald'")
     generalized = hasattr(fit, "family")
     setup = _generalized_setup(fit) if generalized else _linear_setup(fit, delta, alphamax)
     n_par = len(setup.names)

@@ -20,14 +20,13 @@ column) get NaN with a ``BoundaryWarning``, and the others are computed with the
 from __future__ import annotations
 
 import warnings
-from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from .. import glmm
+from .. import blocks, covariance_structures, glmm
 from ..variance_parameters import (_lower_positions, lmm_deviance, sdcor_from_theta, sig_names,
                                    theta_from_sdcor)
 
@@ -56,10 +55,13 @@ def varpar_labels(fit) -> list[str]:
     ``Residual: sd``."""
     labels = []
     for group, term in zip(fit.spec.group_names(), fit.spec.terms):
-        rows, cols = _lower_positions(term.n_columns)
+        rows, cols = covariance_structures.sdcor_positions(term.structure, term.n_columns)
         names = term.column_names
         for i, j in zip(rows, cols):
-            labels.append(f"{group}: sd {names[i]}" if i == j else f"{group}: cor {names[i]}.{names[j]}")
+            if term.structure in ("cs", "ar1") and i != j:
+                labels.append(f"{group}: cor ({term.structure})")
+            else:
+                labels.append(f"{group}: sd {names[i]}" if i == j else f"{group}: cor {names[i]}.{names[j]}")
     return labels + ([] if _is_generalized(fit) else ["Residual: sd"])
 
 
@@ -70,7 +72,7 @@ def boundary_parameters(fit, estimates: np.ndarray) -> np.ndarray:
     mask = np.zeros(len(estimates), bool)
     start = 0
     for term in fit.spec.terms:
-        rows, cols = _lower_positions(term.n_columns)
+        rows, cols = covariance_structures.sdcor_positions(term.structure, term.n_columns)
         values = estimates[start:start + len(rows)]
         sd = {int(i): v for i, j, v in zip(rows, cols, values) if i == j}
         zero = {i for i, v in sd.items() if v < BOUNDARY_SD * scale}
@@ -78,7 +80,11 @@ def boundary_parameters(fit, estimates: np.ndarray) -> np.ndarray:
             if i == j:
                 mask[start + k] = i in zero
             else:
-                mask[start + k] = (i in zero or j in zero or abs(values[k]) > 1 - BOUNDARY_CORRELATION)
+                lowest = float(covariance_structures.correlation(term.structure, term.n_columns,
+                                                                 -np.pi / 2, np)) \
+                    if term.structure in ("cs", "ar1") else -1.0
+                mask[start + k] = (bool(zero) if term.structure in ("cs", "ar1") else i in zero or j in zero) \
+                    or values[k] > 1 - BOUNDARY_CORRELATION or values[k] < lowest + BOUNDARY_CORRELATION
         start += len(rows)
     return mask
 
@@ -90,10 +96,10 @@ def _theta_map(fit, psi: np.ndarray):
     layout = fit.spec.design.layout
     mask = boundary_parameters(fit, psi[:layout.n_theta])
     constant, start = {}, 0
-    for k, p in enumerate(layout.term_columns):
-        rows, cols = _lower_positions(p)
+    for k, (p, structure) in enumerate(zip(layout.term_columns, layout.term_structures)):
+        rows, cols = covariance_structures.sdcor_positions(structure, p)
         off = rows != cols
-        if p > 1 and mask[start:start + len(rows)][off].all():
+        if structure == "us" and p > 1 and mask[start:start + len(rows)][off].all():
             R = np.eye(p)
             R[rows[off], cols[off]] = R[cols[off], rows[off]] = psi[start:start + len(rows)][off]
             eigenvalues, vectors = np.linalg.eigh(R)  # a PSD square root, triangularized by QR
@@ -106,15 +112,17 @@ def _theta_map(fit, psi: np.ndarray):
         if not constant:
             return theta_from_sdcor(sdcor, scale, layout)
         pieces, begin = [], 0
-        for k, p in enumerate(layout.term_columns):
-            rows, cols = _lower_positions(p)
-            values = sdcor[begin:begin + len(rows)]
-            begin += len(rows)
+        for k, (p, structure) in enumerate(zip(layout.term_columns, layout.term_structures)):
+            count = covariance_structures.n_parameters(structure, p)
+            values = sdcor[begin:begin + count]
+            begin += count
             if k in constant:
+                rows, cols = _lower_positions(p)
                 sd = values[rows == cols]
                 pieces.append((sd[:, None] * constant[k])[rows, cols] / scale)
             else:
-                pieces.append(theta_from_sdcor(values, scale, SimpleNamespace(term_columns=(p,))))
+                pieces.append(covariance_structures.from_sdcor(structure, values, p, scale,
+                                                               blocks.cholesky))
         return jnp.concatenate(pieces)
     return theta_of
 
@@ -190,7 +198,8 @@ def varcorr_se_table(fit, se: bool = True) -> pd.DataFrame:
     rows = []
     for group, term in zip(fit.spec.group_names(), fit.spec.terms):
         names = term.column_names
-        for i, j in zip(*_lower_positions(term.n_columns)):
+        for i, j in zip(*covariance_structures.sdcor_positions(term.structure, term.n_columns)):
+            # (cs's and ar1's one correlation is listed at its first pair)
             rows.append((group, names[j] if i != j else names[i], names[i] if i != j else None))
     if not _is_generalized(fit):
         rows.append(("Residual", None, None))
