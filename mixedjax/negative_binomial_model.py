@@ -40,7 +40,7 @@ from functools import partial
 
 import jax.numpy as jnp
 import numpy as np
-import scipy.special
+from scipy import special
 
 from . import _jax  # noqa: F401  (float64)
 from . import arguments, glmm, lmm
@@ -66,12 +66,12 @@ def theta_ml(y, mu, weights) -> float:
 
     def minus_loglik(log_size):
         size = np.exp(log_size)
-        return -np.sum(weights * (scipy.special.gammaln(size + y) - scipy.special.gammaln(size)
-                                  + size * np.log(size) + scipy.special.xlogy(y, mu)
+        return -np.sum(weights * (special.gammaln(size + y) - special.gammaln(size)
+                                  + size * np.log(size) + special.xlogy(y, mu)
                                   - (size + y) * np.log(size + mu)))
-    import scipy.optimize  # here: importing it costs 0.16 s, which every other fit would pay
+    from scipy import optimize  # here: importing it costs 0.16 s, which every other fit would pay
 
-    best = scipy.optimize.minimize_scalar(minus_loglik, bounds=LOG_SIZE_BOUNDS, method="bounded",
+    best = optimize.minimize_scalar(minus_loglik, bounds=LOG_SIZE_BOUNDS, method="bounded",
                                           options={"xatol": 1e-6})
     return float(np.exp(best.x))
 
