@@ -250,10 +250,12 @@ class ProgramStore:
     def environment(self) -> str:
         if self._environment is None:
             device = jax.devices()[0]
+            # the device count too: an executable compiled in a one-device process does not run
+            # sharded over four (XLA_FLAGS=--xla_force_host_platform_device_count=4)
             parts = [_source_digest(), jax.__version__, jax.lib.__version__ if hasattr(jax, "lib") else "",
-                     device.platform, getattr(device, "device_kind", ""),
+                     device.platform, getattr(device, "device_kind", ""), str(jax.device_count()),
                      getattr(device.client, "platform_version", ""), repr(sorted(COMPILER_OPTIONS.items())),
-                     str(jax.config.jax_enable_x64), _cpu_identity()]
+                     str(jax.config.jax_enable_x64), os.environ.get("XLA_FLAGS", ""), _cpu_identity()]
             self._environment = "|".join(parts)
         return self._environment
 
