@@ -30,7 +30,7 @@ from .frame import DataError
 from .model import response_values
 from .optimize import STATUS_MESSAGES
 from .progress import ProgressReporter
-from .results import SINGULAR_TOLERANCE
+from .variance_parameters import SINGULAR_TOLERANCE
 from .shape_classes import size_class
 
 
@@ -52,7 +52,7 @@ def _diagonal_positions(layout) -> np.ndarray:
 
 
 def _linear_replicate(design, weights, theta0, reml: bool, max_iterations: int, response):
-    from .linear_model import fit_linear
+    from .linear_fitting import fit_linear
     problem, result, theta, solution = fit_linear(design, weights, response, theta0, reml, max_iterations)
     layout = design.layout
     dof = problem.n_obs - (layout.n_fixed if reml else 0)
@@ -67,7 +67,7 @@ def _linear_replicate(design, weights, theta0, reml: bool, max_iterations: int, 
 
 
 def _generalized_replicate(data, start, n_obs, family, n_agq: int, max_iterations: int, y):
-    from .generalized_model import fit_generalized
+    from .generalized_fitting import fit_generalized
     # the family's starting means where its link is finite there (gaussian(log) responses may be
     # 0), else the original fit's
     mustart = family.mustart(y, data.weights)

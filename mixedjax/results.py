@@ -14,11 +14,11 @@ import pandas as pd
 from . import arguments
 from .display import (SummaryData, VarCorrBlock, format_print, format_summary, format_summary_html,
                       format_varcorr)
-from .frame import ModelFrame
+from .frame import ModelFrame, on_caller_rows  # noqa: F401  (on_caller_rows: importable here too)
 from .model import ModelSpec
+from .variance_parameters import SINGULAR_TOLERANCE, term_factors  # noqa: F401
 from .optimize import MAX_ITERATIONS, NON_FINITE, STATUS_MESSAGES, OptimizeResult
 
-SINGULAR_TOLERANCE = 1e-4  # lme4's getSingTol(): a diagonal of theta below this is on the boundary
 SINGULAR_MESSAGE = "boundary (singular) fit: see help('isSingular')"
 
 
@@ -112,37 +112,6 @@ def _correlation(cov: np.ndarray) -> np.ndarray:
     corr[~np.isfinite(corr)] = 0.0  # lme4 prints 0 correlation for a zero variance (NaN in R)
     np.fill_diagonal(corr, 1.0)
     return corr
-
-
-def term_factors(theta: np.ndarray, spec: ModelSpec) -> list[np.ndarray]:
-    """T_i per term from theta, as numpy (column-major lower triangles)."""
-    factors, start = [], 0
-    for term in spec.terms:
-        p = term.n_columns
-        T = np.zeros((p, p))
-        for j in range(p):
-            for i in range(j, p):
-                T[i, j] = theta[start]
-                start += 1
-        factors.append(T)
-    return factors
-
-
-def on_caller_rows(frame: ModelFrame, values: np.ndarray, na_action: str = "omit", name=None,
-                   columns=None):
-    """Values per used observation (a vector, or a matrix with ``columns``) as a Series or
-    DataFrame on the caller's row labels: without the rows dropped for missing values
-    (``na_action="omit"``, R's na.omit) or with NaN there (``"exclude"``, R's na.exclude)."""
-    na_action = arguments.na_action(na_action)
-    values = np.asarray(values, float)
-    index = frame.row_index
-    if na_action == "exclude":
-        full = np.full((len(frame.kept),) + values.shape[1:], np.nan)
-        full[frame.kept] = values
-        values, index = full, frame.caller_index
-    if values.ndim == 1:
-        return pd.Series(values, index=index, name=name)
-    return pd.DataFrame(values, index=index, columns=columns)
 
 
 def _per_term(included: list[int], n_terms: int):
@@ -370,7 +339,7 @@ class MixedModelResults(BatchMethods):
         """broom.mixed's ``glance(fit)``: one row of nobs, sigma, logLik, AIC, BIC, deviance
         (REMLcrit for a REML fit) and df.residual."""
         from .tidy import glance
-        return glance(self)
+        return glance(self, self._glance_criterion())
 
     # ---- covariance parameters ---------------------------------------------------------------
     @property

@@ -99,7 +99,7 @@ def draw_response(key, model: SimulationModel, levels: tuple, columns: tuple,
 
 def simulation_model(fit) -> SimulationModel:
     """The pieces of a fitted model that simulation needs."""
-    from .results import term_factors
+    from .variance_parameters import term_factors
     spec = fit.spec
     glmm = hasattr(fit, "family")
     weights = fit.prior_weights if glmm else spec.frame.weights

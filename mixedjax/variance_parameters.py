@@ -28,6 +28,7 @@ import numpy as np
 from . import _jax  # noqa: F401  (float64)
 from . import blocks, lmm
 from .design import Layout
+from .model import ModelSpec
 
 
 def _lower_positions(p: int) -> tuple[np.ndarray, np.ndarray]:
@@ -97,3 +98,20 @@ def lmm_deviance_sdcor(varpar, problem: lmm.LinearProblem, reml: bool):
     sigma = varpar[-1]
     theta = theta_from_sdcor(varpar[:-1], sigma, problem.design.layout)
     return lmm_deviance(theta, sigma, problem, reml)
+
+
+SINGULAR_TOLERANCE = 1e-4  # lme4's getSingTol(): a diagonal of theta below this is on the boundary
+
+
+def term_factors(theta: np.ndarray, spec: ModelSpec) -> list[np.ndarray]:
+    """T_i per term from theta, as numpy (column-major lower triangles)."""
+    factors, start = [], 0
+    for term in spec.terms:
+        p = term.n_columns
+        T = np.zeros((p, p))
+        for j in range(p):
+            for i in range(j, p):
+                T[i, j] = theta[start]
+                start += 1
+        factors.append(T)
+    return factors

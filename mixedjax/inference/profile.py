@@ -234,7 +234,7 @@ def _shifted(estimate: np.ndarray) -> np.ndarray:
 
 
 def _linear_setup(fit, delta: float | None, alphamax: float) -> ProfileSetup:
-    from ..linear_model import fit_linear  # the ML refit (lme4's refitML)
+    from ..linear_fitting import fit_linear  # the ML refit (lme4's refitML)
     spec, layout = fit.spec, fit.spec.design.layout
     if fit.reml:
         problem, result, theta, solution = fit_linear(
