@@ -14,10 +14,10 @@ import pandas as pd
 from . import arguments
 from .display import (SummaryData, VarCorrBlock, format_print, format_summary, format_summary_html,
                       format_varcorr)
-from .frame import ModelFrame, on_caller_rows  # noqa: F401  (on_caller_rows: importable here too)
+from .frame import on_caller_rows
 from .model import ModelSpec
-from .variance_parameters import SINGULAR_TOLERANCE, term_factors  # noqa: F401
 from .optimize import MAX_ITERATIONS, NON_FINITE, STATUS_MESSAGES, OptimizeResult
+from .variance_parameters import SINGULAR_TOLERANCE, term_factors
 
 SINGULAR_MESSAGE = "boundary (singular) fit: see help('isSingular')"
 
