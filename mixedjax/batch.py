@@ -27,6 +27,8 @@ from . import _jax  # noqa: F401  (float64)
 from .compilation import COMPILER_OPTIONS, jit
 from . import arguments, glmm, lmm
 from .frame import DataError
+from .generalized_fitting import fit_generalized
+from .linear_fitting import fit_linear
 from .model import response_values
 from .optimize import STATUS_MESSAGES
 from .progress import ProgressReporter
@@ -52,7 +54,6 @@ def _diagonal_positions(layout) -> np.ndarray:
 
 
 def _linear_replicate(design, weights, theta0, reml: bool, max_iterations: int, response):
-    from .linear_fitting import fit_linear
     problem, result, theta, solution = fit_linear(design, weights, response, theta0, reml, max_iterations)
     layout = design.layout
     dof = problem.n_obs - (layout.n_fixed if reml else 0)
@@ -67,7 +68,6 @@ def _linear_replicate(design, weights, theta0, reml: bool, max_iterations: int, 
 
 
 def _generalized_replicate(data, start, n_obs, family, n_agq: int, max_iterations: int, y):
-    from .generalized_fitting import fit_generalized
     # the family's starting means where its link is finite there (gaussian(log) responses may be
     # 0), else the original fit's
     mustart = family.mustart(y, data.weights)

@@ -20,6 +20,7 @@ from .families import Family, as_family, family_call
 from .frame import DataError
 from .model import caller_data_name, model_spec, rank_message, response_values
 from .predict import predict
+from .variance_parameters import term_factors
 from .results import (ConvergenceError, ConvergenceWarning, MixedModelResults, OptimizerSummary, SINGULAR_MESSAGE,
                       SingularFitWarning, convergence_messages, scaled_quantiles, stop_message)
 
@@ -168,7 +169,6 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         return values, weights
 
     def _spherical_to_b(self, u):
-        from .variance_parameters import term_factors
         out, start = [], 0
         for T, term in zip(term_factors(self.theta_values, self.spec), self.spec.terms):
             size = term.n_levels * term.n_columns
@@ -257,7 +257,6 @@ class GeneralizedLinearMixedModel(MixedModelResults):
 
     def _conditional_variances(self) -> list[np.ndarray]:
         from .conditional import precision_inverse_blocks
-        from .variance_parameters import term_factors
         eta = self.linear_predictor()
         w = self._fisher_weights(eta)
         problem = lmm.linear_problem_compiled(self.data.design_re, w, np.ones_like(eta))  # any response with r'Wr > 0
