@@ -15,14 +15,14 @@ import pandas as pd
 from . import _jax  # noqa: F401  (float64)
 from . import arguments, glmm, lmm
 from .display import SummaryData
-from .generalized_fitting import _response, _rx_covariance, fit_model, glmm_data, starting_means
 from .families import Family, as_family, family_call
 from .frame import DataError
+from .generalized_fitting import _response, _rx_covariance, fit_model, glmm_data, starting_means
 from .model import caller_data_name, model_spec, rank_message, response_values
 from .predict import predict
-from .variance_parameters import term_factors
 from .results import (ConvergenceError, ConvergenceWarning, MixedModelResults, OptimizerSummary, SINGULAR_MESSAGE,
                       SingularFitWarning, convergence_messages, scaled_quantiles, stop_message)
+from .variance_parameters import term_factors
 
 HESSIAN_FALLBACK_MESSAGE = ("variance-covariance matrix computed from finite-difference Hessian is not "
                             "positive definite or contains NA values: falling back to var-cov "
