@@ -27,10 +27,12 @@ from . import _jax  # noqa: F401  (float64)
 from .compilation import COMPILER_OPTIONS, jit
 from . import arguments, covariance_structures, glmm, lmm
 from .frame import DataError
+from .generalized_fitting import fit_generalized
+from .linear_fitting import fit_linear
 from .model import response_values
 from .optimize import STATUS_MESSAGES
 from .progress import ProgressReporter
-from .results import SINGULAR_TOLERANCE
+from .variance_parameters import SINGULAR_TOLERANCE
 from .shape_classes import size_class
 
 
@@ -55,7 +57,6 @@ def _is_singular(theta, layout):
 
 
 def _linear_replicate(design, weights, theta0, reml: bool, max_iterations: int, response):
-    from .linear_model import fit_linear
     problem, result, theta, solution = fit_linear(design, weights, response, theta0, reml, max_iterations)
     layout = design.layout
     dof = problem.n_obs - (layout.n_fixed if reml else 0)
@@ -70,7 +71,6 @@ def _linear_replicate(design, weights, theta0, reml: bool, max_iterations: int, 
 
 
 def _generalized_replicate(data, start, n_obs, family, n_agq: int, max_iterations: int, y):
-    from .generalized_model import fit_generalized
     # the family's starting means where its link is finite there (gaussian(log) responses may be
     # 0), else the original fit's
     mustart = family.mustart(y, data.weights)

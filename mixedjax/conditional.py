@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import lmm
-from .results import term_factors
+from .variance_parameters import term_factors
 
 
 def precision_inverse_blocks(theta, problem, spec) -> list[np.ndarray]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from . import arguments
 from .formula import (
     R_CALLS,
     FormulaError,
@@ -230,3 +231,20 @@ def build_frame(parsed: ParsedFormula, data: pd.DataFrame, weights=None, offset=
     offset_array = np.zeros(n) if offset_values is None else offset_values[complete]
     return ModelFrame(frame, complete, n_dropped, bad_columns, weight_array, offset_array,
                       weight_name, offset_name, row_index, data.index)
+
+
+def on_caller_rows(frame: ModelFrame, values: np.ndarray, na_action: str = "omit", name=None,
+                   columns=None):
+    """Values per used observation (a vector, or a matrix with ``columns``) as a Series or
+    DataFrame on the caller's row labels: without the rows dropped for missing values
+    (``na_action="omit"``, R's na.omit) or with NaN there (``"exclude"``, R's na.exclude)."""
+    na_action = arguments.na_action(na_action)
+    values = np.asarray(values, float)
+    index = frame.row_index
+    if na_action == "exclude":
+        full = np.full((len(frame.kept),) + values.shape[1:], np.nan)
+        full[frame.kept] = values
+        values, index = full, frame.caller_index
+    if values.ndim == 1:
+        return pd.Series(values, index=index, name=name)
+    return pd.DataFrame(values, index=index, columns=columns)

@@ -1,196 +1,30 @@
 """``lmer``: fit a linear mixed model by REML or ML, as lme4 does, and the fitted-model object.
 
-``fit_linear(design, weights, response, theta0, reml)`` is Newton's method on the profiled
-deviance, then the conditional solution at the optimum. With concrete arrays it runs the host
-Newton loop over small compiled programs (the cross-products, (f, g, H), the solve); traced (under
-``jax.vmap``, see ``batch.py``) it is one compiled while loop. Programs are compiled once per model
-structure (the ``Layout`` and array shapes), so refitting a new response of the same shape never
-recompiles.
+The fit itself (Newton's method on the profiled deviance, then the conditional solution at the
+optimum) is ``linear_fitting.fit_linear``; this module turns its record into the result.
 """
 from __future__ import annotations
 
 import warnings
-from functools import cached_property, partial
+from functools import cached_property
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
 from . import _jax  # noqa: F401  (float64)
-from .compilation import jit
-from ._jax import is_traced, to_host
-from . import arguments, blocks, lmm
+from . import arguments, lmm
 from .conditional import conditional_variances
 from .display import SummaryData
+from .linear_fitting import fit_model
 from .model import (ModelSpec, caller_data_name, model_spec, numeric_response, rank_message,
                     refit_response)
-from .optimize import (Memo, QuasiNewtonDerivatives, minimize, minimize_host, packed, unpacked,
-                       value_grad_hess)
 from .predict import predict
 from .results import (ConvergenceWarning, MixedModelResults, OptimizerSummary, SINGULAR_MESSAGE,
                       SingularFitWarning, Summary, convergence_messages, scaled_quantiles,
                       stop_message)
 
 OPTIMIZER_NAME = "Newton"
-
-
-def fit_linear(design, weights, response, theta0, reml: bool, max_iterations: int = 100):
-    """Minimize the profiled deviance over theta and solve for beta and b at the optimum.
-
-    ``response`` is y - offset. Returns the problem (cross-products), the optimizer's record,
-    the canonical theta and the conditional solution there.
-
-    Called with concrete arrays (a single fit) it runs Newton's iteration on the host over three
-    small compiled functions per model structure (the cross-products, the deviance with and
-    without its derivatives, and the solve), which compile in a fraction of the time of one
-    compiled loop. Under a transformation (vmap, jit: batches) it is traced as one pure function
-    with the loop compiled in. For large models (a trailing block of 64 rows or more, factored
-    blockwise with many small LAPACK calls) LAPACK runs single-threaded
-    (``blocks.single_threaded_lapack``)."""
-    args = (design, weights, response, theta0)
-    if is_traced(args):
-        return _fit_linear(*args, reml, max_iterations)
-    if design.layout.n_trailing < blocks.LAPACK_BLOCK:
-        # (a trailing matrix this small is one LAPACK call per evaluation: nothing to gain)
-        return _fit_linear_host(*args, reml, max_iterations)
-    with blocks.single_threaded_lapack():
-        return _fit_linear_host(*args, reml, max_iterations)
-
-
-def _value_grad_hess(problem: lmm.LinearProblem, reml: bool):
-    """theta -> (d, grad d, hess d): plain autodiff for one-term models' elementwise deviance,
-    the structured exact Hessian (``lmm.deviance_value_grad_hess``) otherwise."""
-    if problem.level_blocks is not None:
-        return value_grad_hess(lambda theta: lmm.profiled_deviance(theta, problem, reml))
-    return lmm.deviance_value_grad_hess(problem, reml)
-
-
-
-
-@partial(jit, static_argnames="reml")
-def _deviance(theta, problem, reml: bool):
-    return lmm.profiled_deviance(theta, problem, reml)
-
-
-@partial(jit, static_argnames="reml")
-def _deviance_derivatives(theta, problem, reml: bool):
-    return packed(*_value_grad_hess(problem, reml)(theta))
-
-
-@partial(jit, static_argnames="reml")
-def _deviance_gradient(theta, problem, reml: bool):
-    """[d, grad d] (one transfer): autodiff for one-term models, ``lmm.deviance_value_grad``
-    otherwise."""
-    if problem.level_blocks is not None:
-        value, grad = jax.value_and_grad(lmm.profiled_deviance)(theta, problem, reml)
-    else:
-        value, grad = lmm.deviance_value_grad(problem, reml)(theta)
-    return jnp.concatenate([value[None], grad])
-
-
-# Above this many covariance parameters a fit starts with BFGS iterations on exact gradients and
-# finishes with exact Newton steps (one or two exact Hessians, which the convergence checks read).
-# The exact Hessian costs tens of gradients: kb07 maximal (72 theta), CPU time, 9.5 ms a
-# gradient, 680 ms the Hessian. Warm fits of kb07 models, 2 loaded cores, Newton alone against
-# BFGS then Newton (same criterion to 1e-12): 6 theta 0.065 / 0.13 s, 12 theta 0.25 / 0.21 s,
-# 20 theta 1.25 / 0.30 s. Our own BFGS in the host loop rather than optax.lbfgs: optax's update,
-# compiled with its zoom line search around the deviance, took 20 s (77 iterations) on the
-# 20-theta model, against 0.2 s for a host BFGS loop over the compiled gradient.
-QUASI_NEWTON_THETA = 10
-
-
-def _quasi_newton_start(problem, theta0, reml: bool, max_iterations: int):
-    """BFGS iterations (``QuasiNewtonDerivatives``, at most 10 ``max_iterations``) from theta0 to
-    near the optimum, where Newton's method then needs one or two exact Hessians."""
-    at = Memo(lambda theta: _split_value(_deviance_gradient(theta, problem, reml)))
-    value = lambda theta: float(at(theta)[0])
-    quasi = QuasiNewtonDerivatives(at)
-    # no log-scale trial points (they need a factorization of H; kb07 maximal: 140 evaluations
-    # without them, 176 with)
-    return minimize_host(quasi, value, np.asarray(theta0, np.float64), tol=_QUASI_NEWTON_TOL,
-                         max_iterations=10 * max_iterations, direction=quasi.direction)
-
-
-_QUASI_NEWTON_TOL = 1e-9  # decrement by the BFGS Hessian: close enough for Newton to finish
-
-
-def _split_value(vector):
-    vector = np.asarray(vector)
-    return vector[0], vector[1:]
-
-
-def _fit_linear_host(design, weights, response, theta0, reml: bool, max_iterations: int):
-    problem = lmm.linear_problem_compiled(design, weights, response)
-    layout = design.layout
-    # compiled in the background while the derivatives' program compiles and runs
-    lmm.solve_compiled.prefetch(np.asarray(theta0, np.float64), problem)
-    evaluate = Memo(lambda theta: unpacked(_deviance_derivatives(theta, problem, reml)))
-    if layout.n_trailing < blocks.LAPACK_BLOCK:
-        # derivatives cost about a dispatch more than the value: evaluate them at every trial
-        # point, so that the accepted one (nearly always the full step) is not evaluated again
-        value = lambda theta: float(evaluate(theta)[0])
-    else:
-        value = lambda theta: float(_deviance(theta, problem, reml))
-    log_steps = np.isfinite(lmm.theta_lower_bounds(layout))
-    theta0 = np.asarray(theta0, np.float64)
-    quasi = None
-    if layout.n_theta > QUASI_NEWTON_THETA:
-        quasi = _quasi_newton_start(problem, theta0, reml, max_iterations)
-    start = theta0 if quasi is None else quasi.x
-    scale = lmm.theta_scale(design, np.asarray(weights), xp=np)
-    result = minimize_host(_scaled_derivatives(evaluate, scale, np), lambda theta: value(theta * scale),
-                           start / scale, max_iterations=max_iterations, log_steps=log_steps)
-    result = _unscaled(result, scale, np)
-    if quasi is not None:
-        result = result._replace(x0=theta0, iterations=quasi.iterations + result.iterations,
-                                 evaluations=quasi.evaluations + result.evaluations)
-    theta = lmm.snap_to_boundary(value, lmm.canonical_theta(result.x, layout, np), result.fun,
-                                 layout, xp=np)
-    return problem, result, theta, to_host(lmm.solve_compiled(theta, problem))
-
-
-def _scaled_derivatives(evaluate, scale, xp):
-    """theta~ -> (f, g, H) in the optimizer's coordinates theta~ = theta / scale
-    (``lmm.theta_scale``), from ``evaluate`` in theta."""
-    def scaled(theta_scaled):
-        f, g, H = evaluate(theta_scaled * scale)
-        return f, g * scale, H * xp.outer(scale, scale)
-    return scaled
-
-
-def _unscaled(result, scale, xp):
-    """The optimizer's record in theta from its record in theta~ = theta / scale
-    (``lmm.theta_scale``)."""
-    return result._replace(x0=result.x0 * scale, x=result.x * scale, grad=result.grad / scale,
-                           hess=result.hess / xp.outer(scale, scale))
-
-
-def fit_model(spec: ModelSpec, y, theta0, reml: bool, max_iterations: int = 100):
-    """``fit_linear`` on the spec's fit design (``ModelSpec.fit_design``: padded to shape classes,
-    so that nearby sizes share compiled programs), with the conditional modes returned on the
-    model's own levels. The problem returned is the fit design's."""
-    weights, response = spec.fit_rows(spec.frame.weights), spec.fit_rows(y - spec.offset)
-    problem, result, theta, solution = fit_linear(spec.fit_design, weights, response, theta0,
-                                                  reml, max_iterations)
-    if spec.padded:
-        solution = solution._replace(u=spec.unpad_random(solution.u), b=spec.unpad_random(solution.b))
-    return problem, result, theta, solution
-
-
-@partial(jit, static_argnames=("reml", "max_iterations"))
-def _fit_linear(design, weights, response, theta0, reml: bool, max_iterations: int = 100):
-    problem = lmm.linear_problem(design, weights, response)
-    objective = lambda theta: lmm.profiled_deviance(theta, problem, reml)
-    scale = lmm.theta_scale(design, weights)
-    result = minimize(lambda theta: objective(theta * scale), theta0 / scale,
-                      max_iterations=max_iterations,
-                      value_grad_hess=_scaled_derivatives(_value_grad_hess(problem, reml), scale, jnp),
-                      log_steps=np.isfinite(lmm.theta_lower_bounds(design.layout)))
-    result = _unscaled(result, scale, jnp)
-    theta = lmm.snap_to_boundary(objective, lmm.canonical_theta(result.x, problem.design.layout),
-                                 result.fun, problem.design.layout)
-    return problem, result, theta, lmm.solve(theta, problem)
 
 
 def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights=None, offset=None,
@@ -291,6 +125,12 @@ class LinearMixedModel(MixedModelResults):
         return -0.5 * (self.reml_criterion if self.reml else self.deviance)
 
     llf = loglik
+
+    def _glance_criterion(self) -> tuple[str, float]:
+        """broom.mixed's criterion column: REMLcrit for a REML fit, else the ML deviance."""
+        if self.reml:
+            return ("REMLcrit", self.reml_criterion)
+        return ("deviance", self.deviance)
 
     # ---- fitted values and residuals ---------------------------------------------------------------
     def _fitted_values(self) -> np.ndarray:

@@ -47,8 +47,8 @@ from . import arguments, glmm, lmm
 from ._jax import to_host
 from .compilation import jit
 from .families import Link, NegativeBinomial, negative_binomial, poisson
-from .generalized_model import (GeneralizedLinearMixedModel, _response, fit_glmm_data, fit_model, glmm_data,
-                                starting_means)
+from .generalized_fitting import _response, fit_glmm_data, fit_model, glmm_data, starting_means
+from .generalized_model import GeneralizedLinearMixedModel
 from .model import caller_data_name, model_spec
 from .optimize import MAX_ITERATIONS, NO_PROGRESS, Memo, minimize_host, packed, unpacked, value_grad_hess
 

@@ -20,7 +20,7 @@ from formulaic.errors import DataMismatchWarning
 
 from . import arguments
 from .formula import FormulaError, expression_variables, parse_formula
-from .frame import DataError
+from .frame import DataError, on_caller_rows
 from .terms import R_FUNCTIONS, evaluate_expression, factor_codes
 
 
@@ -125,9 +125,8 @@ def _check_newdata(fit, newdata, included: list[int]) -> None:
 def predict(fit, newdata: pd.DataFrame | None = None, re_form=None, allow_new_levels: bool = False,
             type: str = "link", se_fit: bool = False, na_action: str = "omit"):
     """Predictions, a Series on ``newdata``'s index (default: the fit's rows, see
-    ``results.on_caller_rows`` for ``na_action``), or with ``se_fit`` a DataFrame with columns
+    ``frame.on_caller_rows`` for ``na_action``), or with ``se_fit`` a DataFrame with columns
     ``fit`` and ``se_fit``."""
-    from .results import on_caller_rows
     if type not in ("link", "response"):
         raise arguments.ArgumentError(f"type must be 'link' or 'response', not {type!r}")
     allow_new_levels = arguments.boolean(allow_new_levels, "allow_new_levels")

@@ -8,18 +8,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from . import arguments, lmm
+from . import arguments
 from .display import (SummaryData, VarCorrBlock, format_print, format_summary, format_summary_html,
                       format_varcorr)
-from .frame import ModelFrame
+from .frame import on_caller_rows
 from .model import ModelSpec
 from .optimize import MAX_ITERATIONS, NON_FINITE, STATUS_MESSAGES, OptimizeResult
+from .variance_parameters import SINGULAR_TOLERANCE, term_factors
 
-SINGULAR_TOLERANCE = 1e-4  # lme4's getSingTol(): a diagonal of theta below this is on the boundary
 SINGULAR_MESSAGE = "boundary (singular) fit: see help('isSingular')"
 
 
@@ -113,29 +112,6 @@ def _correlation(cov: np.ndarray) -> np.ndarray:
     corr[~np.isfinite(corr)] = 0.0  # lme4 prints 0 correlation for a zero variance (NaN in R)
     np.fill_diagonal(corr, 1.0)
     return corr
-
-
-def term_factors(theta: np.ndarray, spec: ModelSpec) -> list[np.ndarray]:
-    """T_i per term from theta, as numpy (``lmm.covariance_factors``)."""
-    factors = lmm.covariance_factors(jnp.asarray(theta, jnp.float64), spec.design.layout)
-    return [np.asarray(T) for T in factors]
-
-
-def on_caller_rows(frame: ModelFrame, values: np.ndarray, na_action: str = "omit", name=None,
-                   columns=None):
-    """Values per used observation (a vector, or a matrix with ``columns``) as a Series or
-    DataFrame on the caller's row labels: without the rows dropped for missing values
-    (``na_action="omit"``, R's na.omit) or with NaN there (``"exclude"``, R's na.exclude)."""
-    na_action = arguments.na_action(na_action)
-    values = np.asarray(values, float)
-    index = frame.row_index
-    if na_action == "exclude":
-        full = np.full((len(frame.kept),) + values.shape[1:], np.nan)
-        full[frame.kept] = values
-        values, index = full, frame.caller_index
-    if values.ndim == 1:
-        return pd.Series(values, index=index, name=name)
-    return pd.DataFrame(values, index=index, columns=columns)
 
 
 def _per_term(included: list[int], n_terms: int):
@@ -363,7 +339,7 @@ class MixedModelResults(BatchMethods):
         """broom.mixed's ``glance(fit)``: one row of nobs, sigma, logLik, AIC, BIC, deviance
         (REMLcrit for a REML fit) and df.residual."""
         from .tidy import glance
-        return glance(self)
+        return glance(self, self._glance_criterion())
 
     # ---- covariance parameters ---------------------------------------------------------------
     @property

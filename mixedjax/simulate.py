@@ -23,6 +23,7 @@ import numpy as np
 from . import _jax  # noqa: F401  (float64)
 from .compilation import jit
 from .families import Family
+from .variance_parameters import term_factors
 
 
 class SimulationModel(NamedTuple):
@@ -99,7 +100,6 @@ def draw_response(key, model: SimulationModel, levels: tuple, columns: tuple,
 
 def simulation_model(fit) -> SimulationModel:
     """The pieces of a fitted model that simulation needs."""
-    from .results import term_factors
     spec = fit.spec
     glmm = hasattr(fit, "family")
     weights = fit.prior_weights if glmm else spec.frame.weights

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from statistics import NormalDist
 
-import numpy as np
 import pandas as pd
 
 from . import arguments
@@ -103,17 +102,10 @@ def tidy(fit, effects=("ran_pars", "fixed"), conf_int: bool = False, conf_level:
     return out[[c for c in COLUMNS if c in out.columns]]
 
 
-def glance(fit) -> pd.DataFrame:
-    """broom.mixed's ``glance(fit)``: nobs, sigma, logLik, AIC, BIC, deviance (``REMLcrit`` for a
-    REML fit, as broom.mixed), df.residual. The glmer deviance is lme4's ``deviance(fit)``, the
-    sum of squared deviance residuals (not -2 logLik, which the summary's deviance column shows)."""
-    from .generalized_model import GeneralizedLinearMixedModel
-    if isinstance(fit, GeneralizedLinearMixedModel):
-        criterion = ("deviance", float(np.sum(fit._residual_values("deviance") ** 2)))
-    elif fit.reml:
-        criterion = ("REMLcrit", fit.reml_criterion)
-    else:
-        criterion = ("deviance", fit.deviance)
+def glance(fit, criterion: tuple[str, float]) -> pd.DataFrame:
+    """broom.mixed's ``glance(fit)``: nobs, sigma, logLik, AIC, BIC, the fit's ``criterion``
+    (name, value: deviance, or ``REMLcrit`` for a REML fit, as broom.mixed; each result class
+    says which, see ``_glance_criterion``), df.residual."""
     row = {"nobs": fit.nobs, "sigma": fit.sigma, "logLik": fit.loglik, "AIC": fit.aic,
            "BIC": fit.bic, criterion[0]: criterion[1], "df.residual": fit.df_resid}
     return pd.DataFrame([row])

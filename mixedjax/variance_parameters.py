@@ -28,6 +28,7 @@ import numpy as np
 from . import _jax  # noqa: F401  (float64)
 from . import blocks, covariance_structures, lmm
 from .design import Layout
+from .model import ModelSpec
 
 
 def _lower_positions(p: int) -> tuple[np.ndarray, np.ndarray]:
@@ -79,3 +80,12 @@ def lmm_deviance_sdcor(varpar, problem: lmm.LinearProblem, reml: bool):
     sigma = varpar[-1]
     theta = theta_from_sdcor(varpar[:-1], sigma, problem.design.layout)
     return lmm_deviance(theta, sigma, problem, reml)
+
+
+SINGULAR_TOLERANCE = 1e-4  # lme4's getSingTol(): a diagonal of theta below this is on the boundary
+
+
+def term_factors(theta: np.ndarray, spec: ModelSpec) -> list[np.ndarray]:
+    """T_i per term from theta, as numpy (``lmm.covariance_factors``: each term's structure)."""
+    factors = lmm.covariance_factors(jnp.asarray(theta, jnp.float64), spec.design.layout)
+    return [np.asarray(T) for T in factors]

@@ -21,7 +21,7 @@ import pytest
 
 import mixedjax as mj
 from mixedjax import negative_binomial_model as nbm
-from mixedjax.generalized_model import fit_glmm_data
+from mixedjax.generalized_fitting import fit_glmm_data
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference_negative_binomial")
 REF = json.load(open(os.path.join(HERE, "fits.json")))

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 import mixedjax as mj
-from mixedjax import linear_model, lmm
+from mixedjax import linear_fitting, lmm
 from mixedjax.model import model_spec, numeric_response
 from mixedjax.optimize import value_grad_hess
 
@@ -107,7 +107,7 @@ F20 = "Y ~ 1 + S + T + U + (1 + S + T + U | G) + (1 + S + T + U | H)"
 
 @pytest.fixture(scope="module")
 def fit20():
-    assert linear_model.QUASI_NEWTON_THETA < 20  # this model takes the quasi-Newton start
+    assert linear_fitting.QUASI_NEWTON_THETA < 20  # this model takes the quasi-Newton start
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mj.SingularFitWarning)
         return mj.lmer(F20, kb07())
@@ -147,7 +147,7 @@ def test_kb07_20theta_final_point_has_exact_derivatives(fit20):
     """The record's gradient and Hessian are the exact ones at the final point (the convergence
     checks and any Hessian-based standard errors read them), not the BFGS approximation."""
     problem = fit20.problem
-    value, grad, hess = linear_model._value_grad_hess(problem, True)(jnp.asarray(fit20.optimizer.end))
+    value, grad, hess = linear_fitting._value_grad_hess(problem, True)(jnp.asarray(fit20.optimizer.end))
     np.testing.assert_allclose(fit20.optimizer.value, value, rtol=1e-12)
     np.testing.assert_allclose(np.asarray(jnp.linalg.eigvalsh(hess)).min() > -1e-6, True)
     assert float(jnp.max(jnp.abs(grad))) < 1e-3

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _jax  # noqa: F401  (float64)
-from ..results import term_factors
+from ..variance_parameters import term_factors
 
 MAX_OBSERVATIONS = 3000     # V^{-1} and one n x n matrix per variance parameter are held densely
 INVERSE_CONDITION_TOL = 1e-10  # pbkrtest: below this smallest |eigenvalue| of I, W = 2 pinv(I)

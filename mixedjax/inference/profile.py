@@ -55,6 +55,7 @@ from .. import _jax  # noqa: F401  (float64)
 from .. import covariance_structures, glmm, lmm
 from . import dispersion_likelihood
 from ..compilation import jit
+from ..linear_fitting import fit_linear  # the ML refit (lme4's refitML)
 from ..optimize import minimize
 from ..variance_parameters import sdcor_from_theta, sig_names, theta_from_sdcor
 from .profile_spline import SplineError, back_spline, evaluate_back_spline, linear_inverse
@@ -233,7 +234,6 @@ def _shifted(estimate: np.ndarray) -> np.ndarray:
 
 
 def _linear_setup(fit, delta: float | None, alphamax: float) -> ProfileSetup:
-    from ..linear_model import fit_linear  # the ML refit (lme4's refitML)
     spec, layout = fit.spec, fit.spec.design.layout
     if fit.reml:
         problem, result, theta, solution = fit_linear(
