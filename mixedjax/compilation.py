@@ -165,7 +165,7 @@ class _TopLevelJit:
 
     def _build(self, key, dynamic, static):
         disk_key = None if self._disk_name is None else PROGRAMS.disk_key(self._disk_name, key)
-        executable = PROGRAMS.load(disk_key)
+        executable = PROGRAMS.load(disk_key, self.__name__)
         if executable is None:
             executable = self._top.lower(**dynamic, **dict(static)).compile()
             PROGRAMS.save(disk_key, executable)
@@ -270,7 +270,7 @@ class ProgramStore:
     def _path(self, disk_key: str) -> str:
         return os.path.join(self.directory, disk_key[:2], disk_key + ".executable")
 
-    def load(self, disk_key: str | None):
+    def load(self, disk_key: str | None, name: str = ""):
         if disk_key is None:
             return None
         path = self._path(disk_key)
@@ -288,7 +288,8 @@ class ProgramStore:
             return None
         except Exception:  # a damaged or foreign entry: compile afresh and overwrite it
             return None
-        monitoring.record_event_duration_secs(_LOADED_EVENT, time.perf_counter() - started)
+        monitoring.record_event_duration_secs(_LOADED_EVENT, time.perf_counter() - started,
+                                              fun_name=f"jit({name})")
         return executable
 
     def save(self, disk_key: str | None, executable) -> None:
@@ -451,6 +452,7 @@ class CompileCounter:
         self.names: list[str] = []  # the lowered programs, e.g. "jit(_map_replicates)"
         self.compile_seconds = 0.0  # spent compiling or loading from the store
         self.cache_hits = 0  # programs loaded from the store's disk
+        self.loaded_names: list[str] = []  # those programs, named as in ``names``
         self._lock = threading.Lock()
         self._active = False
 
@@ -466,6 +468,7 @@ class CompileCounter:
                 self.compile_seconds += seconds
             elif event == _LOADED_EVENT:
                 self.cache_hits += 1
+                self.loaded_names.append(fun_name)
                 self.compile_seconds += seconds
 
     def __enter__(self) -> CompileCounter:
