@@ -282,7 +282,10 @@ class ProgramStore:
                 raise ValueError("digest mismatch")
             payload, in_tree, out_tree = pickle.loads(body)
             _initialize_lapack()
-            executable = serialize_executable.deserialize_and_load(payload, in_tree, out_tree)
+            # on the default device, as the store's programs are compiled (left to itself,
+            # deserialization spreads an executable over every local device)
+            executable = serialize_executable.deserialize_and_load(payload, in_tree, out_tree,
+                                                                   execution_devices=jax.devices()[:1])
             os.utime(path)  # most recently used
         except FileNotFoundError:
             return None
