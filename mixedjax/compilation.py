@@ -380,18 +380,26 @@ class MemoryMapGuard:
     compiling. After each backend compilation or load from the store the maps are counted; above
     ``limit`` (half the kernel's) the next mixedjax call first drops the executables held in
     memory, the store's and JAX's (``jax.clear_caches()``: process-wide, so the user's jitted
-    functions are recompiled on their next call), which unmaps their code."""
+    functions are recompiled on their next call), which unmaps their code.
+
+    Maps that something else holds stay after an eviction; the next one waits until the count
+    has grown by ``HEADROOM`` beyond what the last left (else every fit of a long process evicted
+    and recompiled everything: seen in a test worker)."""
+
+    HEADROOM = 4000  # maps: several model structures' worth
 
     def __init__(self, limit: int | None = None):
         self.limit = limit if limit is not None else _kernel_map_limit() // 2
         self.evictions = 0
         self._pending = False
+        self._left = 0  # maps counted after the last eviction
         monitoring.register_event_duration_secs_listener(self._after_compile)
 
     def _after_compile(self, event: str, seconds: float, **_):
         if event in (CompileCounter._BACKEND, _LOADED_EVENT):
             count = memory_map_count()
-            self._pending = self._pending or (count is not None and count > self.limit)
+            threshold = max(self.limit, self._left + self.HEADROOM)
+            self._pending = self._pending or (count is not None and count > threshold)
 
     def evict_if_needed(self) -> None:
         if self._pending:
@@ -399,6 +407,7 @@ class MemoryMapGuard:
             self.evictions += 1
             clear_programs()
             jax.clear_caches()
+            self._left = memory_map_count() or 0
 
 
 def default_cache_directory() -> str | None:
