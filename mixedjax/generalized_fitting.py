@@ -13,7 +13,7 @@ under vmap (docs/DESIGN.md sections 6-7).
 from __future__ import annotations
 
 import re
-from functools import partial
+from functools import cache, partial
 
 import jax
 import jax.numpy as jnp
@@ -129,10 +129,18 @@ def fit_glmm_data(spec: ModelSpec, y, weights, family: Family, mustart=None) -> 
     extra = spec.fit_design.layout.n_obs - spec.n_obs
     codes = tuple(np.concatenate([t.codes, np.zeros(extra, t.codes.dtype)]) for t in spec.terms)
     # a padded row's linear predictor is its offset: the link of its response, so mu = y there
-    offset = spec.fit_rows(spec.offset, float(family.link.linkfun(family.padding_response)))
+    offset = spec.fit_rows(spec.offset, _padding_offset(family))
     return glmm.GLMMData(spec.fit_design, spec.fit_design_re, spec.fit_rows(spec.fixed.X), codes,
                          tuple(spec.fit_rows(t.X) for t in spec.terms), y, weights, offset,
                          spec.fit_rows(mustart, family.padding_response))
+
+
+@cache
+def _padding_offset(family: Family) -> float:
+    """g(padding response), the offset of zero-weight padding rows, once per family: it is an
+    eager JAX operation, which a memory-map eviction (``compilation.MEMORY_MAPS``) would
+    otherwise make the next fit compile again."""
+    return float(family.link.linkfun(family.padding_response))
 
 
 def fit_model(spec: ModelSpec, y, weights, family: Family, theta0, n_agq: int,
