@@ -53,6 +53,7 @@ CACHE_ENVIRONMENT_VARIABLE = "MIXEDJAX_CACHE_DIR"
 # the process per program (a process compiling many models otherwise nears vm.max_map_count).
 COMPILER_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
 MAX_CACHE_BYTES = 2 << 30  # least recently used entries are dropped beyond this
+_EVICTION_CHECK_EVERY = 16  # saves (the first of a process included); a structure writes 3-5
 _LOADED_EVENT = "/mixedjax/program_store/load_duration"
 
 
@@ -246,6 +247,7 @@ class ProgramStore:
     def __init__(self, directory: str | None = None):
         self.directory = directory
         self._environment: str | None = None
+        self._saves = 0
 
     def environment(self) -> str:
         if self._environment is None:
@@ -306,7 +308,9 @@ class ProgramStore:
             with open(temporary, "wb") as handle:
                 pickle.dump((hashlib.sha256(body).hexdigest(), body), handle)
             os.replace(temporary, path)
-            self._evict_beyond(MAX_CACHE_BYTES)
+            self._saves += 1
+            if self._saves % _EVICTION_CHECK_EVERY == 1:  # a walk over every entry: not per save
+                self._evict_beyond(MAX_CACHE_BYTES)
         except Exception:  # the store only saves time: a failed write leaves nothing behind
             return
 
