@@ -40,6 +40,7 @@ import weakref
 
 import jax
 import jax.monitoring as monitoring
+import jaxlib
 import numpy as np
 from jax.experimental import serialize_executable
 
@@ -180,7 +181,7 @@ def _disk_name(function) -> str | None:
     """``module.qualname`` of a module-level function without closure (what a disk entry can
     be keyed by), else None: a local function or closure is kept in memory only."""
     qualname = getattr(function, "__qualname__", "")
-    if "<" in qualname or getattr(function, "__closure__", None) or not hasattr(function, "__module__"):
+    if not qualname or "<" in qualname or getattr(function, "__closure__", None):
         return None
     return f"{function.__module__}.{qualname}"
 
@@ -254,7 +255,7 @@ class ProgramStore:
             device = jax.devices()[0]
             # the device count too: an executable compiled in a one-device process does not run
             # sharded over four (XLA_FLAGS=--xla_force_host_platform_device_count=4)
-            parts = [_source_digest(), jax.__version__, jax.lib.__version__ if hasattr(jax, "lib") else "",
+            parts = [_source_digest(), jax.__version__, jaxlib.__version__,
                      device.platform, getattr(device, "device_kind", ""), str(jax.device_count()),
                      getattr(device.client, "platform_version", ""), repr(sorted(COMPILER_OPTIONS.items())),
                      str(jax.config.jax_enable_x64), os.environ.get("XLA_FLAGS", ""), _cpu_identity()]
