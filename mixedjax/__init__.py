@@ -7,7 +7,7 @@
 from . import _jax  # noqa: F401  (switches float64 on before anything else)
 from .arguments import ArgumentError
 from .progress import ProgressWarning
-from .compilation import CompileCounter, configure_default_cache, enable_compilation_cache
+from .compilation import CompileCounter, configure_default_cache, enable_compilation_cache, optimize_programs
 from .formula import FormulaError
 from .frame import DataError, MissingValuesWarning
 from .families import Family, Gamma, binomial, gaussian, inverse_gaussian, negative_binomial, poisson
@@ -33,6 +33,7 @@ __all__ = [
     "RefitMLWarning",
     # simulation, power, compilation, data, plots
     "power", "power_curve", "simulate_formula", "enable_compilation_cache", "CompileCounter",
+    "optimize_programs",
     "cache_directory", "datasets", "plots",
 ]
 __version__ = "0.1.0"
