@@ -1,6 +1,6 @@
-"""Tests of mixedjax/display.py: lme4's print(summary(fit)) text, reproduced exactly.
+"""Tests of mixedjax/display/: lme4's print(summary(fit)) text, reproduced exactly.
 
-The module is loaded from its file path so that these tests do not depend on the
+The package is loaded from its folder so that these tests do not depend on the
 rest of the package.
 """
 
@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("mixedjax_display", ROOT / "mixedjax" / "display.py")
+_spec = importlib.util.spec_from_file_location("mixedjax_display", ROOT / "mixedjax" / "display" / "__init__.py",
+                                               submodule_search_locations=[str(ROOT / "mixedjax" / "display")])
 display = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = display      # dataclasses look the module up while it is executed
 _spec.loader.exec_module(display)
