@@ -19,6 +19,7 @@ if any. Every ``--report`` structures a summary line goes to stdout. Linux's lim
 150 lmer structures.
 
     MIXEDJAX_CACHE_DIR=off python benchmarks/bench_many_structures.py [--count 1000] [--csv FILE]
+    python benchmarks/bench_many_structures.py --summarize --csv FILE   # the table of a run so far
 """
 from __future__ import annotations
 
@@ -110,13 +111,32 @@ def rss_mb() -> float:
     return float("nan")
 
 
+def summarize(path: str, marks=(25, 50, 100, 250, 500, 750, 1000)) -> None:
+    """The README's table from a run's CSV (a finished or a stopped run): the rows at ``marks``
+    and the last one, with the largest maps and RSS up to there."""
+    rows = pd.read_csv(path, keep_default_na=False)
+    print("| structures | lmer | glmer | errors | maps | max maps | RSS MB | peak RSS MB | evictions | "
+          "median s | minutes |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for mark in sorted({m for m in marks if m <= len(rows)} | {len(rows)}):
+        done = rows.iloc[:mark]
+        last = done.iloc[-1]
+        lmer = int((done["kind"] == "lmer").sum())
+        print(f"| {mark} | {lmer} | {mark - lmer} | {int((done['error'] != '').sum())} | {last['maps']} | "
+              f"{done['maps'].max()} | {last['rss_mb']} | {last['peak_rss_mb']} | {last['evictions']} | "
+              f"{done['seconds'].median():.0f} | {done['seconds'].sum() / 60:.0f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--report", type=int, default=50)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--csv", default="many_structures.csv", help="per-structure rows, written as they finish")
+    parser.add_argument("--summarize", action="store_true", help="only print the table of an existing --csv")
     args = parser.parse_args()
+    if args.summarize:
+        return summarize(args.csv)
     chosen = structures(args.seed)
     if args.count > len(chosen):
         raise SystemExit(f"only {len(chosen)} distinct structures are defined; ask for fewer")
