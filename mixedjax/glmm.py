@@ -118,16 +118,20 @@ def pirls(theta, beta, data: GLMMData, family: Family, joint: bool, tol: float =
         return jnp.concatenate([solution.u, solution.beta]) if joint else solution.u
 
     psud = lambda v: penalized_deviance(v, theta, beta, data, family, joint)
+    v0 = jnp.zeros(q + (data.X.shape[1] if joint else 0))
     # the joint start is eta = g(mustart), not a point v: the first iteration steps from it in
-    # full (so one PLS step is traced, not two)
-    start_eta = family.link.linkfun(data.mustart) if joint else None
+    # full (so one PLS step is traced, not two). So does the start u = 0 where its means are
+    # invalid (the inverse link with X beta < 0 in some row: Fisher steps from there go further
+    # negative, and a valid mode exists); lme4 instead starts from the previous evaluation's mode.
+    start_psud = jnp.asarray(jnp.inf, v0.dtype) if joint else psud(v0)
+    from_means = joint | jnp.isnan(start_psud)
+    start_eta = family.link.linkfun(data.mustart)
 
     def body(state: PirlsState):
         u, beta_now = _split(state.v, beta, joint, q)
         eta = linear_predictor(theta, u, beta_now, data)
-        first = joint & (state.iterations == 0)
-        if joint:
-            eta = jnp.where(first, start_eta, eta)
+        first = from_means & (state.iterations == 0)
+        eta = jnp.where(first, start_eta, eta)
         proposal = pls_step(eta, beta_now)
         eta_change = jnp.max(jnp.abs(linear_predictor(theta, *_split(proposal, beta, joint, q), data) - eta))
         shorten = jnp.minimum(1.0, MAX_ETA_STEP / jnp.maximum(eta_change, 1e-300))
@@ -150,8 +154,9 @@ def pirls(theta, beta, data: GLMMData, family: Family, joint: bool, tol: float =
         return PirlsState(jnp.where(keep, v, state.v), jnp.where(keep, value, state.psud),
                           state.iterations + 1, done)
 
-    v0 = jnp.zeros(q + (data.X.shape[1] if joint else 0))
-    state = PirlsState(v0, jnp.asarray(jnp.inf, v0.dtype) if joint else psud(v0), jnp.asarray(0), jnp.asarray(False))
+    # an invalid start has no PSUD to beat: the first valid step is taken
+    state = PirlsState(v0, jnp.where(jnp.isnan(start_psud), jnp.inf, start_psud), jnp.asarray(0),
+                       jnp.asarray(False))
     state = jax.lax.while_loop(lambda s: ~s.done, body, state)
     return state.v, state.iterations
 
