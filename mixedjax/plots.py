@@ -199,7 +199,8 @@ def plot_profile(profile, level: float = 0.95, ax=None):
 def plot_bootstrap(boot, bins: int = 30, ax=None):
     """Histograms of each bootstrap statistic (converged replicates), with the estimate of the
     original fit (``t0``) as a vertical line. ``boot`` is what ``fit.bootstrap(...)`` returns."""
-    if not all(hasattr(boot, name) for name in ("replicates", "t0", "batch")):
+    from .batch import BootstrapResult
+    if not isinstance(boot, BootstrapResult):
         raise TypeError("boot must be a BootstrapResult (from fit.bootstrap(nsim)), "
                         f"got {type(boot).__name__}")
     replicates = boot.replicates[np.asarray(boot.batch.converged)]
