@@ -129,6 +129,7 @@ class GeneralizedLinearMixedModel(MixedModelResults):
 
     @property
     def family(self) -> Family:
+        """The response's family and link (lme4's ``family(fit)``)."""
         return self.kind.family
 
     @property

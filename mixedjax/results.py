@@ -262,7 +262,7 @@ class MixedModelResults(BatchMethods):
 
     @property
     def se(self) -> pd.Series:
-        return pd.Series(self.record.se, index=list(self.spec.fixed.names), name="se")
+        return pd.Series(np.array(self.record.se), index=list(self.spec.fixed.names), name="se")
 
     bse = se  # statsmodels' name
 
