@@ -11,7 +11,9 @@ Per model (sleepstudy lmer, cbpp binomial glmer, the lme4 chapter's Gamma(log) e
   nearby size (the issue's example: 10 rows fewer), with the programs JAX lowered for it;
 - **glmm s**: the glmm package's fresh process (lmer models only; when benchmarks/.venv has it:
   `python benchmarks/bench_lmer.py --install-peers`);
-- compile counts, memory maps (`/proc/self/maps` lines) and peak RSS of the first-fit process.
+- compile counts, memory maps (`/proc/self/maps` lines) and peak RSS of the first-fit process;
+- **CPU s**: user + system seconds of R's and of mixedjax's first-fit processes (all threads):
+  on a loaded machine wall times stretch with the load, CPU seconds much less.
 
 Each figure is the median of ``--repeats`` runs (default 3). Goals: first <= 1.5 x R, cached
 <= 1.0 x R, nearby <= 0.5 s with no compilation.
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -82,13 +85,19 @@ GLMM_SCRIPT = textwrap.dedent("""
 """)
 
 
-def timed(command, env=None) -> tuple[float, str]:
-    start = time.perf_counter()
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(command, env=None) -> tuple[float, str, float]:
+    """Wall seconds, standard output and CPU seconds of a child process."""
+    cpu, start = _children_cpu(), time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tempfile.gettempdir())
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, _children_cpu() - cpu
     if done.returncode != 0:
         raise RuntimeError(f"{command[0]} failed: {(done.stderr or done.stdout).strip()[-400:]}")
-    return elapsed, done.stdout
+    return elapsed, done.stdout, cpu
 
 
 def mixedjax_run(case, cache: str, nearby: bool):
@@ -96,12 +105,12 @@ def mixedjax_run(case, cache: str, nearby: bool):
     code = SCRIPT.format(repo=REPO, csv=os.path.join(DATA, csv), factors=factors, formula=formula,
                          family=family, family_code=family or "None", nearby=nearby)
     env = dict(os.environ, MIXEDJAX_CACHE_DIR=cache)
-    elapsed, out = timed([sys.executable, "-c", code], env)
+    elapsed, out, cpu = timed([sys.executable, "-c", code], env)
     result = json.loads(out.split("RESULT ")[-1])
-    return elapsed, result
+    return elapsed, dict(result, cpu=cpu)
 
 
-def r_run(case) -> float:
+def r_run(case) -> tuple[float, float]:
     name, formula, csv, factors, _, r_family = case
     call = (f"lmer({formula}, data)" if r_family is None
             else f"glmer({formula}, data, family = {r_family})")
@@ -110,7 +119,8 @@ def r_run(case) -> float:
     with tempfile.NamedTemporaryFile("w", suffix=".R", delete=False) as handle:
         handle.write(code)
     try:
-        return timed(["Rscript", handle.name])[0]
+        elapsed, _, cpu = timed(["Rscript", handle.name])
+        return elapsed, cpu
     finally:
         os.unlink(handle.name)
 
@@ -135,25 +145,30 @@ def main():
     rows = []
     for case in CASES:
         first, cached, nearby, compiles, r_times, glmm_times, info = [], [], [], [], [], [], {}
+        first_cpu, r_cpu = [], []
         for _ in range(options.repeats):
             cache = tempfile.mkdtemp(prefix="mixedjax-cache-")
             try:
                 elapsed, info = mixedjax_run(case, cache, nearby=True)
                 first.append(elapsed)
+                first_cpu.append(info["cpu"])
                 nearby.append(info["nearby"])
                 compiles.append(info["nearby_compiles"])
                 cached.append(mixedjax_run(case, cache, nearby=False)[0])
             finally:
                 shutil.rmtree(cache, ignore_errors=True)
             if has_r:
-                r_times.append(r_run(case))
+                r_elapsed, r_cpu_seconds = r_run(case)
+                r_times.append(r_elapsed)
+                r_cpu.append(r_cpu_seconds)
             glmm_time = glmm_run(case)
             if glmm_time is not None:
                 glmm_times.append(glmm_time)
         median = lambda xs: statistics.median(xs) if xs else None
         rows.append(dict(model=case[0], r=median(r_times), first=median(first), cached=median(cached),
                          nearby=median(nearby), nearby_compiles=max(compiles), glmm=median(glmm_times),
-                         maps=info.get("maps"), rss_mb=info.get("rss_mb")))
+                         maps=info.get("maps"), rss_mb=info.get("rss_mb"), r_cpu=median(r_cpu),
+                         first_cpu=median(first_cpu)))
     print_table(rows)
 
 
@@ -161,14 +176,14 @@ def print_table(rows):
     fmt = lambda v, spec: "-" if v is None else format(v, spec)
     ratio = lambda a, b: "-" if a is None or b is None else f"{a / b:.2f}x"
     print("| model | R s | first s | first / R | cached s | cached / R | nearby s | nearby compiles "
-          "| glmm s | maps | peak MB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| glmm s | maps | peak MB | R CPU s | first CPU s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         print(f"| {row['model']} | {fmt(row['r'], '.2f')} | {fmt(row['first'], '.2f')} | "
               f"{ratio(row['first'], row['r'])} | {fmt(row['cached'], '.2f')} | "
               f"{ratio(row['cached'], row['r'])} | {fmt(row['nearby'], '.3f')} | "
               f"{row['nearby_compiles']} | {fmt(row['glmm'], '.2f')} | {row['maps']} | "
-              f"{fmt(row['rss_mb'], '.0f')} |")
+              f"{fmt(row['rss_mb'], '.0f')} | {fmt(row['r_cpu'], '.2f')} | {fmt(row['first_cpu'], '.2f')} |")
 
 
 if __name__ == "__main__":

@@ -12,9 +12,7 @@ import numbers
 
 import numpy as np
 
-
-class ArgumentError(ValueError):
-    """An argument value that mixedjax cannot use, with the reason and the fix."""
+from .errors import ArgumentError
 
 
 def _count(n: int, noun: str) -> str:

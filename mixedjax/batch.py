@@ -95,7 +95,7 @@ def _replicate(kind: ReplicateKind, constants, response):
                                   response)
 
 
-@partial(jit, static_argnames=("kind", "vmap_width"))
+@partial(jit, static_argnames=("kind", "vmap_width"), tiered=False)  # thousands of replicates a call
 def _map_replicates(kind: ReplicateKind, constants, responses, vmap_width: int):
     return jax.lax.map(partial(_replicate, kind, constants), responses, batch_size=vmap_width)
 

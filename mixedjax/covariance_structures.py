@@ -64,51 +64,65 @@ def angle(structure: str, p: int, rho, xp=jnp):
     return xp.arcsin(xp.clip(2.0 * (rho - lo) / (1.0 - lo) - 1.0, -1.0, 1.0))
 
 
-def _compound_symmetry_factor(phi, p: int):
+def _lower_triangle(diagonal, below, p: int, xp):
+    """T with column k's diagonal ``diagonal[k]`` and every entry below it ``below[k]``. Built by
+    selection, not by scattering, so one code path serves numpy on the host (no JAX dispatch per
+    fitted model) and JAX in traced kernels."""
+    rows, cols = np.indices((p, p))
+    zero = xp.zeros((p, p), diagonal.dtype)
+    return xp.where(rows == cols, diagonal[cols], xp.where(rows > cols, below[cols], zero))
+
+
+def _compound_symmetry_factor(phi, p: int, xp):
     """chol(R) of R = (1 - rho) I + rho 11' (unit variances), in closed form: eliminating the
     first k effects leaves (1 - rho) I + c_k 11', c_k = rho (1 - rho) / (1 + (k - 1) rho), so column
     k + 1 >= 2 has diagonal sqrt((1 - rho)(1 + k rho) / (1 + (k - 1) rho)) and entries
     rho sqrt(1 - rho) / sqrt((1 + (k - 1) rho)(1 + k rho)) below it."""
     lo = _lowest_correlation("cs", p)
     h = 0.5 * (1.0 - lo)
-    rho = correlation("cs", p, phi)
+    rho = correlation("cs", p, phi, xp)
     # signed roots: 1 - rho = h a^2 and 1 + (p - 1) rho = (p - 1) h b^2
-    a, b = jnp.cos(phi / 2) - jnp.sin(phi / 2), jnp.cos(phi / 2) + jnp.sin(phi / 2)
-    root_one_minus = jnp.sqrt(h) * a
-    T = jnp.zeros((p, p), jnp.result_type(phi, float))
-    T = T.at[0, 0].set(1.0).at[1:, 0].set(rho)
+    a, b = xp.cos(phi / 2) - xp.sin(phi / 2), xp.cos(phi / 2) + xp.sin(phi / 2)
+    root_one_minus = np.sqrt(h) * a
+    one = xp.ones_like(rho)
+    diagonal, below = [one], [rho]
     for k in range(1, p):
-        before = 1.0 + (k - 1) * rho  # > 0 for k <= p - 1 on [lo, 1]
+        before = xp.sqrt(1.0 + (k - 1) * rho)  # > 0 for k <= p - 1 on [lo, 1]
         if k == p - 1:
-            root_after = jnp.sqrt((p - 1) * h) * b
+            diagonal.append(root_one_minus * np.sqrt((p - 1) * h) * b / before)
+            below.append(0.0 * one)  # no entries below the last column
         else:
-            root_after = jnp.sqrt(1.0 + k * rho)
-        T = T.at[k, k].set(root_one_minus * root_after / jnp.sqrt(before))
-        if k < p - 1:
-            T = T.at[k + 1:, k].set(rho * root_one_minus / (jnp.sqrt(before) * root_after))
-    return T
+            root_after = xp.sqrt(1.0 + k * rho)
+            diagonal.append(root_one_minus * root_after / before)
+            below.append(rho * root_one_minus / (before * root_after))
+    return _lower_triangle(xp.stack(diagonal), xp.stack(below), p, xp)
 
 
-def _autoregressive_factor(phi, p: int):
+def _autoregressive_factor(phi, p: int, xp):
     """chol(R) of R_ij = rho^|i-j|, rho = sin phi: first column rho^i, then rho^(i-j) cos phi."""
-    rho = jnp.sin(phi)
-    powers = jnp.cumprod(jnp.concatenate([jnp.ones(1), jnp.full(p - 1, rho)]))
-    rows, cols = np.tril_indices(p)
-    column_factor = jnp.where(cols == 0, 1.0, jnp.cos(phi))
-    return jnp.zeros((p, p), powers.dtype).at[rows, cols].set(powers[rows - cols] * column_factor)
+    rho = xp.sin(phi)
+    powers = xp.cumprod(xp.concatenate([xp.ones(1), xp.full(p - 1, rho)]))
+    rows, cols = np.indices((p, p))
+    lags = np.maximum(rows - cols, 0)
+    column_factor = xp.where(cols == 0, 1.0, xp.cos(phi))
+    return xp.where(rows >= cols, powers[lags] * column_factor, xp.zeros((p, p), powers.dtype))
 
 
-def factor(structure: str, params, p: int):
-    """The term's T (p x p, lower triangular) from its share of theta."""
+def factor(structure: str, params, p: int, xp=jnp):
+    """The term's T (p x p, lower triangular) from its share of theta; ``xp`` is numpy for host
+    values, jax.numpy inside kernels."""
     if structure == "us":
         rows, cols = lower_positions(p)
-        return jnp.zeros((p, p), params.dtype).at[rows, cols].set(params)
+        position = np.zeros((p, p), int)
+        position[rows, cols] = np.arange(rows.size)
+        below_or_on = np.tril(np.ones((p, p), bool))
+        return xp.where(below_or_on, params[position], xp.zeros((p, p), params.dtype))
     if structure == "diag":
-        return jnp.diag(params)
+        return xp.diag(params)
     if structure == "cs":
-        return jnp.abs(params[:p])[:, None] * _compound_symmetry_factor(params[p], p)
+        return xp.abs(params[:p])[:, None] * _compound_symmetry_factor(params[p], p, xp)
     if structure == "ar1":
-        return params[0] * _autoregressive_factor(params[1], p)
+        return params[0] * _autoregressive_factor(params[1], p, xp)
     raise ValueError(f"unknown covariance structure {structure!r}")
 
 
@@ -167,13 +181,13 @@ def sdcor(structure: str, params, p: int, scale, xp=jnp):
     """lme4's .sig values of the term: ``us``: SDs on T's diagonal positions and correlations
     below; ``diag``: the SDs; ``cs``: the SDs, then rho; ``ar1``: the SD, then rho."""
     if structure == "us":
-        T = factor(structure, jnp.asarray(params), p)
+        T = factor(structure, xp.asarray(params), p, xp)
         cov = scale ** 2 * (T @ T.T)
-        sd = jnp.sqrt(jnp.diagonal(cov))
-        safe = jnp.where(sd > 0, sd, 1.0)
+        sd = xp.sqrt(xp.diagonal(cov))
+        safe = xp.where(sd > 0, sd, 1.0)
         corr = cov / (safe[:, None] * safe[None, :])
         rows, cols = lower_positions(p)
-        return jnp.where(rows == cols, sd[rows], corr[rows, cols])
+        return xp.where(rows == cols, sd[rows], corr[rows, cols])
     if structure == "diag":
         return xp.abs(params) * scale
     return xp.concatenate([xp.abs(params[:-1]) * scale,

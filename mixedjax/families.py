@@ -13,7 +13,6 @@ from functools import partial
 
 import jax.numpy as jnp
 import jax.scipy.special as jsp
-import jax.scipy.stats as jst
 import numpy as np
 
 from . import _jax  # noqa: F401  (float64)
@@ -43,7 +42,7 @@ class Link:
         if name == "logit":
             return jnp.log(mu / (1 - mu))
         if name == "probit":
-            return jst.norm.ppf(mu)
+            return jsp.ndtri(mu)
         if name == "cloglog":
             return jnp.log(-jnp.log1p(-mu))
         if name == "cauchit":
@@ -65,8 +64,8 @@ class Link:
         if name == "logit":
             return jnp.clip(jsp.expit(eta), _EPS, 1 - _EPS)
         if name == "probit":
-            bound = -jst.norm.ppf(_EPS)
-            return jst.norm.cdf(jnp.clip(eta, -bound, bound))
+            bound = -jsp.ndtri(_EPS)
+            return jsp.ndtr(jnp.clip(eta, -bound, bound))
         if name == "cloglog":
             return jnp.clip(-jnp.expm1(-_clip_exp(eta)), _EPS, 1 - _EPS)
         if name == "cauchit":
@@ -104,7 +103,7 @@ class Link:
             e = _clip_exp(-jnp.abs(eta))
             return jnp.maximum(e / (1 + e) ** 2, _EPS)
         if name == "probit":
-            return jnp.maximum(jst.norm.pdf(eta), _EPS)
+            return jnp.maximum(jnp.exp(-0.5 * eta ** 2) / np.sqrt(2 * np.pi), _EPS)
         if name == "cloglog":
             eta = jnp.minimum(eta, _EXP_BOUND)
             return jnp.maximum(jnp.exp(eta - jnp.exp(eta)), _EPS)

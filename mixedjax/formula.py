@@ -18,9 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-
-class FormulaError(ValueError):
-    """A formula that lme4's syntax does not allow, with the reason and the fix."""
+from .errors import FormulaError
 
 
 @dataclass(frozen=True)

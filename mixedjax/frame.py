@@ -23,14 +23,7 @@ from .formula import (
     expression_variables,
     r_to_python,
 )
-
-
-class DataError(ValueError):
-    """Bad input data: a missing column, a wrong type, an empty frame; the message names the fix."""
-
-
-class MissingValuesWarning(UserWarning):
-    """Rows were dropped because a used column had a missing value (R's na.omit)."""
+from .errors import DataError, MissingValuesWarning
 
 
 @dataclass(frozen=True)

@@ -52,10 +52,10 @@ def _term_slices(layout: Layout):
     return out
 
 
-def covariance_factors(theta: jax.Array, layout: Layout) -> list[jax.Array]:
+def covariance_factors(theta: jax.Array, layout: Layout, xp=jnp) -> list[jax.Array]:
     """The lower-triangular T_i of each term from its share of theta (``covariance_structures``;
-    for unstructured terms lme4's lower triangle, column-major)."""
-    return [covariance_structures.factor(structure, theta[where], p)
+    for unstructured terms lme4's lower triangle, column-major); numpy arrays for ``xp=np``."""
+    return [covariance_structures.factor(structure, theta[where], p, xp)
             for structure, p, where in _term_slices(layout)]
 
 

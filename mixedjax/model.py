@@ -21,10 +21,7 @@ from .formula import ParsedFormula, parse_formula
 from .frame import DataError, ModelFrame, build_frame
 from .terms import (FixedEffectsMatrix, RandomEffectsTerm, check_identifiable, evaluate_expression,
                     fixed_effects_matrix, random_effects_terms)
-
-
-class RankDeficiencyWarning(UserWarning):
-    """Linearly dependent fixed-effects columns were dropped (lme4: message + drop.cols)."""
+from .errors import RankDeficiencyWarning
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,6 @@ from functools import partial
 
 import jax.numpy as jnp
 import numpy as np
-from scipy import special
 
 from . import _jax  # noqa: F401  (float64)
 from . import arguments, glmm, lmm
@@ -63,6 +62,10 @@ def theta_ml(y, mu, weights) -> float:
     """The maximum-likelihood size of counts y with known means mu (what MASS's theta.ml
     computes, found here by a bounded 1-D search in log(size)): glmer_nb's starting size.
     Counts with no overdispersion give the upper end of ``LOG_SIZE_BOUNDS``."""
+    # here, not at the top: importing scipy's special and optimize costs 0.15-0.25 s, which every
+    # other fit would pay
+    from scipy import optimize, special
+
     y, mu, weights = (np.asarray(a, np.float64) for a in (y, mu, weights))
 
     def minus_loglik(log_size):
@@ -70,8 +73,6 @@ def theta_ml(y, mu, weights) -> float:
         return -np.sum(weights * (special.gammaln(size + y) - special.gammaln(size)
                                   + size * np.log(size) + special.xlogy(y, mu)
                                   - (size + y) * np.log(size + mu)))
-    from scipy import optimize  # here: importing it costs 0.16 s, which every other fit would pay
-
     best = optimize.minimize_scalar(minus_loglik, bounds=LOG_SIZE_BOUNDS, method="bounded",
                                           options={"xatol": 1e-6})
     return float(np.exp(best.x))

@@ -10,13 +10,10 @@ import time
 import warnings
 
 from .arguments import ArgumentError
+from .errors import ProgressWarning
 
 AUTO_SECONDS = 2.0
 _FIRST_LOOK_SECONDS = 1.0
-
-
-class ProgressWarning(UserWarning):
-    """A progress bar was due but tqdm is not installed."""
 
 
 def _tqdm():

@@ -20,20 +20,9 @@ from .optimize import MAX_ITERATIONS, NON_FINITE, STATUS_MESSAGES, OptimizeResul
 from .fit_record import FitRecord
 from .model_kinds import ModelKind
 from .variance_parameters import term_factors
+from .errors import ConvergenceError, ConvergenceWarning, SingularFitWarning  # noqa: F401  (their old home)
 
 SINGULAR_MESSAGE = "boundary (singular) fit: see help('isSingular')"
-
-
-class SingularFitWarning(UserWarning):
-    """A covariance parameter estimate is on the boundary (a variance 0 or a correlation +-1)."""
-
-
-class ConvergenceWarning(UserWarning):
-    """The optimizer stopped without meeting lme4's convergence checks."""
-
-
-class ConvergenceError(FloatingPointError):
-    """A fit that produced no usable estimates (non-finite deviance or fixed effects)."""
 
 
 @dataclass(frozen=True)

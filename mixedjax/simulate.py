@@ -126,6 +126,6 @@ def draw_responses(model: SimulationModel, seed: int, nsim: int, levels: tuple, 
     return np.asarray(_draw(keys, model, levels, columns, family, use_u)).T
 
 
-@partial(jit, static_argnames=("levels", "columns", "family", "use_u"))
+@partial(jit, static_argnames=("levels", "columns", "family", "use_u"), tiered=False)
 def _draw(keys, model: SimulationModel, levels: tuple, columns: tuple, family, use_u: bool | tuple):
     return jax.vmap(lambda k: draw_response(k, model, levels, columns, family, use_u))(keys)

@@ -87,5 +87,4 @@ SINGULAR_TOLERANCE = 1e-4  # lme4's getSingTol(): a diagonal of theta below this
 
 def term_factors(theta: np.ndarray, spec: ModelSpec) -> list[np.ndarray]:
     """T_i per term from theta, as numpy (``lmm.covariance_factors``: each term's structure)."""
-    factors = lmm.covariance_factors(jnp.asarray(theta, jnp.float64), spec.design.layout)
-    return [np.asarray(T) for T in factors]
+    return lmm.covariance_factors(np.asarray(theta, np.float64), spec.design.layout, np)

@@ -1,10 +1,8 @@
-"""Shared test helpers: lme4 reference fits (tests/reference*, made by the R scripts there) and
-one cached fit per reference, so every test module reuses the same fitted models."""
+"""Shared test helpers and fixtures: comparisons with lme4's numbers and printed text, the
+sleepstudy data, and ``fitted``, the one cache of fitted models a test module shares between its
+tests. The references are read by tests/references.py."""
 from __future__ import annotations
 
-import functools
-import glob
-import json
 import os
 import re
 import warnings
@@ -20,56 +18,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-import mixedjax as mj  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOTS = {"public": os.path.join(HERE, "reference"), "extra": os.path.join(HERE, "reference_extra")}
-
-
-def reference_ids(fun: str) -> list[tuple[str, str]]:
-    out = []
-    for root_name, root in ROOTS.items():
-        for path in sorted(glob.glob(os.path.join(root, "fits", "*.json"))):
-            spec = json.load(open(path))
-            if spec.get("fun") == fun:
-                out.append((root_name, spec["id"]))
-    return out
-
-
-@functools.cache
-def reference(root_name: str, fit_id: str) -> dict:
-    spec = json.load(open(os.path.join(ROOTS[root_name], "fits", f"{fit_id}.json")))
-    spec["summary_text"] = open(os.path.join(ROOTS[root_name], "fits", f"{fit_id}.summary.txt")).read()
-    return spec
-
-
-@functools.cache
-def dataset(root_name: str, csv: str, factors: tuple[tuple[str, tuple[str, ...]], ...]) -> pd.DataFrame:
-    data = pd.read_csv(os.path.join(ROOTS[root_name], "data", csv))
-    for column, levels in factors:
-        data[column] = pd.Categorical(data[column].astype(str), categories=list(levels))
-    return data
-
-
-def reference_data(root_name: str, spec: dict) -> pd.DataFrame:
-    factors = tuple((c, tuple(str(l) for l in levels))
-                    for c, levels in (spec.get("factor_levels") or {}).items())
-    return dataset(root_name, spec["dataset"], factors).copy()
-
-
-@functools.cache
-def reference_fit(root_name: str, fit_id: str):
-    spec = reference(root_name, fit_id)
-    kwargs = {k: spec[k] for k in ("weights", "offset") if spec.get(k)}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if spec["fun"] == "lmer":
-            return mj.lmer(spec["formula"], reference_data(root_name, spec), REML=bool(spec["REML"]),
-                           data_name=spec["data_symbol"], **kwargs)
-        family = getattr(mj, {"inverse.gaussian": "inverse_gaussian"}.get(spec["family"], spec["family"]))
-        return mj.glmer(spec["formula"], reference_data(root_name, spec), family=family(link=spec["link"]),
-                        nAGQ=spec["nAGQ"] if spec.get("nAGQ") is not None else 1,
-                        data_name=spec["data_symbol"], **kwargs)
+# the references' reader (imported from here by older tests)
+from references import (HERE, ROOTS, dataset, reference, reference_data, reference_fit,  # noqa: E402,F401
+                        reference_ids)
 
 
 def relative_error(ours, theirs, floor: float) -> float:
@@ -121,3 +73,18 @@ def summary_lines_agree(ours: str, theirs: str, rel_tol: float) -> list[str]:
 def sleepstudy() -> pd.DataFrame:
     spec = reference("public", "sleepstudy_slopes_reml")
     return reference_data("public", spec)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    """``fitted(key, fit)``: ``fit()`` (warnings silenced) the first time a test module asks for
+    ``key``, the same object afterwards, so its tests share each fitted model."""
+    cache = {}
+
+    def get(key, fit):
+        if key not in cache:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                cache[key] = fit()
+        return cache[key]
+    return get

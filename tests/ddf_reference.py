@@ -3,19 +3,15 @@ reference numbers (tests/reference_inference/make_ddf.R) and whether lme4 stoppe
 from __future__ import annotations
 
 import functools
-import glob
-import json
-import os
 
 import jax.numpy as jnp
 import numpy as np
 
-from conftest import reference_fit
+from references import ROOT_OF_FOLDER, case_ids, read_json, read_text, reference_fit
 from mixedjax import lmm
 
-DDF_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference_inference", "ddf")
-IDS = sorted(os.path.basename(p)[:-5] for p in glob.glob(os.path.join(DDF_DIR, "*.json")))
-ROOT = {"reference": "public", "reference_extra": "extra"}
+DDF_DIR = ("reference_inference", "ddf")
+IDS = case_ids(*DDF_DIR)
 
 AT_LME4_TOL = 1e-6   # our derivatives at lme4's estimates vs lmerTest's numDeriv ones
 AT_OPTIMUM_TOL = 1e-4
@@ -26,15 +22,15 @@ STOPPED_SHORT_TOL = 2e-3
 
 @functools.cache
 def ddf_reference(fit_id: str) -> dict:
-    return json.load(open(os.path.join(DDF_DIR, f"{fit_id}.json")))
+    return read_json(*DDF_DIR, f"{fit_id}.json")
 
 
 def text(fit_id: str, what: str) -> str:
-    return open(os.path.join(DDF_DIR, f"{fit_id}.{what}.txt")).read()
+    return read_text(*DDF_DIR, f"{fit_id}.{what}.txt")
 
 
 def fit_for(fit_id: str):
-    return reference_fit(ROOT[ddf_reference(fit_id)["root"]], fit_id)
+    return reference_fit(ROOT_OF_FOLDER[ddf_reference(fit_id)["root"]], fit_id)
 
 
 def values(table: dict) -> np.ndarray:

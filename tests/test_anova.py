@@ -9,48 +9,25 @@ those cases differ from ours in the last digits; their formatting is tested on R
 """
 from __future__ import annotations
 
-import json
-import os
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import mixedjax as mj
 from mixedjax.inference.likelihood_ratio import AnovaTable, RefitMLWarning, anova, refit_ml
 
-from conftest import dataset
+from references import case_data, cases, fit_case
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-CASES = {c["id"]: c for c in json.load(open(os.path.join(HERE, "reference_inference", "anova.json")))}
-
-
-def case_data(case) -> pd.DataFrame:
-    levels = tuple((c, tuple(v)) for c, v in case["factor_levels"].items())
-    root = "public" if case["csv"].startswith("reference/") else "extra"
-    return dataset(root, os.path.basename(case["csv"]), levels).copy()
-
-
-def fit_model(model, data, data_name):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if model["fun"] == "lmer":
-            return mj.lmer(model["formula"], data, REML=model["REML"], data_name=data_name)
-        return mj.glmer(model["formula"], data, family=model["family"], data_name=data_name)
+CASES = cases("reference_inference", "anova.json")
 
 
 @pytest.fixture(scope="module")
-def case_fits():
-    cache = {}
-
-    def get(case_id):
-        if case_id not in cache:
-            case = CASES[case_id]
-            data = case_data(case)
-            cache[case_id] = [fit_model(m, data, case["data_name"]) for m in case["models"]]
-        return cache[case_id]
-    return get
+def case_fits(fitted):
+    def fit_all(case):
+        data = case_data(case)
+        return [fit_case(m, data, case["data_name"]) for m in case["models"]]
+    return lambda case_id: fitted(case_id, lambda: fit_all(CASES[case_id]))
 
 
 def reference_column(case, column) -> np.ndarray:

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 import mixedjax as mj
-from conftest import reference_fit
+from references import reference_fit
 
 
 @pytest.fixture(scope="module")

@@ -120,3 +120,78 @@ def test_a_failed_prefetch_raises_in_the_callers_thread(tmp_path, monkeypatch):
     assert float(_scaled_sum_jitted(np.ones(3), 2.0)) == 6.0
     with pytest.raises(TypeError):
         _scaled_sum_jitted(np.ones((2, 2), np.int8), "not a number")
+
+
+def _wiggle(x):
+    return jnp.sum(jnp.sin(x) ** 2 + jnp.cos(x) * x)
+
+
+_wiggle_jitted = compilation.jit(_wiggle)
+
+
+def _wait_for_the_optimizer():
+    compilation._OPTIMIZER.submit(lambda: None).result()  # one worker: everything before is done
+
+
+def test_a_quick_build_is_optimized_once_it_has_run_long_enough(tmp_path, monkeypatch):
+    monkeypatch.setattr(compilation.PROGRAMS, "directory", str(tmp_path))
+    _wiggle_jitted.clear()
+    x = np.linspace(0.0, 3.0, 1001)
+    monkeypatch.setattr(compilation, "OPTIMIZE_AFTER_SECONDS", 1e9)
+    with compilation.CompileCounter() as count:
+        quick = float(_wiggle_jitted(x))
+        float(_wiggle_jitted(x))
+        _wait_for_the_optimizer()
+    assert count.compiled == 1 and count.optimized == 0  # not run long enough
+    monkeypatch.setattr(compilation, "OPTIMIZE_AFTER_SECONDS", 0.0)
+    with compilation.CompileCounter() as count:
+        float(_wiggle_jitted(x))  # has now run longer than 0 s: optimized in the background
+        _wait_for_the_optimizer()
+        optimized = float(_wiggle_jitted(x))
+    assert count.compiled == 0 and count.lowered == 0 and count.optimized == 1
+    assert optimized == pytest.approx(quick, rel=1e-13)
+    assert compilation.optimize_programs() == 0  # nothing quick is left
+    # the optimized executable replaced the quick one on disk, and a new process loads it
+    entries = [name for _, _, names in os.walk(tmp_path) for name in names]
+    assert len(entries) == 1
+    _wiggle_jitted.clear()
+    jax.clear_caches()
+    with compilation.CompileCounter() as count:
+        assert float(_wiggle_jitted(x)) == optimized
+    assert count.cache_hits == 1 and count.compiled == 0 and compilation.optimize_programs() == 0
+
+
+def test_optimize_programs_optimizes_every_quick_build_now(monkeypatch):
+    monkeypatch.setattr(compilation.PROGRAMS, "directory", None)
+    monkeypatch.setattr(compilation, "OPTIMIZE_AFTER_SECONDS", 1e9)
+    _wiggle_jitted.clear()
+    values = [float(_wiggle_jitted(np.linspace(0.0, 1.0, n))) for n in (10, 20)]
+    with compilation.CompileCounter() as count:
+        assert compilation.optimize_programs() == 2
+        again = [float(_wiggle_jitted(np.linspace(0.0, 1.0, n))) for n in (10, 20)]
+    assert count.optimized == 2 and count.compiled == 0
+    assert again == pytest.approx(values, rel=1e-13)
+
+
+EXITING_CHILD = textwrap.dedent("""
+    import jax.numpy as jnp, numpy as np
+    from mixedjax import compilation
+    compilation.OPTIMIZE_AFTER_SECONDS = 0.0
+
+    def chain(x):
+        for i in range(150):
+            x = jnp.tanh(x @ x.T + i)
+        return x
+    program = compilation.jit(chain)
+    for n in (20, 21, 22):  # one optimization runs, the others wait in the queue
+        program(np.eye(n)).block_until_ready()
+    print("done")
+""")
+
+
+def test_a_process_exits_cleanly_while_programs_are_being_optimized():
+    # XLA aborts the process when it is torn down under a compile still running in a thread
+    done = subprocess.run([sys.executable, "-c", EXITING_CHILD], capture_output=True, text=True,
+                          env=dict(os.environ, MIXEDJAX_CACHE_DIR="off"), timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "done"

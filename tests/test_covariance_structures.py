@@ -9,8 +9,6 @@ parameters, so they are compared with lme4's formula evaluated at glmmTMB's esti
 (``se_conditional``, computed in the R script). glmer's SEs (inverse Hessian over theta and
 beta) are glmmTMB's own.
 """
-import json
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -22,13 +20,13 @@ import mixedjax as mj
 from mixedjax import covariance_structures, datasets, lmm
 from mixedjax.formula import FormulaError, parse_formula
 from conftest import relative_error
+from references import path, read_json
 
-HERE = Path(__file__).parent / "reference_structured"
-REFERENCE = json.loads((HERE / "structured.json").read_text())
+REFERENCE = read_json("reference_structured", "structured.json")
 
 
 def _sim() -> pd.DataFrame:
-    data = pd.read_csv(HERE / "structured_sim.csv")
+    data = pd.read_csv(path("reference_structured", "structured_sim.csv"))
     for column in ("g", "t"):
         data[column] = data[column].astype("category")
     return data

@@ -8,7 +8,7 @@ import pytest
 import mixedjax as mj
 from mixedjax import datasets
 
-from conftest import ROOTS, reference, reference_ids
+from references import ROOTS, reference, reference_ids
 
 # The reference CSV each data set was checked against; factor levels where a reference fit gives them.
 _CSV = {"seed_normal": "seed1_normal", "seed_gamma": "seed2_gamma", "seed_inverse_gaussian": "seed3_invgauss"}

@@ -13,7 +13,7 @@ import mixedjax as mj
 from mixedjax import batch
 from mixedjax.dense_inverse import gauss_jordan_inverse, symmetric_solve
 
-from conftest import HERE
+from references import HERE
 
 
 @pytest.mark.parametrize("n", [1, 4, 19])

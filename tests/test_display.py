@@ -1,41 +1,32 @@
-"""Tests of mixedjax/display.py: lme4's print(summary(fit)) text, reproduced exactly.
+"""Tests of mixedjax/display/: lme4's print(summary(fit)) text, reproduced exactly.
 
-The module is loaded from its file path so that these tests do not depend on the
-rest of the package.
+The package is loaded from its folder, so that what is tested is display alone: the numbers
+printed are lme4's own (tests/references.py reads them), not our fits'.
 """
 
 import importlib.util
-import json
 import re
 import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from references import read_json, reference, reference_ids
+
 ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("mixedjax_display", ROOT / "mixedjax" / "display.py")
+_spec = importlib.util.spec_from_file_location("mixedjax_display", ROOT / "mixedjax" / "display" / "__init__.py",
+                                               submodule_search_locations=[str(ROOT / "mixedjax" / "display")])
 display = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = display      # dataclasses look the module up while it is executed
 _spec.loader.exec_module(display)
 
-REF_DIRS = [ROOT / "tests" / "reference" / "fits", ROOT / "tests" / "reference_extra" / "fits"]
+FITS = [pytest.param(root, fit_id, id=fit_id) for root, fit_id in reference_ids("lmer") + reference_ids("glmer")]
 
 
-def _reference_ids():
-    out = []
-    for d in REF_DIRS:
-        if not d.is_dir():
-            continue
-        for js in sorted(d.glob("*.json")):
-            if (d / (js.stem + ".summary.txt")).exists():
-                out.append(pytest.param(js, id=js.stem))
-    return out
-
-
-def summary_data_from_json(path: Path) -> "display.SummaryData":
-    """Build SummaryData from a reference JSON (the numbers lme4 reported)."""
-    j = json.loads(path.read_text())
+def summary_data_from_reference(j: dict) -> "display.SummaryData":
+    """Build SummaryData from a reference fit (the numbers lme4 reported)."""
     r = j["results"]
     glmm = j["fun"] == "glmer"
     blocks = []
@@ -96,17 +87,17 @@ def _norm(text):
             for ln in lines]
 
 
-@pytest.mark.parametrize("json_path", _reference_ids())
-def test_reference_summary(json_path):
-    d = summary_data_from_json(json_path)
-    expected = (json_path.parent / (json_path.stem + ".summary.txt")).read_text()
+@pytest.mark.parametrize("root, fit_id", FITS)
+def test_reference_summary(root, fit_id):
+    d = summary_data_from_reference(reference(root, fit_id))
+    expected = reference(root, fit_id)["summary_text"]
     got = display.format_summary(d)
     assert _norm(got) == _norm(expected)
 
 
-@pytest.mark.parametrize("json_path", _reference_ids())
-def test_reference_html(json_path):
-    d = summary_data_from_json(json_path)
+@pytest.mark.parametrize("root, fit_id", FITS)
+def test_reference_html(root, fit_id):
+    d = summary_data_from_reference(reference(root, fit_id))
     h = display.format_summary_html(d)
     assert h.startswith("<div") and h.rstrip().endswith("</div>")
     assert "Random effects" in h and "Fixed effects" in h
@@ -114,11 +105,11 @@ def test_reference_html(json_path):
 
 def test_exact_text_ends_like_r():
     """Singular fit: the convergence lines are followed by the blank line lme4 prints."""
-    path = ROOT / "tests" / "reference" / "fits" / "dyestuff2_reml_singular.json"
-    d = summary_data_from_json(path)
+    spec = reference("public", "dyestuff2_reml_singular")
+    d = summary_data_from_reference(spec)
     got = display.format_summary(d)
     assert got.endswith("boundary (singular) fit: see help('isSingular')\n")
-    exp = path.with_name("dyestuff2_reml_singular.summary.txt").read_text()
+    exp = spec["summary_text"]
     assert got + "\n" == exp
 
 
@@ -313,3 +304,30 @@ def test_wide_matrix_wraps_like_r():
 ])
 def test_lme4_formula_lines(text, expected):
     assert display.lme4_formula_lines(text) == expected
+
+
+ANOVA_PRINT = read_json("reference_print", "anova_print.json")["cases"]  # make_anova_print_reference.R
+
+
+def _anova_frame(case) -> pd.DataFrame:
+    columns = {c: [np.nan if v == "NA" else float(v) for v in case["values"][c]] for c in case["columns"]}
+    return pd.DataFrame(columns, index=case["rownames"], columns=case["columns"], dtype=float)
+
+
+@pytest.mark.parametrize("case", ANOVA_PRINT, ids=[c["id"] for c in ANOVA_PRINT])
+def test_format_anova_is_print_anova(case):
+    heading = case["heading"] if isinstance(case["heading"], list) else [case["heading"]]
+    assert display.format_anova(_anova_frame(case), heading) == case["printed"]
+
+
+def test_anova_table_is_a_data_frame_printed_as_r():
+    case = next(c for c in ANOVA_PRINT if c["id"] == "f_table")
+    table = display.AnovaTable(_anova_frame(case))
+    table.heading = [case["heading"]]
+    table.hypotheses = {"Days": np.eye(1)}
+    assert isinstance(table, pd.DataFrame)
+    assert str(table) == repr(table) == case["printed"]
+    assert type(table["F value"]) is pd.Series and type(table.iloc[:2]) is pd.DataFrame
+    assert type(table.table) is pd.DataFrame and table.table.equals(pd.DataFrame(table))
+    assert table.hypotheses["Days"].shape == (1, 1)
+    assert table._repr_html_().startswith("<p>Type III Analysis of Variance Table with Satterthwaite&#x27;s")

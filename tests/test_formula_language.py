@@ -1,8 +1,6 @@
 """R's formula idioms (top-level bars, dotted names, a column named I, R calls, poly, scale,
 %in%), each fitted by lmer and compared with lme4 1.1-31 (tests/make_formula_reference.R wrote
 tests/reference_formula.json); and the calls we do not support, each an error naming the call."""
-import json
-import os
 
 import numpy as np
 import pandas as pd
@@ -10,10 +8,9 @@ import pytest
 
 import mixedjax as mj
 from mixedjax import datasets
+from references import path, read_json
 
-HERE = os.path.dirname(__file__)
-with open(os.path.join(HERE, "reference_formula.json")) as stream:
-    REFERENCE = json.load(stream)
+REFERENCE = read_json("reference_formula.json")
 MODELS = sorted(k for k in REFERENCE if k not in ("provenance", "glmer_poisson", "anova_type3"))
 
 
@@ -23,7 +20,7 @@ def _frames() -> dict[str, pd.DataFrame]:
     sleep["N"] = 2.0
     sleep["half"] = np.where(sleep["Days"] >= 5, "b", "a")
     sleep["subject_number"] = sleep["Subject"].astype(str).astype(float)
-    iris = pd.read_csv(os.path.join(HERE, "reference_formula_iris.csv"))
+    iris = pd.read_csv(path("reference_formula_iris.csv"))
     return {"sleepstudy": sleep, "Dyestuff": datasets.load("Dyestuff"), "iris": iris}
 
 

@@ -28,8 +28,8 @@ import numpy as np
 import pytest
 
 import mixedjax as mj
-from conftest import (reference, reference_data, reference_fit, reference_ids, relative_error,
-                      summary_lines_agree)
+from conftest import relative_error, summary_lines_agree
+from references import reference, reference_data, reference_fit, reference_ids
 
 GLMER = reference_ids("glmer")
 NOISY_SE = {("public", "seed2_glmer_gamma_log")}

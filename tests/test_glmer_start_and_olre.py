@@ -1,7 +1,5 @@
 """glmer's lme4 parity: observation-level random effects (glmer's level-count checks, lme4's
 allow.n) and mustart= / etastart=, against lme4 fits made by tests/reference_glmm/make_reference_glmm.R."""
-import json
-import os
 import warnings
 
 import numpy as np
@@ -9,13 +7,13 @@ import pandas as pd
 import pytest
 
 import mixedjax as mj
+from references import path, read_json
 
-HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference_glmm")
-REFERENCE = json.load(open(os.path.join(HERE, "fits.json")))
+REFERENCE = read_json("reference_glmm", "fits.json")
 
 
 def _grouseticks() -> pd.DataFrame:
-    data = pd.read_csv(os.path.join(HERE, "grouseticks_olre.csv"))
+    data = pd.read_csv(path("reference_glmm", "grouseticks_olre.csv"))
     for column in ("INDEX", "BROOD", "YEAR", "LOCATION"):  # R's factor(): levels sorted numerically
         levels = sorted(data[column].unique())
         data[column] = pd.Categorical(data[column], categories=levels).rename_categories(str)
@@ -54,7 +52,7 @@ def test_glmer_refuses_more_random_effects_than_observations():
 
 @pytest.fixture(scope="module")
 def zeros_data() -> pd.DataFrame:
-    data = pd.read_csv(os.path.join(HERE, "gaussian_log_zeros.csv"))
+    data = pd.read_csv(path("reference_glmm", "gaussian_log_zeros.csv"))
     data["g"] = pd.Categorical(data["g"])
     data["start"] = np.maximum(data["y"], 0.1)
     return data

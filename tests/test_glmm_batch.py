@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import reference_fit
+from references import reference_fit
 
 import mixedjax as mj
 
@@ -168,7 +168,7 @@ def test_previously_crashing_gamma_seeds_fit():
     """Datasets of benchmarks/bench_glmm_robust.py's Gamma(log) design (seed 2026) on which the
     code before PIRLS's step control raised FloatingPointError (10, 16, 21) or stopped with
     max|grad| = 1.1 and 2.2 (19, 30): every one now fits and converges."""
-    from conftest import ROOTS
+    from references import ROOTS
     from mixedjax.results import ConvergenceWarning
     data = pd.read_csv(f"{ROOTS['public']}/data/seed2_gamma.csv")
     data["grupo"] = pd.Categorical(data["grupo"].astype(str))

@@ -12,7 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import reference, reference_fit, reference_ids, relative_error, summary_lines_agree
+from conftest import relative_error, summary_lines_agree
+from references import reference, reference_fit, reference_ids
 
 LMER = reference_ids("lmer")
 

@@ -11,8 +11,6 @@ the saturated constant) is 1779.37 at lme4's grouseticks estimates and 1779.22 a
 textbook Laplace approximation lands nearer the maximum likelihood here.
 """
 import functools
-import json
-import os
 import warnings
 
 import numpy as np
@@ -22,15 +20,15 @@ import pytest
 import mixedjax as mj
 from mixedjax import negative_binomial_model as nbm
 from mixedjax.generalized_fitting import fit_glmm_data
+from references import path, read_json
 
-HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference_negative_binomial")
-REF = json.load(open(os.path.join(HERE, "fits.json")))
+REF = read_json("reference_negative_binomial", "fits.json")
 GROUSE = "TICKS ~ YEAR + cHEIGHT + (1 | BROOD)"
 OFFSET = "y ~ x + offset(log(t)) + (1 | g)"
 
 
 def _offset_data() -> pd.DataFrame:
-    data = pd.read_csv(os.path.join(HERE, "nb_offset.csv"))
+    data = pd.read_csv(path("reference_negative_binomial", "nb_offset.csv"))
     data["g"] = pd.Categorical(data["g"])
     return data
 

@@ -5,9 +5,7 @@ clear errors for arguments of the wrong length or type, and what summary prints 
 Reference: tests/reference_print/na_exclude.json, lme4 1.1-31 on sleepstudy with named rows and
 four incomplete ones (make_na_exclude_reference.R).
 """
-import json
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,9 +16,10 @@ from mixedjax import datasets
 from mixedjax.arguments import ArgumentError
 from mixedjax.formula import FormulaError
 
-from conftest import reference_fit, relative_error
+from conftest import relative_error
+from references import read_json, reference_fit
 
-REFERENCE = json.loads((Path(__file__).resolve().parent / "reference_print" / "na_exclude.json").read_text())
+REFERENCE = read_json("reference_print", "na_exclude.json")
 FORMULA = "Reaction ~ Days + (Days | Subject)"
 KEPT = [name for name, value in zip(REFERENCE["names"], REFERENCE["fitted"]) if value is not None]
 # lme4 stops a little short of the optimum here (our REML criterion is 3.1e-8 lower): the fixed

@@ -19,7 +19,7 @@ from scipy.special import ndtri  # noqa: E402
 import mixedjax as mj  # noqa: E402
 from mixedjax import plots  # noqa: E402
 
-from conftest import reference_fit  # noqa: E402
+from references import reference_fit  # noqa: E402
 
 
 @pytest.fixture(scope="module")

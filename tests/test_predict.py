@@ -8,39 +8,20 @@ depend on theta through vcov, which lme4's bobyqa leaves ~1e-5 short, e.g. Penic
 """
 from __future__ import annotations
 
-import json
-import os
-import warnings
-
 import numpy as np
 import pandas as pd
 import pytest
 
-import mixedjax as mj
 from mixedjax.frame import DataError
 
-from conftest import dataset
+from references import case_data, cases, fit_case
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-CASES = {c["id"]: c for c in json.load(open(os.path.join(HERE, "reference_inference", "predict.json")))}
+CASES = cases("reference_inference", "predict.json")
 
 
 @pytest.fixture(scope="module")
-def fits():
-    cache = {}
-
-    def get(case_id):
-        if case_id not in cache:
-            case = CASES[case_id]
-            root = "public" if case["csv"].startswith("reference/") else "extra"
-            levels = tuple((k, tuple(v)) for k, v in case["factor_levels"].items())
-            data = dataset(root, os.path.basename(case["csv"]), levels).copy()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                cache[case_id] = (mj.lmer(case["formula"], data, REML=case["REML"]) if case["fun"] == "lmer"
-                                  else mj.glmer(case["formula"], data, family=case["family"]))
-        return cache[case_id]
-    return get
+def fits(fitted):
+    return lambda case_id: fitted(case_id, lambda: fit_case(CASES[case_id], case_data(CASES[case_id])))
 
 
 def newdata(case) -> pd.DataFrame:

@@ -4,11 +4,9 @@ References: tests/reference_print/ (make_print_reference.R: lme4 1.1-31, lmerTes
 text of print(fit) and print(VarCorr(fit), comp = ...) is compared line by line; numbers to the
 accuracy the fits agree with lme4's (1e-4 relative at most; most far better).
 """
-import json
 import re
 import warnings
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,7 +17,8 @@ from mixedjax import datasets, display
 from mixedjax.arguments import ArgumentError
 from mixedjax.formula import FormulaError
 
-REFERENCE = Path(__file__).resolve().parent / "reference_print"
+from references import read_json, read_text
+
 CASES = {
     "sleepstudy_reml": ("lmer", "Reaction ~ Days + (Days | Subject)", "sleepstudy", {}),
     "sleepstudy_uncorrelated_ml": ("lmer", "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)",
@@ -50,21 +49,15 @@ def criterion_agrees(ours: float, lme4s: float) -> bool:
 
 
 @pytest.fixture(scope="module")
-def fits():
-    cache = {}
-
-    def get(case):
-        if case not in cache:
-            fun, formula, data, options = CASES[case]
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                cache[case] = getattr(mj, fun)(formula, datasets.load(data), data_name=data, **options)
-        return cache[case]
-    return get
+def fits(fitted):
+    def fit(case):
+        fun, formula, data, options = CASES[case]
+        return getattr(mj, fun)(formula, datasets.load(data), data_name=data, **options)
+    return lambda case: fitted(case, lambda: fit(case))
 
 
 def reference(case):
-    return json.loads((REFERENCE / f"{case}.json").read_text())
+    return read_json("reference_print", f"{case}.json")
 
 
 def lines(text):
@@ -129,7 +122,7 @@ def without_optimizer_name(text: str, fit) -> str:
 @pytest.mark.parametrize("case", CASES)
 def test_print_is_lme4s_print_mermod(case, fits):
     fit = fits(case)
-    expected = (REFERENCE / f"{case}.print.txt").read_text()
+    expected = read_text("reference_print", f"{case}.print.txt")
     exact = display.format_print(lme4_numbers(fit, reference(case)))
     assert lines(without_optimizer_name(exact, fit)) == lines(expected)
     assert same_text(without_optimizer_name(str(fit), fit), expected, rtol=RTOL[case])
@@ -142,7 +135,7 @@ def test_print_is_lme4s_print_mermod(case, fits):
                                          (("Variance", "Std.Dev."), "varcorr_both")])
 def test_varcorr_prints_as_lme4(case, comp, suffix, fits):
     fit = fits(case)
-    expected = (REFERENCE / f"{case}.{suffix}.txt").read_text()
+    expected = read_text("reference_print", f"{case}.{suffix}.txt")
     d = lme4_numbers(fit, reference(case))
     assert lines(display.format_varcorr(d.varcorr, d.residual_sd, comp=comp)) == lines(expected)
     assert same_text(str(fit.VarCorr(comp=comp)), expected, rtol=RTOL[case])

@@ -10,9 +10,6 @@ deviance; ours are Newton minimizations to 1e-10, so the two splines differ by l
 """
 from __future__ import annotations
 
-import glob
-import json
-import os
 import warnings
 from statistics import NormalDist
 
@@ -21,12 +18,11 @@ import pandas as pd
 import pytest
 
 import mixedjax as mj
-from conftest import HERE, reference_data, reference, reference_fit
+from references import ROOT_OF_FOLDER, case_ids, read_json, reference, reference_data, reference_fit
 from mixedjax.inference.profile import _correlation_mask, ProfileWarning, chi_square_quantile, zeta_at
 from mixedjax.inference.profile_spline import SplineError, back_spline, evaluate_back_spline
 
-PROFILE_DIR = os.path.join(HERE, "reference_inference", "profile")
-ROOT_NAMES = {"reference": "public", "reference_extra": "extra"}
+PROFILE_DIR = ("reference_inference", "profile")
 TOLERANCE = 1e-3
 
 
@@ -36,20 +32,15 @@ def _numbers(values) -> np.ndarray:
 
 
 def _lme4(fit_id: str) -> dict:
-    return json.load(open(os.path.join(PROFILE_DIR, f"{fit_id}.json")))
+    return read_json(*PROFILE_DIR, f"{fit_id}.json")
 
 
 def _profiled_ids() -> list[str]:
-    ids = []
-    for path in sorted(glob.glob(os.path.join(PROFILE_DIR, "*.json"))):
-        spec = json.load(open(path))
-        if "error" not in spec:
-            ids.append(spec["id"])
-    return ids
+    return [fit_id for fit_id in case_ids(*PROFILE_DIR) if "error" not in _lme4(fit_id)]
 
 
 def _fit(fit_id: str):
-    return reference_fit(ROOT_NAMES[_lme4(fit_id)["root"]], fit_id)
+    return reference_fit(ROOT_OF_FOLDER[_lme4(fit_id)["root"]], fit_id)
 
 
 _PROFILES: dict[str, mj.inference.profile.Profile] = {}

@@ -27,8 +27,6 @@ profile, se 1.1-1.3 points; lowest the inverse-Gaussian correlation and the Gamm
 """
 from __future__ import annotations
 
-import json
-import os
 import warnings
 from statistics import NormalDist
 
@@ -38,16 +36,16 @@ import pandas as pd
 import pytest
 
 import mixedjax as mj
-from conftest import HERE
+from references import path, read_json
 from mixedjax.inference import dispersion_likelihood
 from mixedjax.inference.profile import ProfileWarning, _correlation_mask, zeta_at
 
-REFERENCE_DIR = os.path.join(HERE, "reference_inference", "profile_dispersion")
+REFERENCE_DIR = ("reference_inference", "profile_dispersion")
 TOLERANCE = 1e-3
 
 
 def _glmmtmb(case_id: str) -> dict:
-    return json.load(open(os.path.join(REFERENCE_DIR, f"{case_id}.json")))
+    return read_json(*REFERENCE_DIR, f"{case_id}.json")
 
 
 def _fit(case_id: str | None, family=None):
@@ -55,7 +53,7 @@ def _fit(case_id: str | None, family=None):
     fitted by glmer; the gaussian(log) data have zeros, so that fit gets mustart = max(y, 0.1)."""
     spec = _glmmtmb(case_id) if case_id else dict(data="reference/data/seed3_invgauss.csv",
                                                   formula="y ~ x + (1 + x | grupo)")
-    data = pd.read_csv(os.path.join(HERE, spec["data"]))
+    data = pd.read_csv(path(spec["data"]))
     factor = "grupo" if "grupo" in data else "g"
     data[factor] = pd.Categorical(data[factor].astype(str))
     if family is None:
@@ -186,7 +184,7 @@ def test_inverse_gaussian_chapter_example():
 
 
 def test_nagq_above_one_is_refused_with_the_reason():
-    data = pd.read_csv(os.path.join(HERE, "reference", "data", "seed2_gamma.csv"))
+    data = pd.read_csv(path("reference", "data", "seed2_gamma.csv"))
     data["grupo"] = pd.Categorical(data["grupo"].astype(str))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -9,7 +9,7 @@ import pytest
 import mixedjax as mj
 from mixedjax import batch, progress
 
-from conftest import reference_fit
+from references import reference_fit
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ def test_gradient_matches_finite_differences(sleepstudy):
 
 
 def test_crossed_gradient_matches_finite_differences():
-    from conftest import reference, reference_data
+    from references import reference, reference_data
     spec = reference("public", "penicillin_crossed_reml")
     devfun = mj.lmer(spec["formula"], reference_data("public", spec), devfun_only=True)
     theta = jnp.array([1.2, 2.5])

@@ -9,7 +9,8 @@ from ddf_reference import (AT_LME4_TOL, IDS, ddf_reference, fit_for, lme4_stoppe
                            log_p, max_relative, text, tolerance, values, without_correlation_note)
 from mixedjax.inference import satterthwaite
 from mixedjax.inference.fixed_effect_tests import hypotheses
-from conftest import reference_fit, summary_lines_agree
+from conftest import summary_lines_agree
+from references import reference_fit
 
 
 @pytest.mark.parametrize("fit_id", IDS)

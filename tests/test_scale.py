@@ -20,6 +20,7 @@ import mixedjax as mj
 from mixedjax import linear_fitting, lmm
 from mixedjax.model import model_spec, numeric_response
 from mixedjax.optimize import value_grad_hess
+from references import read_json
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "reference_scale")
@@ -32,8 +33,7 @@ def kb07() -> pd.DataFrame:
 
 
 def lme4_fit(fit_id: str) -> dict:
-    with open(os.path.join(ROOT, "fits", f"{fit_id}.json")) as handle:
-        return json.load(handle)
+    return read_json("reference_scale", "fits", f"{fit_id}.json")
 
 
 def _problem(formula: str, data: pd.DataFrame) -> lmm.LinearProblem:

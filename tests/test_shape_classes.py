@@ -15,7 +15,7 @@ import pytest
 import mixedjax as mj
 from mixedjax import compilation, shape_classes
 
-from conftest import reference, reference_data
+from references import reference, reference_data
 
 CASES = [
     ("sleepstudy_slopes_reml", "lmer", {}),

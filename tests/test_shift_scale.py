@@ -7,8 +7,6 @@ Before the problem set-up centred the fixed-effects columns and took the least-s
 the response, a shift of 1e9 in the response gave sigma 7.58 instead of 25.59 (sleepstudy). A
 random slope's column scaled by k (test_random_slope_scale) needs the optimizer's rescaled
 coordinates (``lmm.theta_scale``)."""
-import json
-import os
 import warnings
 
 import numpy as np
@@ -17,8 +15,8 @@ import pytest
 
 import mixedjax as mj
 from mixedjax.batch import refit_batch
+from references import read_json
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 FORMULA = "y ~ x + z + (z | g)"
 SHIFTS = (1e3, 1e6, 1e9)
 SCALES = (1e-9, 1e-3, 1e3, 1e9)
@@ -135,7 +133,7 @@ def test_batch_response_shift(base):
 
 @pytest.fixture(scope="module")
 def lme4_shifts():
-    return json.load(open(os.path.join(HERE, "reference_shift_scale.json")))
+    return read_json("reference_shift_scale.json")
 
 
 def test_sleepstudy_against_lme4(sleepstudy, lme4_shifts):

@@ -11,43 +11,26 @@ comparison uses 1e-3.
 """
 from __future__ import annotations
 
-import json
-import os
-import warnings
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import mixedjax as mj
 from mixedjax.inference.variance_components import BoundaryWarning, _objective_and_point
 
-from conftest import dataset, reference_fit
+from references import case_data, cases, fit_case, reference_fit
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-CASES = {c["id"]: c for c in json.load(open(os.path.join(HERE, "reference_inference",
-                                                          "variance_components.json")))}
-SOURCES = {"sleepstudy": ("public", "sleepstudy.csv"), "Penicillin": ("public", "Penicillin.csv"),
-           "Pastes": ("public", "Pastes.csv"), "cbpp": ("public", "cbpp.csv"),
-           "Orthodont": ("extra", "Orthodont.csv")}
+CASES = cases("reference_inference", "variance_components.json")
+SOURCES = {"sleepstudy": "reference/data/sleepstudy.csv", "Penicillin": "reference/data/Penicillin.csv",
+           "Pastes": "reference/data/Pastes.csv", "cbpp": "reference/data/cbpp.csv",
+           "Orthodont": "reference_extra/data/Orthodont.csv"}
 
 
 @pytest.fixture(scope="module")
-def fits():
-    cache = {}
-
-    def get(case_id):
-        if case_id not in cache:
-            case = CASES[case_id]
-            root, csv = SOURCES[case["data_name"]]
-            data = dataset(root, csv, tuple((k, tuple(v)) for k, v in case["factor_levels"].items())).copy()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                cache[case_id] = (mj.lmer(case["formula"], data, REML=case["REML"]) if case["fun"] == "lmer"
-                                  else mj.glmer(case["formula"], data, family=case["family"]))
-        return cache[case_id]
-    return get
+def fits(fitted):
+    def fit(case):
+        return fit_case(case, case_data(case, SOURCES[case["data_name"]]))
+    return lambda case_id: fitted(case_id, lambda: fit(CASES[case_id]))
 
 
 def correlation_scaled_difference(ours, theirs) -> float:

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from ..display import AnovaTable
 from . import kenward_roger, satterthwaite
 from .anova_contrasts import model_terms, type1_hypotheses, type3_hypotheses
-from .anova_table import AnovaTable
 
 T_COLUMNS = ["Estimate", "Std. Error", "df", "t value", "Pr(>|t|)"]
 F_COLUMNS = ["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value", "Pr(>F)"]
@@ -159,10 +159,11 @@ def anova(fit, type=3, ddf="Satterthwaite") -> AnovaTable:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         rows = [f_row(fit, method, L, np.zeros(L.shape[0])) for L in tables.values()]
-    frame = pd.DataFrame(rows, index=list(tables), columns=F_COLUMNS)
+    table = AnovaTable(rows, index=list(tables), columns=F_COLUMNS)
     roman = "III" if str(type) in ("3", "III") else "I"
-    heading = f"Type {roman} Analysis of Variance Table with {method}'s method"
-    return AnovaTable(frame, heading, tables)
+    table.heading = [f"Type {roman} Analysis of Variance Table with {method}'s method"]
+    table.hypotheses = tables
+    return table
 
 
 def summary_data_with_tests(fit, data, ddf):

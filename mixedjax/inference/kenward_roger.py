@@ -34,13 +34,10 @@ import numpy as np
 
 from .. import _jax  # noqa: F401  (float64)
 from ..variance_parameters import term_factors
+from ..errors import KenwardRogerError
 
 MAX_OBSERVATIONS = 3000     # V^{-1} and one n x n matrix per variance parameter are held densely
 INVERSE_CONDITION_TOL = 1e-10  # pbkrtest: below this smallest |eigenvalue| of I, W = 2 pinv(I)
-
-
-class KenwardRogerError(ValueError):
-    """Kenward-Roger's method does not apply to this fit or contrast."""
 
 
 class KenwardRogerState(NamedTuple):

@@ -23,36 +23,15 @@ import numpy as np
 import pandas as pd
 from jax.scipy.special import gammaincc
 
-from ..display import lme4_formula_lines, r_deparse
+from ..display import AnovaTable, lme4_formula_lines, r_deparse
+from ..errors import RefitMLWarning
 from ..linear_fitting import fit_model
 from ..linear_model import LinearMixedModel
 from ..model import caller_variable_name
 from ..results import MixedModelResults
-from .anova_print import format_anova
 
 REFIT_MESSAGE = "refitting model(s) with ML (instead of REML)"
 COLUMNS = ["npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df", "Pr(>Chisq)"]
-
-
-class RefitMLWarning(UserWarning):
-    """REML fits were refitted by maximum likelihood before the comparison (lme4's message)."""
-
-
-class AnovaTable(pd.DataFrame):
-    """lme4's anova table: a DataFrame whose printed form (``str``/``repr``) is R's text, with the
-    ``Data:`` and ``Models:`` heading. Slicing it gives a plain DataFrame."""
-
-    _metadata = ["heading", "refitted"]
-
-    @property
-    def _constructor(self):
-        return pd.DataFrame
-
-    def to_r_string(self) -> str:
-        return format_anova(pd.DataFrame(self), list(getattr(self, "heading", [])))
-
-    __str__ = to_r_string
-    __repr__ = to_r_string
 
 
 def chi_squared_upper(statistic: float, df: float) -> float:

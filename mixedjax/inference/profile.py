@@ -60,14 +60,11 @@ from ..model_kinds import GeneralizedKind, LinearKind
 from ..optimize import minimize
 from ..variance_parameters import sdcor_from_theta, sig_names, theta_from_sdcor
 from .profile_spline import SplineError, back_spline, evaluate_back_spline, linear_inverse
+from ..errors import ProfileWarning
 
 CORRELATION_LIMIT = 1.0 - 1e-12  # a correlation fixed at +-1 is evaluated just inside (chol of R)
 MIN_STEP = 1e-6  # lme4's step when the last two points have equal or NA zeta
 MAX_MULTIPLE = 10.0  # lme4's maxmult: a step is at most this many times the previous one
-
-
-class ProfileWarning(UserWarning):
-    """Something in a profile needs attention (NA points, bounds used as interval ends, ...)."""
 
 
 # ---- deviance over lme4's parameter vector ------------------------------------------------------------

@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-class SplineError(ValueError):
-    """The profile cannot be inverted by a spline (too few points, or zeta not monotone)."""
+from ..errors import SplineError
 
 
 def natural_spline_slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:

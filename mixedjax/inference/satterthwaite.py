@@ -29,14 +29,11 @@ from .. import _jax  # noqa: F401  (float64)
 from ..compilation import jit
 from .. import lmm
 from ..variance_parameters import lmm_deviance
+from ..errors import DdfWarning
 
 HESSIAN_EIGENVALUE_TOL = 1e-8    # lmerTest's tol in as_lmerModLT
 CONTRAST_EIGENVALUE_EPS = float(np.sqrt(np.finfo(float).eps))  # lmerTest's eps in contestMD
 EQUAL_DF_TOL = 1e-8              # lmerTest's get_Fstat_ddf tolerance
-
-
-class DdfWarning(UserWarning):
-    """The variance-parameter Hessian is not positive definite: df may be unreliable."""
 
 
 class SatterthwaiteState(NamedTuple):

@@ -31,13 +31,10 @@ from .. import blocks, covariance_structures, glmm
 from ..model_kinds import GeneralizedKind, LinearKind
 from ..variance_parameters import (_lower_positions, lmm_deviance, sdcor_from_theta, sig_names,
                                    theta_from_sdcor)
+from ..errors import BoundaryWarning
 
 BOUNDARY_SD = 1e-4          # an SD below this (relative to sigma for lmer) is on the boundary
 BOUNDARY_CORRELATION = 1e-6  # |rho| above 1 - this is on the boundary
-
-
-class BoundaryWarning(UserWarning):
-    """A variance parameter is on the boundary of its space: its standard error is undefined."""
 
 
 def _sigma_is_parameter(fit) -> bool:
