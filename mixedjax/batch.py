@@ -15,7 +15,7 @@ iteration cap (``max_iterations``) bounds how long it can hold its lane.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache, partial
+from functools import lru_cache, partial, singledispatch
 from typing import NamedTuple
 
 import jax
@@ -26,34 +26,22 @@ import pandas as pd
 from . import _jax  # noqa: F401  (float64)
 from .compilation import COMPILER_OPTIONS, jit
 from . import arguments, covariance_structures, glmm, lmm
-from .frame import DataError
+from .fit_record import FitRecord, is_singular
 from .generalized_fitting import fit_generalized
 from .linear_fitting import fit_linear
 from .model import response_values
+from .model_kinds import GeneralizedKind, LinearKind
 from .optimize import STATUS_MESSAGES
 from .progress import ProgressReporter
-from .variance_parameters import SINGULAR_TOLERANCE
 from .shape_classes import size_class
 
 
-class ReplicateFit(NamedTuple):
-    """Per-replicate estimates (leading axis: replicate)."""
-
-    theta: jax.Array
-    beta: jax.Array
-    se: jax.Array
-    sigma: jax.Array
-    criterion: jax.Array
-    iterations: jax.Array
-    status: jax.Array
-    singular: jax.Array
+ReplicateFit = FitRecord  # per-replicate records (leading axis: replicate), as a single fit's
 
 
 def _is_singular(theta, layout):
-    """lme4's isSingular: a diagonal element of some T_i (numerically) zero (a zero variance,
-    or a correlation of a structured term on its bound)."""
-    diagonals = jnp.concatenate([jnp.diagonal(T) for T in lmm.covariance_factors(theta, layout)])
-    return jnp.min(jnp.abs(diagonals)) < SINGULAR_TOLERANCE
+    """lme4's isSingular (``fit_record.is_singular``) of a replicate's theta."""
+    return is_singular(lmm.covariance_factors(theta, layout))
 
 
 def _linear_replicate(design, weights, theta0, reml: bool, max_iterations: int, response):
@@ -229,7 +217,7 @@ def default_vmap_width(fit) -> int:
     the lanes are what keeps the device busy."""
     if jax.default_backend() != "cpu":
         return 1024
-    return 1 if hasattr(fit, "family") else 4
+    return fit.kind.cpu_vmap_width
 
 
 def batch_responses(fit, Y) -> np.ndarray:
@@ -249,14 +237,7 @@ def batch_responses(fit, Y) -> np.ndarray:
         raise arguments.ArgumentError(f"Y has {len(bad)} non-finite value{'s' if len(bad) > 1 else ''} "
                                       f"(first at row {bad[0][0]}, "
                                       f"column {bad[0][1]}); every response must be finite")
-    if hasattr(fit, "family"):
-        try:
-            fit.family.validate(Y, np.asarray(fit.prior_weights)[:, None])
-        except DataError as error:
-            counts = " (for counts of successes, divide by the trials, the fit's weights)" \
-                if fit.family.name == "binomial" else ""
-            raise DataError(f"refit_batch: Y is not a valid {fit.family.name} response{counts}: "
-                            f"{error}") from error
+    fit.kind.check_responses(Y, np.asarray(fit.prior_weights)[:, None])
     return Y
 
 
@@ -298,20 +279,25 @@ def refit_batch(fit, Y, chunk_size: int = 2000, vmap_width: int | None = None, p
     Y = batch_responses(fit, Y)
     chunk_size = arguments.integer(chunk_size, "chunk_size", minimum=1)
     max_iterations = arguments.integer(max_iterations, "max_iterations", minimum=1)
-    kind, constants = _replicate_setup(fit, max_iterations)
+    kind, constants, response_offset = _replicate_inputs(fit.kind, fit, max_iterations)
     vmap_width = default_vmap_width(fit) if vmap_width is None else \
         arguments.integer(vmap_width, "vmap_width", minimum=1)
-    responses = Y.T if kind.family is not None else (Y - fit.spec.offset[:, None]).T
+    responses = (Y - response_offset[:, None]).T
     pieces = _run_chunks(kind, constants, responses, chunk_size, vmap_width, progress)
     n = responses.shape[0]
     stacked = ReplicateFit(*(np.concatenate([getattr(p, f) for p in pieces])[:n] for f in ReplicateFit._fields))
-    criterion_name = "REML" if getattr(fit, "reml", False) else "deviance"
-    return BatchResult(*stacked, theta_names=list(fit.theta.index), fixef_names=list(fit.fixef.index),
-                       criterion_name=criterion_name,
-                       term_columns=tuple(t.n_columns for t in fit.spec.terms),
-                       sigma_scales_covariance=not hasattr(fit, "family"),
-                       has_residual=fit._has_residual(),
-                       term_structures=tuple(t.structure for t in fit.spec.terms))
+    return batch_result(fit, stacked)
+
+
+def batch_result(fit, records: FitRecord) -> BatchResult:
+    """The ``BatchResult`` of records (leading axis: replicate) of refits of ``fit``'s design."""
+    terms = fit.spec.terms
+    return BatchResult(*records, theta_names=list(fit.theta.index), fixef_names=list(fit.fixef.index),
+                       criterion_name=fit.kind.criterion_name,
+                       term_columns=tuple(t.n_columns for t in terms),
+                       sigma_scales_covariance=fit.kind.sigma_scales_covariance,
+                       has_residual=fit.kind.has_residual,
+                       term_structures=tuple(t.structure for t in terms))
 
 
 def default_statistic(batch: BatchResult) -> pd.DataFrame:
@@ -354,16 +340,34 @@ class BootstrapResult:
 
 
 def _replicate_setup(fit, max_iterations: int):
-    """(kind, constants) of the fit's replicate function, on the model's own (unpadded) design:
-    padded levels measured 2.5-3x slower in vmapped sleepstudy batches (while they cost single
-    fits about 10%), so batches compile for their exact shapes. Refits start from the fit's
-    estimates, as lme4's refit and bootMer do."""
+    """(kind, constants) of the fit's replicate function (``_replicate_inputs``)."""
+    return _replicate_inputs(fit.kind, fit, max_iterations)[:2]
+
+
+@singledispatch
+def _replicate_inputs(model_kind, fit, max_iterations: int):
+    """(kind, constants, response offset) of the fit's replicate function, on the model's own
+    (unpadded) design: padded levels measured 2.5-3x slower in vmapped sleepstudy batches (while
+    they cost single fits about 10%), so batches compile for their exact shapes. Refits start
+    from the fit's estimates, as lme4's refit and bootMer do. The response offset is what each
+    response has subtracted before its replicate fits it."""
+    raise TypeError(f"refit_batch: no batch refits for a {type(model_kind).__name__} model")
+
+
+@_replicate_inputs.register
+def _(model_kind: GeneralizedKind, fit, max_iterations: int):
     spec = fit.spec
-    if hasattr(fit, "family"):
-        start = np.concatenate([lmm.refit_start(fit.theta_values, spec.design.layout), fit.beta])
-        return (ReplicateKind(fit.family, False, fit.nAGQ, max_iterations),
-                (fit.data, start, np.float64(spec.n_obs)))
+    start = np.concatenate([lmm.refit_start(fit.theta_values, spec.design.layout), fit.beta])
+    # (the GLMM's arrays carry the offset)
+    return (ReplicateKind(model_kind.family, False, model_kind.n_agq, max_iterations),
+            (fit.problem, start, np.float64(spec.n_obs)), np.zeros(spec.n_obs))
+
+
+@_replicate_inputs.register
+def _(model_kind: LinearKind, fit, max_iterations: int):
+    spec = fit.spec
     weights = np.asarray(spec.frame.weights, np.float64)
     theta0 = lmm.refit_start(fit.theta_values, spec.design.layout,
                              scale=lmm.theta_scale(spec.design, weights, xp=np))
-    return (ReplicateKind(None, bool(fit.reml), 0, max_iterations), (spec.design, weights, theta0))
+    return (ReplicateKind(None, model_kind.reml, 0, max_iterations), (spec.design, weights, theta0),
+            spec.offset)

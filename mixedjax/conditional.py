@@ -53,9 +53,11 @@ def precision_inverse_blocks(theta, problem, spec) -> list[np.ndarray]:
     return out
 
 
-def conditional_variances(fit) -> list[np.ndarray]:
-    """Var(b_g | y) per term and level: s^2 T_i (P^{-1})_g T_i'."""
-    inverse_blocks = precision_inverse_blocks(fit.theta_values, fit.problem, fit.spec)
-    factors = term_factors(fit.theta_values, fit.spec)
-    return [fit._covariance_scale * np.einsum("ab,lbc,dc->lad", T, block, T)
+def conditional_variances(theta, problem, spec, scale: float) -> list[np.ndarray]:
+    """Var(b_g | y) per term and level: s^2 T_i (P^{-1})_g T_i', with ``problem`` the penalized
+    least-squares problem of P (for glmer: with the Fisher weights at the fit) and ``scale``
+    s^2 (sigma^2 for lmer, 1 for glmer)."""
+    inverse_blocks = precision_inverse_blocks(theta, problem, spec)
+    factors = term_factors(theta, spec)
+    return [scale * np.einsum("ab,lbc,dc->lad", T, block, T)
             for T, block in zip(factors, inverse_blocks)]

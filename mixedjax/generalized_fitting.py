@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from functools import cache, partial
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -26,11 +27,13 @@ from ._jax import is_traced, to_host
 from . import glmm, lmm
 from .design import build_design
 from .families import Family, family_call
+from .fit_record import FitRecord, is_singular
 from .formula import FormulaError, _split_top_level
 from .frame import DataError
 from .model import ModelSpec
-from .optimize import Memo, minimize, minimize_host, packed, unpacked, value_grad_hess
+from .optimize import Memo, OptimizeResult, minimize, minimize_host, packed, unpacked, value_grad_hess
 from .terms import evaluate_expression
+from .variance_parameters import term_factors
 
 
 def _binomial_response(spec: ModelSpec, prior_weights: np.ndarray):
@@ -143,10 +146,21 @@ def _padding_offset(family: Family) -> float:
     return float(family.link.linkfun(family.padding_response))
 
 
+class GeneralizedFit(NamedTuple):
+    """What a single glmer fit produced (``fit_model``)."""
+
+    stage1: OptimizeResult       # nAGQ = 0's record (stage 2's where stage 1 was skipped)
+    optimizer: OptimizeResult    # the final stage's record
+    hessian: np.ndarray          # of the final objective at the optimum
+    pieces: glmm.LaplacePieces   # at the optimum, on the model's own levels and rows
+    covariance: glmm.BetaCovariance
+    record: FitRecord
+
+
 def fit_model(spec: ModelSpec, y, weights, family: Family, theta0, n_agq: int,
-              max_iterations: int = 100, start=None, mustart=None):
+              max_iterations: int = 100, start=None, mustart=None) -> GeneralizedFit:
     """``fit_generalized`` on the fit design, with the conditional modes and fitted means
-    returned on the model's own levels and rows."""
+    returned on the model's own levels and rows, and the fit's record."""
     data = fit_glmm_data(spec, y, weights, family, mustart)
     _prefetch_programs(data, family, n_agq)
     stage1, final, theta, beta, hessian, pieces = fit_generalized(data, theta0, family, n_agq,
@@ -156,7 +170,18 @@ def fit_model(spec: ModelSpec, y, weights, family: Family, theta0, n_agq: int,
                                               np.float64(spec.n_obs), n_agq > 0)
     if spec.padded:
         pieces = pieces._replace(u=spec.unpad_random(pieces.u), mu=np.asarray(pieces.mu)[:spec.n_obs])
-    return stage1, final, theta, beta, hessian, pieces, float(sigma), to_host(covariance)
+    covariance = to_host(covariance)
+    return GeneralizedFit(stage1, final, np.asarray(hessian), pieces, covariance,
+                          fit_record(spec, final, theta, beta, float(sigma), covariance.matrix))
+
+
+def fit_record(spec: ModelSpec, final: OptimizeResult, theta, beta, sigma: float, vcov) -> FitRecord:
+    """A single fit's record, on the host: the criterion is the final objective (Laplace, AGQ or
+    nAGQ = 0 deviance), the SEs those of ``glmm.beta_covariance``'s vcov(beta)."""
+    theta = np.asarray(theta)
+    return FitRecord(theta, np.asarray(beta), np.sqrt(np.diag(np.asarray(vcov))), sigma,
+                     float(final.fun), int(final.iterations), int(final.status),
+                     bool(is_singular(term_factors(theta, spec), np)))
 
 
 def _prefetch_programs(data: glmm.GLMMData, family: Family, n_agq: int) -> None:

@@ -17,7 +17,10 @@ from . import arguments, glmm, lmm
 from .display import SummaryData
 from .families import Family, as_family, family_call
 from .frame import DataError
-from .generalized_fitting import _response, _rx_covariance, fit_model, glmm_data, starting_means
+from .conditional import conditional_variances
+from .generalized_fitting import (GeneralizedFit, _response, _rx_covariance, fit_model, glmm_data,
+                                  starting_means)
+from .model_kinds import GeneralizedKind
 from .model import caller_data_name, model_spec, rank_message, response_values
 from .predict import predict
 from .results import (ConvergenceError, ConvergenceWarning, MixedModelResults, OptimizerSummary, SINGULAR_MESSAGE,
@@ -71,44 +74,47 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nAGQ: int = 1, we
         return jax.jit(lambda x: glmm.agq_deviance(x[:n_theta], x[n_theta:], arrays, family, nAGQ))
     theta0 = lmm.theta_start(spec.design.layout) if start is None else \
         arguments.start_vector(start, spec.theta_names())
-    outputs = fit_model(spec, y, prior_weights, family, np.asarray(theta0, float), nAGQ, max_iterations,
-                        mustart=mu_start)
+    fitted = fit_model(spec, y, prior_weights, family, np.asarray(theta0, float), nAGQ, max_iterations,
+                       mustart=mu_start)
     name = data_name if data_name is not None else caller_data_name(data)
-    fit = GeneralizedLinearMixedModel(spec, arrays, family, nAGQ, outputs, name)
-    fit.optimizer_max_iterations = max_iterations
-    return fit
+    return GeneralizedLinearMixedModel(spec, arrays, family, nAGQ, fitted, name, max_iterations)
 
 
 class GeneralizedLinearMixedModel(MixedModelResults):
     """A fitted GLMM (lme4's ``glmerMod``). Var(b) = Lambda Lambda' (not scaled by sigma^2, as
     lme4 >= 2.0-1 reports it)."""
 
-    def __init__(self, spec, data, family: Family, n_agq: int, outputs, data_name):
-        stage1, final, theta, beta, hessian, pieces, sigma, covariance = outputs
-        self.spec, self.data, self.family, self.nAGQ, self.data_name = spec, data, family, n_agq, data_name
-        self.theta_values = np.asarray(theta)
-        self.beta = np.asarray(beta)
+    def __init__(self, spec, data, family: Family, n_agq: int, fitted: GeneralizedFit, data_name,
+                 max_iterations: int = 100):
+        """``data``: the GLMM's arrays on the model's own design (``glmm_data``); ``fitted``:
+        what ``generalized_fitting.fit_model`` returned; ``max_iterations``: the optimizer's
+        limit, which refits keep."""
+        self.spec, self.problem, self.data_name = spec, data, data_name
+        self.kind = GeneralizedKind(family, n_agq)
+        self.optimizer_max_iterations = max_iterations
+        self.record = record = fitted.record
+        pieces, final = fitted.pieces, fitted.optimizer
+        self.theta_values = record.theta
+        self.beta = record.beta
         self.u = np.asarray(pieces.u)
         self.b = self._spherical_to_b(self.u)
         self.mu = np.asarray(pieces.mu)
         self.y = np.asarray(data.y)
         self.prior_weights = np.asarray(data.weights)
-        self._objective = float(final.fun)
         self._ussq = float(pieces.ussq)
-        self._covariance_scale = 1.0
-        self.sigma = sigma
-        self.hessian = np.asarray(hessian)
-        self.vcov_matrix = np.asarray(covariance.matrix)
-        vcov_warning = (HESSIAN_FALLBACK_MESSAGE if n_agq > 0 and bool(covariance.from_rx) else None)
-        singular = self.is_singular
-        n_theta = len(self.theta_values)
+        self.sigma = record.sigma
+        self.hessian = fitted.hessian
+        self.vcov_matrix = np.asarray(fitted.covariance.matrix)
+        vcov_warning = (HESSIAN_FALLBACK_MESSAGE if n_agq > 0 and bool(fitted.covariance.from_rx)
+                        else None)
+        singular = record.singular
         messages = convergence_messages(np.asarray(final.grad), np.asarray(final.hess), singular)
         stopped = stop_message(final)
         if stopped:
             messages.insert(0, stopped)
         self.optimizer = OptimizerSummary.from_result(final, OPTIMIZER_NAME, messages)
-        self.stage1 = OptimizerSummary.from_result(stage1, OPTIMIZER_NAME)
-        if not (np.isfinite(self._objective) and np.all(np.isfinite(self.beta))):
+        self.stage1 = OptimizerSummary.from_result(fitted.stage1, OPTIMIZER_NAME)
+        if not (np.isfinite(record.criterion) and np.all(np.isfinite(self.beta))):
             raise ConvergenceError(
                 "glmer: the fit produced a non-finite deviance or fixed effects (PIRLS failed); "
                 "check for complete separation, extreme offsets or badly scaled predictors")
@@ -120,7 +126,21 @@ class GeneralizedLinearMixedModel(MixedModelResults):
             warnings.warn(message, ConvergenceWarning, stacklevel=3)
         if singular:
             warnings.warn(SINGULAR_MESSAGE, SingularFitWarning, stacklevel=3)
-        del n_theta
+
+    @property
+    def family(self) -> Family:
+        """The response's family and link (lme4's ``family(fit)``)."""
+        return self.kind.family
+
+    @property
+    def nAGQ(self) -> int:
+        """Points of the adaptive Gauss-Hermite quadrature (1: Laplace, 0: beta inside PIRLS)."""
+        return self.kind.n_agq
+
+    @property
+    def data(self) -> glmm.GLMMData:
+        """The GLMM's arrays on the model's own design (``problem``; kept under this name)."""
+        return self.problem
 
     def refit(self, newresp) -> GeneralizedLinearMixedModel:
         """lme4's ``refit(fit, newresp)``: the same design fitted to a new response, starting from
@@ -131,16 +151,14 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         y, weights = self._new_response(newresp)
         layout = self.spec.design.layout
         theta0 = lmm.refit_start(self.theta_values, layout)
-        max_iterations = getattr(self, "optimizer_max_iterations", 100)
+        max_iterations = self.optimizer_max_iterations
         # the family's starting means where the link is finite there, else this fit's
         mustart = np.asarray(self.family.mustart(y, weights), float)
-        mustart = np.where(self.family.link.valid_mean(mustart), mustart, self.data.mustart)
-        outputs = fit_model(self.spec, y, weights, self.family, theta0, self.nAGQ, max_iterations,
-                            start=np.concatenate([theta0, self.beta]), mustart=mustart)
-        fit = GeneralizedLinearMixedModel(self.spec, glmm_data(self.spec, y, weights, self.family, mustart),
-                                          self.family, self.nAGQ, outputs, self.data_name)
-        fit.optimizer_max_iterations = max_iterations
-        return fit
+        mustart = np.where(self.family.link.valid_mean(mustart), mustart, self.problem.mustart)
+        fitted = fit_model(self.spec, y, weights, self.family, theta0, self.nAGQ, max_iterations,
+                           start=np.concatenate([theta0, self.beta]), mustart=mustart)
+        return GeneralizedLinearMixedModel(self.spec, glmm_data(self.spec, y, weights, self.family, mustart),
+                                           self.family, self.nAGQ, fitted, self.data_name, max_iterations)
 
     def _new_response(self, newresp):
         """(y, prior weights) of a refit's response, checked as glmer checks a response."""
@@ -180,7 +198,7 @@ class GeneralizedLinearMixedModel(MixedModelResults):
     def vcov_rx(self) -> np.ndarray:
         """vcov(beta) from R_X of the weighted PLS system at the optimum (theta treated as known)."""
         dispersion = self.sigma ** 2 if self.family.has_dispersion else 1.0
-        return np.asarray(_rx_covariance(self.theta_values, self.beta, self.u, self.data, self.family,
+        return np.asarray(_rx_covariance(self.theta_values, self.beta, self.u, self.problem, self.family,
                                          dispersion))
 
 
@@ -188,25 +206,19 @@ class GeneralizedLinearMixedModel(MixedModelResults):
     @property
     def loglik(self) -> float:
         """-D/2 (Laplace or AGQ approximation; for nAGQ > 1 on lme4's deviance-residual scale)."""
-        return -0.5 * self._objective
+        return -0.5 * self.record.criterion
 
     llf = loglik
 
     @property
     def deviance(self) -> float:
         """-2 log-likelihood (the summary's ``deviance`` column)."""
-        return self._objective
+        return self.record.criterion
 
     def _glance_criterion(self) -> tuple[str, float]:
         """broom.mixed's deviance: lme4's ``deviance(fit)``, the sum of squared deviance
         residuals (not -2 logLik, which the summary's deviance column shows)."""
         return ("deviance", float(np.sum(self._residual_values("deviance") ** 2)))
-
-    def _estimates_scale(self) -> bool:
-        return self.family.has_dispersion
-
-    def _has_residual(self) -> bool:
-        return self.family.has_dispersion
 
     # ---- fitted values and residuals -------------------------------------------------------------------
     def _fisher_weights(self, eta):
@@ -256,13 +268,11 @@ class GeneralizedLinearMixedModel(MixedModelResults):
                        se_fit=se_fit, na_action=na_action)
 
     def _conditional_variances(self) -> list[np.ndarray]:
-        from .conditional import precision_inverse_blocks
         eta = self.linear_predictor()
         w = self._fisher_weights(eta)
-        problem = lmm.linear_problem_compiled(self.data.design_re, w, np.ones_like(eta))  # any response with r'Wr > 0
-        blocks = precision_inverse_blocks(self.theta_values, problem, self.spec)
-        return [np.einsum("ab,lbc,dc->lad", T, block, T)
-                for T, block in zip(term_factors(self.theta_values, self.spec), blocks)]
+        # (any response with r'Wr > 0: the precision does not depend on it)
+        problem = lmm.linear_problem_compiled(self.problem.design_re, w, np.ones_like(eta))
+        return conditional_variances(self.theta_values, problem, self.spec, 1.0)
 
     def coef_table(self, ddf=None) -> pd.DataFrame:
         """lme4's Wald z table (Estimate, Std. Error, z value, Pr(>|z|)); Satterthwaite and
@@ -279,7 +289,7 @@ class GeneralizedLinearMixedModel(MixedModelResults):
 
     def summary_data(self, legacy_varcorr: bool = False) -> SummaryData:
         from math import erfc, sqrt
-        est, se = self.beta, np.sqrt(np.diag(self.vcov_matrix))
+        est, se = self.beta, self.record.se
         z = est / se
         p = np.array([erfc(abs(v) / sqrt(2.0)) for v in z])
         blocks = self._varcorr_blocks()

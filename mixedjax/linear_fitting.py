@@ -12,6 +12,7 @@ recompiles.
 from __future__ import annotations
 
 from functools import partial
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -21,9 +22,11 @@ from . import _jax  # noqa: F401  (float64)
 from .compilation import jit
 from ._jax import is_traced, to_host
 from . import blocks, lmm
+from .fit_record import FitRecord, is_singular
 from .model import ModelSpec
-from .optimize import (Memo, QuasiNewtonDerivatives, minimize, minimize_host, packed, unpacked,
-                       value_grad_hess)
+from .optimize import (Memo, OptimizeResult, QuasiNewtonDerivatives, minimize, minimize_host, packed,
+                       unpacked, value_grad_hess)
+from .variance_parameters import term_factors
 
 
 def fit_linear(design, weights, response, theta0, reml: bool, max_iterations: int = 100):
@@ -157,16 +160,45 @@ def _unscaled(result, scale, xp):
                            hess=result.hess / xp.outer(scale, scale))
 
 
-def fit_model(spec: ModelSpec, y, theta0, reml: bool, max_iterations: int = 100):
+class LinearFit(NamedTuple):
+    """What a single lmer fit produced (``fit_model``)."""
+
+    problem: lmm.LinearProblem      # the cross-products the fit ran on (``spec.fit_design``'s)
+    optimizer: OptimizeResult       # the Newton iteration's record, in theta
+    solution: lmm.Solution          # beta, u, b and the deviance components at the optimum
+    record: FitRecord
+    vcov: np.ndarray                # vcov(beta) = sigma^2 (R_X' R_X)^{-1}
+
+
+def fit_model(spec: ModelSpec, y, theta0, reml: bool, max_iterations: int = 100) -> LinearFit:
     """``fit_linear`` on the spec's fit design (``ModelSpec.fit_design``: padded to shape classes,
     so that nearby sizes share compiled programs), with the conditional modes returned on the
-    model's own levels. The problem returned is the fit design's."""
+    model's own levels, and the fit's record. The problem returned is the fit design's."""
     weights, response = spec.fit_rows(spec.frame.weights), spec.fit_rows(y - spec.offset)
     problem, result, theta, solution = fit_linear(spec.fit_design, weights, response, theta0,
                                                   reml, max_iterations)
     if spec.padded:
         solution = solution._replace(u=spec.unpad_random(solution.u), b=spec.unpad_random(solution.b))
-    return problem, result, theta, solution
+    record, vcov = fit_record(spec, problem, result, theta, solution, reml)
+    return LinearFit(problem, result, solution, record, vcov)
+
+
+def fit_record(spec: ModelSpec, problem: lmm.LinearProblem, result: OptimizeResult, theta, solution,
+               reml: bool) -> tuple[FitRecord, np.ndarray]:
+    """(record, vcov(beta)) of a single fit, on the host: sigma^2 = r^2 / (n - p) (REML) or
+    r^2 / n (ML), vcov(beta) = sigma^2 (R_X' R_X)^{-1}, the criterion minimized."""
+    components = lmm.DevianceComponents(*(float(c) for c in solution.components))
+    n, p = float(problem.n_obs), spec.design.layout.n_fixed
+    sigma = float(np.sqrt(components.pwrss / (n - p if reml else n)))
+    RXt = np.asarray(solution.RXt)
+    RXt_inv = np.linalg.inv(RXt) if RXt.size else RXt
+    vcov = sigma ** 2 * (RXt_inv.T @ RXt_inv)
+    criterion = float(lmm.objective(components, n, p, float(problem.log_det_weights), reml, xp=np))
+    theta = np.asarray(theta)
+    record = FitRecord(theta, np.asarray(solution.beta), np.sqrt(np.diag(vcov)), sigma, criterion,
+                       int(result.iterations), int(result.status),
+                       bool(is_singular(term_factors(theta, spec), np)))
+    return record, vcov
 
 
 @partial(jit, static_argnames=("reml", "max_iterations"))

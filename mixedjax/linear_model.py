@@ -16,7 +16,8 @@ from . import _jax  # noqa: F401  (float64)
 from . import arguments, lmm
 from .conditional import conditional_variances
 from .display import SummaryData
-from .linear_fitting import fit_model
+from .linear_fitting import LinearFit, fit_model
+from .model_kinds import LinearKind
 from .model import (ModelSpec, caller_data_name, model_spec, numeric_response, rank_message,
                     refit_response)
 from .predict import predict
@@ -50,12 +51,9 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights=None, offs
             spec.design, spec.frame.weights, xp=np)
     else:
         theta0 = arguments.start_vector(start, spec.theta_names())
-    problem, result, theta, solution = fit_model(spec, y, np.asarray(theta0, float), REML,
-                                                 max_iterations)
     name = data_name if data_name is not None else caller_data_name(data)
-    fit = LinearMixedModel(spec, y, problem, result, theta, solution, REML, name)
-    fit.optimizer_max_iterations = max_iterations
-    return fit
+    return LinearMixedModel(spec, y, fit_model(spec, y, np.asarray(theta0, float), REML, max_iterations),
+                            REML, name, max_iterations)
 
 
 class LinearMixedModel(MixedModelResults):
@@ -64,27 +62,28 @@ class LinearMixedModel(MixedModelResults):
     y | b ~ N(X beta + Z b + offset, sigma^2 W^{-1}), b ~ N(0, sigma^2 Lambda Lambda').
     """
 
-    def __init__(self, spec: ModelSpec, y, fit_problem, result, theta, solution, reml: bool,
-                 data_name):
-        """``fit_problem`` is the problem the fit ran on (on ``spec.fit_design``)."""
-        self.spec, self.y, self.reml, self.data_name = spec, y, reml, data_name
+    def __init__(self, spec: ModelSpec, y, fitted: LinearFit, reml: bool, data_name,
+                 max_iterations: int = 100):
+        """``fitted`` is what ``linear_fitting.fit_model`` returned (its problem is on
+        ``spec.fit_design``); ``max_iterations`` is the optimizer's limit, which refits keep."""
+        self.spec, self.y, self.data_name = spec, y, data_name
+        self.kind = LinearKind(bool(reml))
+        self.optimizer_max_iterations = max_iterations
+        self.record = fitted.record
+        fit_problem, solution = fitted.problem, fitted.solution
         self._n_obs = float(fit_problem.n_obs)
         self._log_det_weights = float(fit_problem.log_det_weights)
         if not spec.padded:
             self.problem = fit_problem
-        self.theta_values = np.asarray(theta)
-        self.beta = np.asarray(solution.beta)
+        self.theta_values = self.record.theta
+        self.beta = self.record.beta
         self.b = np.asarray(solution.b)
         self.u = np.asarray(solution.u)
-        components = solution.components
-        self._components = lmm.DevianceComponents(*(float(c) for c in components))
-        n, p = self._n_obs, spec.design.layout.n_fixed
-        self.sigma = float(np.sqrt(self._components.pwrss / (n - p if reml else n)))
-        self._covariance_scale = self.sigma ** 2
-        RXt = np.asarray(solution.RXt)
-        RXt_inv = np.linalg.inv(RXt) if RXt.size else RXt
-        self.vcov_matrix = self.sigma ** 2 * (RXt_inv.T @ RXt_inv)
-        singular = self.is_singular
+        self._components = lmm.DevianceComponents(*(float(c) for c in solution.components))
+        self.sigma = self.record.sigma
+        self.vcov_matrix = fitted.vcov
+        self.prior_weights = np.asarray(spec.frame.weights, float)
+        result, singular = fitted.optimizer, self.record.singular
         messages = convergence_messages(np.asarray(result.grad), np.asarray(result.hess), singular)
         stopped = stop_message(result)
         if stopped:
@@ -94,6 +93,11 @@ class LinearMixedModel(MixedModelResults):
             warnings.warn(message, ConvergenceWarning, stacklevel=3)
         if singular:
             warnings.warn(SINGULAR_MESSAGE, SingularFitWarning, stacklevel=3)
+
+    @property
+    def reml(self) -> bool:
+        """Whether the fit maximized the REML criterion (lme4's REML = TRUE) rather than ML."""
+        return self.kind.reml
 
     @cached_property
     def problem(self) -> lmm.LinearProblem:
@@ -105,7 +109,10 @@ class LinearMixedModel(MixedModelResults):
     # ---- criteria ----------------------------------------------------------------------------
     def _criterion(self, reml: bool) -> float:
         """The REML or ML formula at the fitted components (a REML fit's ML deviance uses the
-        same ldL2 and pwrss, as lme4's deviance(fit, REML = FALSE))."""
+        same ldL2 and pwrss, as lme4's deviance(fit, REML = FALSE)); the one the fit minimized is
+        its record's."""
+        if reml == self.reml:
+            return float(self.record.criterion)
         return float(lmm.objective(self._components, self._n_obs, self.spec.design.layout.n_fixed,
                                    self._log_det_weights, reml, xp=np))
 
@@ -151,7 +158,7 @@ class LinearMixedModel(MixedModelResults):
         return self._on_rows(self._residual_values(type, scaled), "residuals", na_action)
 
     def _conditional_variances(self) -> list[np.ndarray]:
-        return conditional_variances(self)
+        return conditional_variances(self.theta_values, self.problem, self.spec, self._covariance_scale)
 
     def deviance_function(self, reml: bool | None = None):
         """The profiled deviance (REML criterion if ``reml``) as a jitted, differentiable function
@@ -168,11 +175,8 @@ class LinearMixedModel(MixedModelResults):
         spec = self.spec
         start = lmm.refit_start(self.theta_values, spec.design.layout,
                                 scale=lmm.theta_scale(spec.design, spec.frame.weights, xp=np))
-        problem, result, theta, solution = fit_model(spec, y, start, self.reml,
-                                                     self.optimizer_max_iterations)
-        fit = LinearMixedModel(self.spec, y, problem, result, theta, solution, self.reml, self.data_name)
-        fit.optimizer_max_iterations = self.optimizer_max_iterations
-        return fit
+        return LinearMixedModel(spec, y, fit_model(spec, y, start, self.reml, self.optimizer_max_iterations),
+                                self.reml, self.data_name, self.optimizer_max_iterations)
 
     def predict(self, newdata: pd.DataFrame | None = None, re_form=None,
                 allow_new_levels: bool = False, type: str = "response", se_fit: bool = False,
@@ -201,7 +205,7 @@ class LinearMixedModel(MixedModelResults):
 
     # ---- summary ---------------------------------------------------------------------------------
     def summary_data(self) -> SummaryData:
-        est, se = self.beta, np.sqrt(np.diag(self.vcov_matrix))
+        est, se = self.beta, self.record.se
         common = dict(
             kind="lmer", formula=self.spec.formula.expanded_text, data_name=self.data_name,
             reml=self.reml, resid_quantiles=scaled_quantiles(self._residual_values("pearson", scaled=True)),

@@ -46,7 +46,8 @@ from . import arguments, glmm, lmm
 from ._jax import to_host
 from .compilation import jit
 from .families import Link, NegativeBinomial, negative_binomial, poisson
-from .generalized_fitting import _response, fit_glmm_data, fit_model, glmm_data, starting_means
+from .generalized_fitting import (GeneralizedFit, _response, fit_glmm_data, fit_model, fit_record,
+                                  glmm_data, starting_means)
 from .generalized_model import GeneralizedLinearMixedModel
 from .model import caller_data_name, model_spec
 from .optimize import MAX_ITERATIONS, NO_PROGRESS, Memo, minimize_host, packed, unpacked, value_grad_hess
@@ -168,9 +169,10 @@ def glmer_nb(formula: str, data, weights=None, offset=None, link: str = "log", n
     layout = spec.design.layout
     # lme4's start: a Poisson glmer (its estimates also start the joint search)
     start_family = poisson(link)
-    outputs = fit_model(spec, y, prior_weights, start_family, lmm.theta_start(layout), 1, max_iterations,
-                        mustart=starting_means(spec, data, start_family, y, prior_weights))
-    theta0, beta0, poisson_mu = outputs[2], outputs[3], np.asarray(outputs[5].mu)
+    poisson_fit = fit_model(spec, y, prior_weights, start_family, lmm.theta_start(layout), 1, max_iterations,
+                            mustart=starting_means(spec, data, start_family, y, prior_weights))
+    theta0, beta0 = poisson_fit.record.theta, poisson_fit.record.beta
+    poisson_mu = np.asarray(poisson_fit.pieces.mu)
     size0 = theta_ml(y, poisson_mu, prior_weights) if theta_start is None else theta_start
     mu_start = starting_means(spec, data, family, y, prior_weights)
     fit_data = fit_glmm_data(spec, y, prior_weights, family, mu_start)
@@ -187,10 +189,10 @@ def glmer_nb(formula: str, data, weights=None, offset=None, link: str = "log", n
         pieces = pieces._replace(u=spec.unpad_random(pieces.u), mu=np.asarray(pieces.mu)[:spec.n_obs])
     family = negative_binomial(size, link)
     name = data_name if data_name is not None else caller_data_name(data)
+    fitted = GeneralizedFit(record, record, hessian, pieces, covariance,
+                            fit_record(spec, record, z[:n_theta], z[n_theta:-1], 1.0, covariance.matrix))
     fit = NegativeBinomialMixedModel(spec, glmm_data(spec, y, prior_weights, family, mu_start), family, 1,
-                                     (record, record, z[:n_theta], z[n_theta:-1], hessian, pieces, 1.0,
-                                      covariance), name)
-    fit.optimizer_max_iterations = max_iterations
+                                     fitted, name, max_iterations)
     if size >= POISSON_LIKE_SIZE:
         warnings.warn(f"glmer_nb: theta = {size:.4g}: the counts show no overdispersion beyond the "
                       "random effects; a Poisson glmer fits as well", UserWarning, stacklevel=2)

@@ -199,16 +199,18 @@ def plot_profile(profile, level: float = 0.95, ax=None):
 def plot_bootstrap(boot, bins: int = 30, ax=None):
     """Histograms of each bootstrap statistic (converged replicates), with the estimate of the
     original fit (``t0``) as a vertical line. ``boot`` is what ``fit.bootstrap(...)`` returns."""
-    if not all(hasattr(boot, name) for name in ("replicates", "t0", "batch")):
+    try:  # (batch.py, which defines BootstrapResult, imports this module for its plot method)
+        replicates, t0, converged = boot.replicates, boot.t0, np.asarray(boot.batch.converged)
+    except AttributeError:
         raise TypeError("boot must be a BootstrapResult (from fit.bootstrap(nsim)), "
-                        f"got {type(boot).__name__}")
-    replicates = boot.replicates[np.asarray(boot.batch.converged)]
+                        f"got {type(boot).__name__}") from None
+    replicates = replicates[converged]
     axes = _panels(ax, replicates.shape[1], max_columns=4,
                    title=f"Parametric bootstrap: {len(replicates)} converged replicates; "
                          "red line: the fit's estimate")
     for axis, name in zip(axes, replicates.columns):
         axis.hist(replicates[name].to_numpy(float), bins=bins, color="C0", alpha=0.7)
-        axis.axvline(float(boot.t0[name]), color="C3", lw=1.5, label="estimate")
+        axis.axvline(float(t0[name]), color="C3", lw=1.5, label="estimate")
         axis.yaxis.get_major_locator().set_params(integer=True)  # counts
         axis.set(xlabel=name, ylabel="replicates", title=name)
     return _returned(axes)

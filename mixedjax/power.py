@@ -19,6 +19,7 @@ from . import arguments
 from .families import as_family
 from .formula import parse_formula
 from .model import model_spec
+from .model_kinds import GeneralizedKind, LinearKind
 
 
 def _design_with_response(formula: str, design: pd.DataFrame, family) -> pd.DataFrame:
@@ -60,13 +61,13 @@ def simulate_formula(formula: str, design: pd.DataFrame, beta, theta, sigma: flo
     stand_in = SimpleNamespace(
         spec=spec, beta=_named(beta, spec.fixed.names, "beta"),
         theta_values=_named(theta, spec.theta_names(), "theta"), sigma=float(sigma),
-        u=np.zeros(spec.design.layout.n_random), prior_weights=spec.frame.weights)
-    if glmm:
-        stand_in.family = family
+        u=np.zeros(spec.design.layout.n_random), prior_weights=spec.frame.weights,
+        # (simulation reads the kind's family and scale, not how it would be fitted)
+        kind=GeneralizedKind(family, 1) if glmm else LinearKind(reml=True))
     model = simulation_model(stand_in)
     layout = spec.design.layout
     return draw_responses(model, seed, nsim, layout.term_levels, layout.term_columns,
-                          family if glmm else None, False)
+                          stand_in.kind.family, False)
 
 
 def power(formula: str, design: pd.DataFrame, beta, theta, sigma: float = 1.0, nsim: int = 1000,

@@ -17,7 +17,9 @@ from .display import (SummaryData, VarCorrBlock, format_print, format_summary, f
 from .frame import on_caller_rows
 from .model import ModelSpec
 from .optimize import MAX_ITERATIONS, NON_FINITE, STATUS_MESSAGES, OptimizeResult
-from .variance_parameters import SINGULAR_TOLERANCE, term_factors
+from .fit_record import FitRecord
+from .model_kinds import ModelKind
+from .variance_parameters import term_factors
 from .errors import ConvergenceError, ConvergenceWarning, SingularFitWarning  # noqa: F401  (their old home)
 
 SINGULAR_MESSAGE = "boundary (singular) fit: see help('isSingular')"
@@ -182,7 +184,7 @@ class BatchMethods:
         if method == "Wald":
             z = NormalDist().inv_cdf(upper)
             rows = {name: (np.nan, np.nan) for name in sig_names}
-            for name, est, se in zip(self.fixef.index, self.beta, np.sqrt(np.diag(self.vcov_matrix))):
+            for name, est, se in zip(self.fixef.index, self.beta, self.record.se):
                 rows[name] = (est - z * se, est + z * se)
             return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
         if method == "boot":
@@ -199,18 +201,11 @@ class BatchMethods:
 
 
 def statistic_of_fit(fit, statistic):
-    """Apply a batch statistic to the original fit (lme4's t0), through a one-replicate batch."""
-    from .batch import BatchResult
-    se = np.sqrt(np.diag(fit.vcov_matrix))
-    single = BatchResult(fit.theta_values[None], fit.beta[None], se[None], np.array([fit.sigma]),
-                         np.array([getattr(fit, "reml_criterion", None) if getattr(fit, "reml", False)
-                                   else fit.deviance]), np.array([fit.optimizer.iterations]),
-                         np.array([fit.optimizer.status]), np.array([fit.is_singular]),
-                         list(fit.theta.index), list(fit.fixef.index),
-                         "REML" if getattr(fit, "reml", False) else "deviance",
-                         tuple(t.n_columns for t in fit.spec.terms), not hasattr(fit, "family"),
-                         fit._has_residual(), tuple(t.structure for t in fit.spec.terms))
-    return statistic(single).iloc[0]
+    """Apply a batch statistic to the original fit (lme4's t0), through a one-replicate batch of
+    the fit's own record."""
+    from .batch import batch_result
+    single = FitRecord(*(np.asarray(value)[None] for value in fit.record))
+    return statistic(batch_result(fit, single)).iloc[0]
 
 
 def _sd_scale_statistic(batch) -> pd.DataFrame:
@@ -230,7 +225,16 @@ class MixedModelResults(BatchMethods):
     vcov_matrix: np.ndarray
     optimizer: OptimizerSummary
     data_name: str | None
-    _covariance_scale: float  # sigma^2 for lmer (Var(b) = sigma^2 T T'), 1 for glmer
+    kind: ModelKind  # what differs between lmer and glmer fits, decided in the constructor
+    record: FitRecord  # estimates, SEs, sigma, criterion, status, singularity: the fit's own
+    problem: object  # the arrays the fit's objective is a function of, on the model's design
+    prior_weights: np.ndarray
+    optimizer_max_iterations: int
+
+    @property
+    def _covariance_scale(self) -> float:
+        """sigma^2 for lmer (Var(b) = sigma^2 T T'), 1 for glmer."""
+        return self.sigma ** 2 if self.kind.sigma_scales_covariance else 1.0
 
     # ---- fixed effects -------------------------------------------------------------------
     @property
@@ -247,8 +251,7 @@ class MixedModelResults(BatchMethods):
 
     @property
     def se(self) -> pd.Series:
-        return pd.Series(np.sqrt(np.diag(self.vcov_matrix)), index=list(self.spec.fixed.names),
-                         name="se")
+        return pd.Series(np.array(self.record.se), index=list(self.spec.fixed.names), name="se")
 
     bse = se  # statsmodels' name
 
@@ -256,7 +259,7 @@ class MixedModelResults(BatchMethods):
     @property
     def tvalues(self) -> pd.Series:
         """Estimate / standard error of each fixed effect (lme4's t value; z value for glmer)."""
-        return pd.Series(self.beta / np.sqrt(np.diag(self.vcov_matrix)),
+        return pd.Series(self.beta / self.record.se,
                          index=list(self.spec.fixed.names), name="tvalues")
 
     @property
@@ -363,15 +366,12 @@ class MixedModelResults(BatchMethods):
                        self.varcorr, comp)
 
     def _has_residual(self) -> bool:
-        return True
+        return self.kind.has_residual
 
     @property
     def is_singular(self) -> bool:
         """lme4's isSingular: some diagonal element of theta is (numerically) zero."""
-        diagonal = []
-        for T in term_factors(self.theta_values, self.spec):
-            diagonal.extend(np.diag(T))
-        return bool(np.min(np.abs(diagonal)) < SINGULAR_TOLERANCE)
+        return self.record.singular
 
     @property
     def converged(self) -> bool:
@@ -456,7 +456,7 @@ class MixedModelResults(BatchMethods):
         return len(self.beta) + len(self.theta_values) + int(self._estimates_scale())
 
     def _estimates_scale(self) -> bool:
-        return True
+        return self.kind.has_residual
 
     @property
     def df_resid(self) -> int:

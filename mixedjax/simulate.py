@@ -99,15 +99,15 @@ def draw_response(key, model: SimulationModel, levels: tuple, columns: tuple,
 
 
 def simulation_model(fit) -> SimulationModel:
-    """The pieces of a fitted model that simulation needs."""
+    """The pieces of a fitted model that simulation needs (``fit``: a result object, or one with
+    its fields spec, kind, beta, theta_values, sigma, u and prior_weights)."""
     spec = fit.spec
-    glmm = hasattr(fit, "family")
-    weights = fit.prior_weights if glmm else spec.frame.weights
+    scale = fit.sigma if fit.kind.sigma_scales_covariance else 1.0
     return SimulationModel(
         np.asarray(spec.fixed.X @ fit.beta + spec.offset), tuple(np.asarray(t.codes) for t in spec.terms),
         tuple(np.asarray(t.X) for t in spec.terms),
         tuple(np.asarray(T) for T in term_factors(fit.theta_values, spec)),
-        np.asarray(1.0 if glmm else fit.sigma), np.asarray(fit.sigma), np.asarray(weights, float),
+        np.asarray(scale), np.asarray(fit.sigma), np.asarray(fit.prior_weights, float),
         np.asarray(fit.u))
 
 
@@ -115,8 +115,8 @@ def simulate(fit, nsim: int = 1, seed: int = 0, use_u: bool | tuple = False) -> 
     """nobs x nsim simulated responses (lme4's simulate(fit, nsim, seed, use.u, re.form))."""
     model = simulation_model(fit)
     layout = fit.spec.design.layout
-    family = getattr(fit, "family", None)
-    return draw_responses(model, seed, nsim, layout.term_levels, layout.term_columns, family, use_u)
+    return draw_responses(model, seed, nsim, layout.term_levels, layout.term_columns, fit.kind.family,
+                          use_u)
 
 
 def draw_responses(model: SimulationModel, seed: int, nsim: int, levels: tuple, columns: tuple,

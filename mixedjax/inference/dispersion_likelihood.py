@@ -118,5 +118,5 @@ def laplace_fit(fit, correlation: np.ndarray, start=None, response=None) -> Lapl
         start = np.concatenate([np.asarray(sdcor_from_theta(jnp.asarray(fit.theta_values), 1.0,
                                                             fit.spec.design.layout)),
                                 [fit.sigma], fit.beta])
-    data = fit.data if response is None else fit.data._replace(y=jnp.asarray(response, jnp.float64))
-    return _laplace_fit(data, jnp.asarray(start, jnp.float64), jnp.asarray(correlation), family=fit.family)
+    data = fit.problem if response is None else fit.problem._replace(y=jnp.asarray(response, jnp.float64))
+    return _laplace_fit(data, jnp.asarray(start, jnp.float64), jnp.asarray(correlation), family=fit.kind.family)

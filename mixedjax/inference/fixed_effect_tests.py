@@ -31,7 +31,7 @@ def method_name(ddf) -> str:
 
 
 def require_linear(fit) -> None:
-    if not hasattr(fit, "reml"):
+    if not fit.kind.ddf_tests:
         raise TypeError("Satterthwaite and Kenward-Roger degrees of freedom apply to linear mixed "
                         "models (lmer fits), as in lmerTest; for a glmer fit use coef_table(ddf=None) "
                         "(Wald z tests) or a likelihood-ratio test")
@@ -113,9 +113,9 @@ def coef_table(fit, ddf="Satterthwaite") -> pd.DataFrame:
     """lmerTest's coefficient table (ddf given) or lme4's (ddf=None: Estimate, Std. Error, t value;
     for glmer fits z value and Pr(>|z|))."""
     names = list(fit.fixef.index)
-    estimate, se = np.asarray(fit.beta), np.sqrt(np.diag(fit.vcov_matrix))
+    estimate, se = np.asarray(fit.beta), fit.record.se
     if ddf is None:
-        if not hasattr(fit, "reml"):
+        if not fit.kind.ddf_tests:
             z = estimate / se
             return pd.DataFrame({"Estimate": estimate, "Std. Error": se, "z value": z,
                                  "Pr(>|z|)": 2.0 * special.ndtr(-np.abs(z))}, index=names)

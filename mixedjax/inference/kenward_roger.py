@@ -73,7 +73,7 @@ def covariance_structure(spec, theta, sigma) -> tuple[np.ndarray, list[np.ndarra
 
 
 def check_applicable(fit) -> None:
-    if not getattr(fit, "reml", False):
+    if not fit.kind.reml:
         raise KenwardRogerError("Kenward-Roger's method is only available for REML fits (as in "
                                 "lmerTest); refit with REML=True or use ddf='Satterthwaite'")
     nonlinear = [str(t.bar) for t in fit.spec.terms if t.structure in ("cs", "ar1")]

@@ -24,16 +24,14 @@ import pandas as pd
 from jax.scipy.special import gammaincc
 
 from ..display import AnovaTable, lme4_formula_lines, r_deparse
-from ..generalized_model import GeneralizedLinearMixedModel
-from ..linear_model import LinearMixedModel, fit_model
-from ..model import caller_variable_name
 from ..errors import RefitMLWarning
+from ..linear_fitting import fit_model
+from ..linear_model import LinearMixedModel
+from ..model import caller_variable_name
+from ..results import MixedModelResults
 
 REFIT_MESSAGE = "refitting model(s) with ML (instead of REML)"
 COLUMNS = ["npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df", "Pr(>Chisq)"]
-# families whose -2 log L are of the same counts (a Poisson glmer against glmer_nb: the test of
-# overdispersion lme4 users run)
-COUNT_FAMILIES = {"poisson", "negative.binomial"}
 
 
 def chi_squared_upper(statistic: float, df: float) -> float:
@@ -44,17 +42,14 @@ def chi_squared_upper(statistic: float, df: float) -> float:
 def refit_ml(fit: LinearMixedModel) -> LinearMixedModel:
     """The ML fit of a REML-fitted model's design (lme4's ``refitML``), through the compiled fit
     of the same structure, starting from the REML theta."""
-    if not fit.reml:
+    if not fit.kind.reml:
         return fit
     spec = fit.spec
     with warnings.catch_warnings():
         # the refit's own convergence and singularity warnings are reported by the refit below
         warnings.simplefilter("ignore")
-        problem, result, theta, solution = fit_model(
-            spec, fit.y, np.asarray(fit.theta_values), False,
-            getattr(fit, "optimizer_max_iterations", 100))
-        refitted = LinearMixedModel(spec, fit.y, problem, result, theta, solution, False, fit.data_name)
-    refitted.optimizer_max_iterations = getattr(fit, "optimizer_max_iterations", 100)
+        fitted = fit_model(spec, fit.y, np.asarray(fit.theta_values), False, fit.optimizer_max_iterations)
+        refitted = LinearMixedModel(spec, fit.y, fitted, False, fit.data_name, fit.optimizer_max_iterations)
     for message in refitted.optimizer.messages:
         warnings.warn(f"ML refit of {spec.formula.text}: {message}", RuntimeWarning, stacklevel=3)
     return refitted
@@ -64,7 +59,7 @@ def _formula_text(fit) -> str:
     """The formula as lme4's call holds it, deparsed on one line (``||`` expanded for lmer)."""
     text = fit.spec.formula.text
     try:
-        lines = lme4_formula_lines(text, cutoff=500) if isinstance(fit, LinearMixedModel) \
+        lines = lme4_formula_lines(text, cutoff=500) if fit.kind.expands_double_bar \
             else r_deparse(text, cutoff=500)
     except (ValueError, RecursionError):
         return text
@@ -72,11 +67,10 @@ def _formula_text(fit) -> str:
 
 
 def _check_same_data(models: list, names: list[str]) -> None:
-    kinds = {isinstance(m, LinearMixedModel) for m in models}  # glmer_nb fits are glmer fits
-    unknown = [n for n, m in zip(names, models)
-               if not isinstance(m, (LinearMixedModel, GeneralizedLinearMixedModel))]
+    unknown = [n for n, m in zip(names, models) if not isinstance(m, MixedModelResults)]
     if unknown:
         raise TypeError(f"anova: {', '.join(unknown)} are not fitted lmer/glmer models")
+    kinds = {m.kind.name for m in models}  # glmer_nb fits are glmer fits
     if len(kinds) > 1:
         described = ", ".join(f"{n} ({type(m).__name__})" for n, m in zip(names, models))
         raise TypeError(f"anova: cannot compare linear (lmer) and generalized (glmer) fits: {described}; "
@@ -87,14 +81,10 @@ def _check_same_data(models: list, names: list[str]) -> None:
                          f"(nobs: {sizes}); fit them to the same rows (check missing values)")
     reference = models[0]
     for name, model in zip(names[1:], models[1:]):
-        same = np.array_equal(np.asarray(model.y), np.asarray(reference.y))
-        if same and isinstance(model, GeneralizedLinearMixedModel):
-            same = np.array_equal(model.prior_weights, reference.prior_weights) and \
-                (model.family.name == reference.family.name
-                 or {model.family.name, reference.family.name} <= COUNT_FAMILIES)
+        same = np.array_equal(np.asarray(model.y), np.asarray(reference.y)) and \
+            model.kind.same_response_law(reference.kind, model.prior_weights, reference.prior_weights)
         if not same:
-            families = (f", family {model.family.name} vs {reference.family.name}"
-                        if isinstance(model, GeneralizedLinearMixedModel) else "")
+            families = model.kind.family_difference(reference.kind)
             raise ValueError(f"anova: {name} and {names[0]} were not fitted to the same response "
                              f"({model.spec.formula.response!r} vs {reference.spec.formula.response!r}"
                              f"{families}); likelihood-ratio tests need the same data and response")
@@ -106,7 +96,7 @@ def likelihood_ratio_table(models: list, names: list[str], refit: bool = True) -
         raise ValueError(f"anova: names must give one distinct name per model "
                          f"({len(models)} models, names {list(names)})")
     _check_same_data(models, names)
-    reml = [bool(getattr(m, "reml", False)) for m in models]
+    reml = [m.kind.reml for m in models]
     refitted = []
     if refit and any(reml):
         warnings.warn(REFIT_MESSAGE, RefitMLWarning, stacklevel=3)
@@ -154,7 +144,7 @@ def anova(*models, refit: bool = True, names=None, **kwargs):
     if not models:
         raise TypeError("anova() needs at least one fitted model")
     if len(models) == 1:
-        if not hasattr(models[0], "anova"):
+        if not isinstance(models[0], MixedModelResults):
             raise TypeError(f"anova: a single {type(models[0]).__name__} has no F-table method; "
                             "pass two or more nested models for likelihood-ratio tests")
         return models[0].anova(**kwargs)

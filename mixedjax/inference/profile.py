@@ -43,7 +43,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from functools import partial
+from functools import partial, singledispatch
 from statistics import NormalDist
 
 import jax
@@ -56,6 +56,7 @@ from .. import covariance_structures, glmm, lmm
 from . import dispersion_likelihood
 from ..compilation import jit
 from ..linear_fitting import fit_linear  # the ML refit (lme4's refitML)
+from ..model_kinds import GeneralizedKind, LinearKind
 from ..optimize import minimize
 from ..variance_parameters import sdcor_from_theta, sig_names, theta_from_sdcor
 from .profile_spline import SplineError, back_spline, evaluate_back_spline, linear_inverse
@@ -232,10 +233,10 @@ def _shifted(estimate: np.ndarray) -> np.ndarray:
 
 def _linear_setup(fit, delta: float | None, alphamax: float) -> ProfileSetup:
     spec, layout = fit.spec, fit.spec.design.layout
-    if fit.reml:
+    if fit.kind.reml:
         problem, result, theta, solution = fit_linear(
             spec.design, spec.frame.weights, fit.y - spec.offset, jnp.asarray(fit.theta_values),
-            False, getattr(fit, "optimizer_max_iterations", 100))
+            False, fit.optimizer_max_iterations)
     else:
         problem, theta = fit.problem, jnp.asarray(fit.theta_values)
         solution = lmm.solve(theta, problem)
@@ -258,23 +259,40 @@ def _linear_setup(fit, delta: float | None, alphamax: float) -> ProfileSetup:
                         (np.where(np.isfinite(lower), lower, np.nan), np.where(np.isfinite(upper), upper, np.nan)))
 
 
+@singledispatch
+def _setup(kind, fit, delta: float | None, alphamax: float) -> ProfileSetup:
+    """The profile's parameters, estimates, bounds and deviance function for the fit's kind."""
+    raise TypeError(f"profile(): no likelihood profile for a {type(kind).__name__} model")
+
+
+@_setup.register
+def _(kind: LinearKind, fit, delta: float | None, alphamax: float) -> ProfileSetup:
+    return _linear_setup(fit, delta, alphamax)
+
+
+@_setup.register
+def _(kind: GeneralizedKind, fit, delta: float | None, alphamax: float) -> ProfileSetup:
+    return _generalized_setup(fit)
+
+
 def _generalized_setup(fit) -> ProfileSetup:
     layout = fit.spec.design.layout
-    if fit.nAGQ == 0:
+    if fit.kind.n_agq == 0:
         raise ValueError("confint(method='profile') / profile(): a glmer fit with nAGQ=0 has no "
                          "likelihood of the fixed effects to profile (lme4 fails here too); refit "
                          "with nAGQ=1 (or more), or use method='Wald'")
-    if fit.family.has_dispersion:
+    if fit.kind.family.has_dispersion:
         return _dispersion_setup(fit)
     theta = jnp.asarray(fit.theta_values)
     estimate = np.concatenate([np.asarray(sdcor_from_theta(theta, 1.0, layout)), fit.beta])
     names = sig_names(layout, False) + list(fit.fixef.index)
     lower, upper = _bounds(layout, layout.n_fixed, False)
-    evaluate = partial(_generalized_points, fit.data, family=fit.family, n_agq=fit.nAGQ)
-    base = float(generalized_deviance(jnp.asarray(estimate), fit.data, fit.family, fit.nAGQ)[0])
+    family, n_agq = fit.kind.family, fit.kind.n_agq
+    evaluate = partial(_generalized_points, fit.problem, family=family, n_agq=n_agq)
+    base = float(generalized_deviance(jnp.asarray(estimate), fit.problem, family, n_agq)[0])
     return ProfileSetup(names, estimate, lower, upper, _shifted(estimate),
                         np.concatenate([_correlation_mask(layout), np.zeros(layout.n_fixed, bool)]),
-                        base, "Laplace" if fit.nAGQ == 1 else f"AGQ({fit.nAGQ})", evaluate,
+                        base, "Laplace" if n_agq == 1 else f"AGQ({n_agq})", evaluate,
                         (lower, upper))
 
 
@@ -283,21 +301,22 @@ def _dispersion_setup(fit) -> ProfileSetup:
     parameter (``dispersion_likelihood``), centred at its maximum, which is near but not at
     glmer's estimates (lme4's objective is not a likelihood in sigma)."""
     layout = fit.spec.design.layout
-    if fit.nAGQ != 1:
-        raise ValueError(f"profile(): a {fit.family.name} glmer fit is profiled on the Laplace "
-                         f"likelihood with the dispersion as a parameter, not AGQ (nAGQ={fit.nAGQ}); "
+    family, n_agq = fit.kind.family, fit.kind.n_agq
+    if n_agq != 1:
+        raise ValueError(f"profile(): a {family.name} glmer fit is profiled on the Laplace "
+                         f"likelihood with the dispersion as a parameter, not AGQ (nAGQ={n_agq}); "
                          "refit with nAGQ=1, or use method='boot'")
     correlation = np.concatenate([_correlation_mask(layout), np.zeros(1 + layout.n_fixed, bool)])
     optimum = dispersion_likelihood.laplace_fit(fit, correlation)
     estimate = np.asarray(optimum.params)
     if not (np.isfinite(float(optimum.deviance)) and int(optimum.status) in (0, 2)):
         raise FloatingPointError(
-            f"profile(): the Laplace likelihood of this {fit.family.name} model could not be "
+            f"profile(): the Laplace likelihood of this {family.name} model could not be "
             f"maximized from the fit's estimates (status {int(optimum.status)}, -2 log L "
             f"{float(optimum.deviance):g}); use method='boot'")
     names = sig_names(layout, True) + list(fit.fixef.index)
     lower, upper = _bounds(layout, layout.n_fixed, True)
-    evaluate = partial(_dispersion_points, fit.data, family=fit.family)
+    evaluate = partial(_dispersion_points, fit.problem, family=family)
     return ProfileSetup(names, estimate, lower, upper, _shifted(estimate), correlation,
                         float(optimum.deviance), "Laplace (dispersion as a parameter)", evaluate,
                         (lower, upper))
@@ -531,8 +550,7 @@ def profile(fit, which=None, alphamax: float = 0.01, maxpts: int = 100,
         raise ValueError(f"profile(): the correlation of {', '.join(narrow)} is bounded below by "
                          "-1/(p - 1), which the profile's correlation scale does not follow; use "
                          "confint(method='boot') or method='Wald'")
-    generalized = hasattr(fit, "family")
-    setup = _generalized_setup(fit) if generalized else _linear_setup(fit, delta, alphamax)
+    setup = _setup(fit.kind, fit, delta, alphamax)
     n_par = len(setup.names)
     n_var = n_par - fit.spec.design.layout.n_fixed
     selected = _select(which, setup.names, n_var)
@@ -559,7 +577,7 @@ def profile(fit, which=None, alphamax: float = 0.01, maxpts: int = 100,
 def zeta_at(fit, parameter: str, values) -> pd.DataFrame:
     """The profile of ``parameter`` at the given values (one vmapped batch of conditional
     minimizations from the estimate): columns value, zeta, then every parameter there."""
-    setup = _generalized_setup(fit) if hasattr(fit, "family") else _linear_setup(fit, None, 0.01)
+    setup = _setup(fit.kind, fit, None, 0.01)
     if parameter not in setup.names:
         raise ValueError(f"parameter: unknown {parameter!r}; the parameters are {', '.join(setup.names)}")
     w = setup.names.index(parameter)

@@ -83,7 +83,7 @@ def pseudo_inverse_covariance(hessian: np.ndarray, tol: float = HESSIAN_EIGENVAL
 
 def satterthwaite_state(fit) -> SatterthwaiteState:
     """The state at a linear mixed fit's estimates (theta-hat, sigma-hat)."""
-    return state_at(fit.theta_values, fit.sigma, fit.problem, bool(fit.reml))
+    return state_at(fit.theta_values, fit.sigma, fit.problem, fit.kind.reml)
 
 
 def state_at(theta, sigma, problem: lmm.LinearProblem, reml: bool) -> SatterthwaiteState:

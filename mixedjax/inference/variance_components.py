@@ -20,6 +20,7 @@ column) get NaN with a ``BoundaryWarning``, and the others are computed with the
 from __future__ import annotations
 
 import warnings
+from functools import singledispatch
 
 import jax
 import jax.numpy as jnp
@@ -27,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .. import blocks, covariance_structures, glmm
+from ..model_kinds import GeneralizedKind, LinearKind
 from ..variance_parameters import (_lower_positions, lmm_deviance, sdcor_from_theta, sig_names,
                                    theta_from_sdcor)
 from ..errors import BoundaryWarning
@@ -35,16 +37,20 @@ BOUNDARY_SD = 1e-4          # an SD below this (relative to sigma for lmer) is o
 BOUNDARY_CORRELATION = 1e-6  # |rho| above 1 - this is on the boundary
 
 
-def _is_generalized(fit) -> bool:
-    return hasattr(fit, "family")
+def _sigma_is_parameter(fit) -> bool:
+    """lmer: sigma scales Var(b) and is a parameter of the deviance (.sigma); glmer: neither."""
+    return fit.kind.sigma_scales_covariance
+
+
+def _scale(fit) -> float:
+    return fit.sigma if _sigma_is_parameter(fit) else 1.0
 
 
 def varpar_estimates(fit) -> np.ndarray:
     """psi-hat: lme4's (.sig01, ..., .sigma) at the fit (no .sigma for glmer)."""
     layout = fit.spec.design.layout
-    scale = 1.0 if _is_generalized(fit) else fit.sigma
-    sdcor = np.asarray(sdcor_from_theta(jnp.asarray(fit.theta_values), scale, layout))
-    return sdcor if _is_generalized(fit) else np.append(sdcor, fit.sigma)
+    sdcor = np.asarray(sdcor_from_theta(jnp.asarray(fit.theta_values), _scale(fit), layout))
+    return np.append(sdcor, fit.sigma) if _sigma_is_parameter(fit) else sdcor
 
 
 def varpar_labels(fit) -> list[str]:
@@ -59,13 +65,13 @@ def varpar_labels(fit) -> list[str]:
                 labels.append(f"{group}: cor ({term.structure})")
             else:
                 labels.append(f"{group}: sd {names[i]}" if i == j else f"{group}: cor {names[i]}.{names[j]}")
-    return labels + ([] if _is_generalized(fit) else ["Residual: sd"])
+    return labels + (["Residual: sd"] if _sigma_is_parameter(fit) else [])
 
 
 def boundary_parameters(fit, estimates: np.ndarray) -> np.ndarray:
     """Mask of parameters at the boundary: zero SDs, correlations of +-1 and correlations that
     involve a zero SD (a correlation with a degenerate effect is not identified)."""
-    scale = 1.0 if _is_generalized(fit) else fit.sigma
+    scale = _scale(fit)
     mask = np.zeros(len(estimates), bool)
     start = 0
     for term in fit.spec.terms:
@@ -127,11 +133,23 @@ def _theta_map(fit, psi: np.ndarray):
 def _objective_and_point(fit):
     """(d(x), x-hat, number of variance parameters) with x = psi (lmer) or (psi, beta) (glmer)."""
     psi = varpar_estimates(fit)
-    theta_of = _theta_map(fit, psi)
-    if not _is_generalized(fit):
-        problem, reml = fit.problem, fit.reml
-        return (lambda x: lmm_deviance(theta_of(x[:-1], x[-1]), x[-1], problem, reml)), psi, len(psi)
-    data, family, n_agq = fit.data, fit.family, fit.nAGQ
+    return _objective(fit.kind, fit, _theta_map(fit, psi), psi)
+
+
+@singledispatch
+def _objective(kind, fit, theta_of, psi):
+    raise TypeError(f"variance-component standard errors: no objective for a {type(kind).__name__} model")
+
+
+@_objective.register
+def _(kind: LinearKind, fit, theta_of, psi):
+    problem, reml = fit.problem, kind.reml
+    return (lambda x: lmm_deviance(theta_of(x[:-1], x[-1]), x[-1], problem, reml)), psi, len(psi)
+
+
+@_objective.register
+def _(kind: GeneralizedKind, fit, theta_of, psi):
+    data, family, n_agq = fit.problem, kind.family, kind.n_agq
     n_psi = len(psi)
     if n_agq == 0:
         return (lambda x: glmm.laplace_deviance(theta_of(x, 1.0), None, data, family,
@@ -163,7 +181,7 @@ def deviance_hessian(fit) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
 def varpar_covariance(fit) -> np.ndarray:
     """2 H^{-1} for the variance parameters (n_psi x n_psi, NaN rows/columns at the boundary)."""
     H, x_hat, n_psi, free = deviance_hessian(fit)
-    names = sig_names(fit.spec.design.layout, not _is_generalized(fit))
+    names = sig_names(fit.spec.design.layout, _sigma_is_parameter(fit))
     if not free[:n_psi].all():
         fixed = [f"{n} ({label})" for n, label, f in zip(names, varpar_labels(fit), free) if not f]
         warnings.warn(f"variance parameter(s) {', '.join(fixed)} are on the boundary of the "
@@ -184,7 +202,7 @@ def varpar_covariance(fit) -> np.ndarray:
 
 def varpar_vcov_frame(fit) -> pd.DataFrame:
     """Cov(psi-hat) labelled with lme4's .sig names; ``.attrs["labels"]`` maps them to readable labels."""
-    names = sig_names(fit.spec.design.layout, not _is_generalized(fit))
+    names = sig_names(fit.spec.design.layout, _sigma_is_parameter(fit))
     frame = pd.DataFrame(varpar_covariance(fit), index=names, columns=names)
     frame.attrs["labels"] = dict(zip(names, varpar_labels(fit)))
     return frame
@@ -198,9 +216,9 @@ def varcorr_se_table(fit, se: bool = True) -> pd.DataFrame:
         for i, j in zip(*covariance_structures.sdcor_positions(term.structure, term.n_columns)):
             # (cs's and ar1's one correlation is listed at its first pair)
             rows.append((group, names[j] if i != j else names[i], names[i] if i != j else None))
-    if not _is_generalized(fit):
+    if _sigma_is_parameter(fit):
         rows.append(("Residual", None, None))
-    names = sig_names(fit.spec.design.layout, not _is_generalized(fit))
+    names = sig_names(fit.spec.design.layout, _sigma_is_parameter(fit))
     table = pd.DataFrame(rows, columns=["grp", "var1", "var2"], index=names)
     table["sdcor"] = varpar_estimates(fit)
     if se:
