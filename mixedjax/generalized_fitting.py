@@ -8,7 +8,8 @@ Two stages, as lme4's defaults: (1) nAGQ = 0, theta optimized with beta estimate
 value alone (differenced gradients, BFGS-updated Hessian); stage 2 is Newton's method on exact
 autodiff derivatives through two Newton steps from the conditional mode (``glmm.mode_near``).
 A single fit runs the host Newton loop over small compiled programs; batches run the compiled loop
-under vmap (docs/DESIGN.md sections 6-7).
+under vmap (docs/DESIGN.md sections 6-7), where one scalar-term binomial and poisson refits take
+the level-wise mode and closed-form derivatives of ``scalar_term`` (the same optimum).
 """
 from __future__ import annotations
 
