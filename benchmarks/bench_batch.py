@@ -92,7 +92,8 @@ def lme4_seconds_per_fit(case, n):
     with tempfile.NamedTemporaryFile("w", suffix=".R", delete=False) as script:
         script.write(R_LOOP)
     try:
-        out = subprocess.run(["Rscript", script.name, case, str(n), os.path.join(DATA_FOLDERS.get(case, DATA), CASES[case][1])],
+        csv = os.path.join(DATA_FOLDERS.get(case, DATA), CASES[case][1])
+        out = subprocess.run(["Rscript", script.name, case, str(n), csv],
                              capture_output=True, text=True, timeout=1800)
         return float(out.stdout.split()[-1]), "measured now"
     except Exception:  # R missing lme4, timeout...

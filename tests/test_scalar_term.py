@@ -4,14 +4,17 @@ and Hessian as autodiff through Newton steps from the polished PIRLS mode
 (``generalized_fitting._derivatives_near``), at points away from the optimum and on the
 theta = 0 boundary."""
 import warnings
+from functools import partial
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import reference_fit
 
 import mixedjax as mj
-from mixedjax import batch, generalized_fitting, glmm, scalar_term
+from mixedjax import batch, generalized_fitting, scalar_term
+from mixedjax.optimize import unpacked
 
 
 def _probit_cbpp():
@@ -26,9 +29,18 @@ FITS = {
     "binomial(probit)": _probit_cbpp,  # observed weights differ from Fisher's
     "poisson": lambda: reference_fit("extra", "sim_poisson_offset_arg"),
 }
+# probit compiles a family for this test alone: slow (the full CI runs it)
+PARAMS = [pytest.param(name, marks=pytest.mark.slow) if "probit" in name else name for name in FITS]
 
 
-@pytest.mark.parametrize("name", list(FITS))
+@partial(jax.jit, static_argnames="family")
+def _level_wise(theta, beta, data, family):
+    level = scalar_term.level_constants(data, family)
+    u, _ = scalar_term.conditional_mode(theta, beta, data, family, level)
+    return u, scalar_term.laplace_derivatives(u, theta, beta, data, family, level)
+
+
+@pytest.mark.parametrize("name", PARAMS)
 def test_level_wise_derivatives_equal_autodiff_through_newton_steps(name):
     fit = FITS[name]()
     _, (data, start, _) = batch._replicate_setup(fit, 100)
@@ -42,13 +54,12 @@ def test_level_wise_derivatives_equal_autodiff_through_newton_steps(name):
         x = np.asarray(start) + rng.normal(0.0, 0.2, start.shape)
         x[0] = abs(x[0]) * theta_scale
         theta, beta = jnp.asarray(x[:1]), jnp.asarray(x[1:])
-        level = scalar_term.level_constants(d, family)
-        u, _ = scalar_term.conditional_mode(theta, beta, d, family, level)
-        u_general = glmm.polished_mode(theta, beta, d, family, False)
+        u, (f, g, H) = _level_wise(theta, beta, d, family)
+        # the single fit's compiled programs: the polished PIRLS mode, autodiff through Newton steps
+        u_general = generalized_fitting._stage2_value(jnp.asarray(x), d, family, 1)[1].u
         np.testing.assert_allclose(u, u_general, rtol=1e-12, atol=1e-12)
-        f, g, H = scalar_term.laplace_derivatives(u, theta, beta, d, family, level)
-        f0, g0, H0 = generalized_fitting._derivatives_near(jnp.asarray(x), u_general, d, family, 1,
-                                                           joint=False)
+        f0, g0, H0 = unpacked(generalized_fitting._stage2_derivatives(jnp.asarray(x), u_general, d,
+                                                                      family, 1))
         np.testing.assert_allclose(f, f0, rtol=1e-12)
         np.testing.assert_allclose(g, g0, rtol=1e-9, atol=1e-9 * np.max(np.abs(g0)))
         np.testing.assert_allclose(H, H0, rtol=1e-9, atol=1e-10 * np.max(np.abs(H0)))
