@@ -16,6 +16,9 @@ For each case: simulate nsim responses from the fitted model, refit them all wit
 
     python benchmarks/bench_batch.py            # all cases
     python benchmarks/bench_batch.py --quick    # 1,000 refits only
+
+Cases: sleepstudy (lmer, correlated slopes), seed1 (lmer, one intercept term), cbpp (binomial,
+(1 | herd)), grouseticks (poisson, TICKS ~ YEAR + cHEIGHT + (1 | BROOD)).
 """
 from __future__ import annotations
 
@@ -38,7 +41,7 @@ DATA = os.path.join(REPO, "tests", "reference", "data")
 
 import mixedjax as mj  # noqa: E402
 
-STORED_LME4_SECONDS = {"sleepstudy": 0.013, "seed1": 0.012, "cbpp": 0.099}
+STORED_LME4_SECONDS = {"sleepstudy": 0.013, "seed1": 0.012, "cbpp": 0.099, "grouseticks": float("nan")}
 # the fastest serial Python peer, glmm (Rust core), per single fit on this machine class
 STORED_GLMM_SECONDS = {"sleepstudy": 0.00039, "cbpp": 0.00068}
 
@@ -47,7 +50,10 @@ CASES = {
     "seed1": ("y ~ x + (1 | grupo)", "seed1_normal.csv", "lmer", None, "grupo"),
     "cbpp": ("cbind(incidence, size - incidence) ~ period + (1 | herd)", "cbpp.csv", "glmer",
              "binomial", "herd"),
+    "grouseticks": ("TICKS ~ YEAR + cHEIGHT + (1 | BROOD)", "grouseticks.csv", "glmer", "poisson",
+                    "BROOD"),
 }
+DATA_FOLDERS = {"grouseticks": os.path.join(REPO, "tests", "reference_extra", "data")}
 
 R_LOOP = r"""
 suppressMessages(library(lme4))
@@ -57,6 +63,8 @@ if (case == "sleepstudy") { d$Subject <- factor(d$Subject); m <- lmer(Reaction ~
 if (case == "seed1") { d$grupo <- factor(d$grupo); m <- lmer(y ~ x + (1 | grupo), d) }
 if (case == "cbpp") { d$herd <- factor(d$herd); d$period <- factor(d$period)
   m <- glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), d, family = binomial) }
+if (case == "grouseticks") { d$BROOD <- factor(d$BROOD); d$YEAR <- factor(d$YEAR)
+  m <- glmer(TICKS ~ YEAR + cHEIGHT + (1 | BROOD), d, family = poisson) }
 ys <- simulate(m, n, seed = 1)
 t <- system.time(for (i in seq_len(n)) suppressWarnings(suppressMessages(refit(m, ys[[i]]))))[["elapsed"]]
 cat(t / n, "\n")
@@ -65,10 +73,12 @@ cat(t / n, "\n")
 
 def load(case):
     formula, csv, fun, family, group = CASES[case]
-    data = pd.read_csv(os.path.join(DATA, csv))
+    data = pd.read_csv(os.path.join(DATA_FOLDERS.get(case, DATA), csv))
     data[group] = data[group].astype(str)
     if case == "cbpp":
         data["period"] = data["period"].astype(str)
+    if case == "grouseticks":
+        data["YEAR"] = data["YEAR"].astype(str)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if fun == "lmer":
@@ -82,7 +92,8 @@ def lme4_seconds_per_fit(case, n):
     with tempfile.NamedTemporaryFile("w", suffix=".R", delete=False) as script:
         script.write(R_LOOP)
     try:
-        out = subprocess.run(["Rscript", script.name, case, str(n), os.path.join(DATA, CASES[case][1])],
+        csv = os.path.join(DATA_FOLDERS.get(case, DATA), CASES[case][1])
+        out = subprocess.run(["Rscript", script.name, case, str(n), csv],
                              capture_output=True, text=True, timeout=1800)
         return float(out.stdout.split()[-1]), "measured now"
     except Exception:  # R missing lme4, timeout...
@@ -136,7 +147,7 @@ def main():
     args = parser.parse_args()
     import jax
     print(f"devices: {jax.devices()}  (2-core CPU unless a GPU is listed)")
-    plan = [("sleepstudy", 1000), ("seed1", 1000), ("cbpp", 1000)]
+    plan = [("sleepstudy", 1000), ("seed1", 1000), ("cbpp", 1000), ("grouseticks", 1000)]
     if not args.quick:
         plan.insert(1, ("sleepstudy", 10000))
     rows = [run_case(case, n, args.r_refits) for case, n in plan]

@@ -8,7 +8,8 @@ Two stages, as lme4's defaults: (1) nAGQ = 0, theta optimized with beta estimate
 value alone (differenced gradients, BFGS-updated Hessian); stage 2 is Newton's method on exact
 autodiff derivatives through two Newton steps from the conditional mode (``glmm.mode_near``).
 A single fit runs the host Newton loop over small compiled programs; batches run the compiled loop
-under vmap (docs/DESIGN.md sections 6-7).
+under vmap (docs/DESIGN.md sections 6-7), where one scalar-term binomial and poisson refits take
+the level-wise mode and closed-form derivatives of ``scalar_term`` (the same optimum).
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import pandas as pd
 from . import _jax  # noqa: F401  (float64)
 from .compilation import jit
 from ._jax import is_traced, to_host
-from . import glmm, lmm
+from . import glmm, lmm, scalar_term
 from .design import build_design
 from .families import Family, family_call
 from .fit_record import FitRecord, is_singular
@@ -425,12 +426,24 @@ def _fit_generalized(data: glmm.GLMMData, theta0, family: Family, n_agq: int, ma
         theta, glmm.polished_mode(theta, None, data, family, True), data, family, 0, joint=True)
     stage1_pieces = lambda theta: _stage1_value(theta, data, family, n_agq == 0)[1]
 
-    def objective(x):
-        return _stage2_value_at(x, data, family, n_agq)[0]
+    if start is not None and scalar_term.applies(layout, family, n_agq):
+        # one scalar term: the mode level by level and exact derivatives in closed form
+        level = scalar_term.level_constants(data, family)
+        mode = lambda x: scalar_term.conditional_mode(x[:n_theta], x[n_theta:], data, family, level)[0]
+        objective = lambda x: scalar_term.laplace_value(mode(x), x[:n_theta], x[n_theta:], data,
+                                                        family, level)
+        derivatives = lambda x: scalar_term.laplace_derivatives(mode(x), x[:n_theta], x[n_theta:],
+                                                                data, family, level)
+        final_mode = mode
+    else:
+        def objective(x):
+            return _stage2_value_at(x, data, family, n_agq)[0]
 
-    def derivatives(x):
-        u = glmm.polished_mode(x[:n_theta], x[n_theta:], data, family, False)
-        return _derivatives_near(x, u, data, family, n_agq, joint=False)
+        def derivatives(x):
+            u = glmm.polished_mode(x[:n_theta], x[n_theta:], data, family, False)
+            return _derivatives_near(x, u, data, family, n_agq, joint=False)
+
+        final_mode = lambda x: glmm.polished_mode(x[:n_theta], x[n_theta:], data, family, False)
 
     if start is None or n_agq == 0:
         stage1 = minimize(stage1_value, theta0 if start is None else start[:n_theta],
@@ -454,5 +467,7 @@ def _fit_generalized(data: glmm.GLMMData, theta0, family: Family, n_agq: int, ma
     x = jnp.concatenate([theta, beta])
     # the optimizer's last evaluation is at its final point: its Hessian serves the standard
     # errors (only the beta block of H^{-1} is used, which sign flips of theta leave unchanged)
-    value, pieces = _stage2_value_at(x, data, family, n_agq)
+    u = final_mode(x)
+    value = _stage2_objective_at(u, x, data, family, n_agq)
+    pieces = glmm.laplace_pieces_at(u, theta, beta, data, family, False)
     return stage1, stage2._replace(x=x, fun=value), theta, beta, stage2.hess, pieces

@@ -1,0 +1,78 @@
+"""The level-wise Laplace objective of one scalar-term GLMMs (``scalar_term``, the batch path of
+binomial and poisson refits) against the general one: the same conditional mode, value, gradient
+and Hessian as autodiff through Newton steps from the polished PIRLS mode
+(``generalized_fitting._derivatives_near``), at points away from the optimum and on the
+theta = 0 boundary."""
+import warnings
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import reference_fit
+
+import mixedjax as mj
+from mixedjax import batch, generalized_fitting, scalar_term
+from mixedjax.optimize import unpacked
+
+
+def _probit_cbpp():
+    fit = reference_fit("public", "cbpp_binomial_laplace")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return mj.glmer(fit.spec.formula.text, fit.spec.frame.data, family=mj.binomial("probit"))
+
+
+FITS = {
+    "binomial(logit)": lambda: reference_fit("public", "cbpp_binomial_laplace"),
+    "binomial(probit)": _probit_cbpp,  # observed weights differ from Fisher's
+    "poisson": lambda: reference_fit("extra", "sim_poisson_offset_arg"),
+}
+# probit compiles a family for this test alone: slow (the full CI runs it)
+PARAMS = [pytest.param(name, marks=pytest.mark.slow) if "probit" in name else name for name in FITS]
+
+
+@partial(jax.jit, static_argnames="family")
+def _level_wise(theta, beta, data, family):
+    level = scalar_term.level_constants(data, family)
+    u, _ = scalar_term.conditional_mode(theta, beta, data, family, level)
+    return u, scalar_term.laplace_derivatives(u, theta, beta, data, family, level)
+
+
+@pytest.mark.parametrize("name", PARAMS)
+def test_level_wise_derivatives_equal_autodiff_through_newton_steps(name):
+    fit = FITS[name]()
+    _, (data, start, _) = batch._replicate_setup(fit, 100)
+    family = fit.family
+    assert scalar_term.applies(data.design.layout, family, 1)
+    Y = fit.simulate(2, seed=11, as_frame=False)
+    rng = np.random.default_rng(4)
+    for j, theta_scale in enumerate([1.0, 0.0]):  # theta = 0: the boundary
+        y = jnp.asarray(Y[:, j])
+        d = data._replace(y=y, mustart=family.mustart(y, data.weights))
+        x = np.asarray(start) + rng.normal(0.0, 0.2, start.shape)
+        x[0] = abs(x[0]) * theta_scale
+        theta, beta = jnp.asarray(x[:1]), jnp.asarray(x[1:])
+        u, (f, g, H) = _level_wise(theta, beta, d, family)
+        # the single fit's compiled programs: the polished PIRLS mode, autodiff through Newton steps
+        u_general = generalized_fitting._stage2_value(jnp.asarray(x), d, family, 1)[1].u
+        np.testing.assert_allclose(u, u_general, rtol=1e-12, atol=1e-12)
+        f0, g0, H0 = unpacked(generalized_fitting._stage2_derivatives(jnp.asarray(x), u_general, d,
+                                                                      family, 1))
+        np.testing.assert_allclose(f, f0, rtol=1e-12)
+        np.testing.assert_allclose(g, g0, rtol=1e-9, atol=1e-9 * np.max(np.abs(g0)))
+        np.testing.assert_allclose(H, H0, rtol=1e-9, atol=1e-10 * np.max(np.abs(H0)))
+
+
+def test_applies_only_to_one_scalar_term_laplace_fits_of_deviance_aic_families():
+    fit = reference_fit("public", "cbpp_binomial_laplace")
+    layout = fit.data.design.layout
+    assert scalar_term.applies(layout, fit.family, 1)
+    assert not scalar_term.applies(layout, fit.family, 5)  # AGQ: another objective
+    assert not scalar_term.applies(layout, mj.Gamma("log"), 1)  # aic through the dispersion
+    two_columns = layout._replace(term_columns=(2,), term_structures=("us",))
+    assert not scalar_term.applies(two_columns, fit.family, 1)
+    two_terms = layout._replace(term_levels=layout.term_levels * 2, term_columns=(1, 1),
+                                term_structures=("us", "us"))
+    assert not scalar_term.applies(two_terms, fit.family, 1)
