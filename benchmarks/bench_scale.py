@@ -90,6 +90,8 @@ MOVIELENS_ROWS = {"ml100k": 100_000, "ml1m": 1_000_209, "ml3m": 3_000_000}
 # niced, with the other work of the day beside it (load average 11-14), on the CSV that
 # movielens_design.py writes for these rows (seed 20181)
 LME4_MOVIELENS = {
+    "ml100k": dict(date="2026-12-01", time_s=129.99, cpu_s=7.59, REMLcrit=265214.8418654027,
+                   theta=(0.524617353619328, 0.435660212558700), evaluations=44),
 }
 
 ML_SCRIPT = textwrap.dedent("""
@@ -147,7 +149,8 @@ def run_movielens(key: str, repeats: int, cache: bool) -> dict:
 
 
 def movielens_lme4_now(key: str):
-    """lme4's (seconds, REML criterion) on the case's data now (a CSV in a temporary folder)."""
+    """lme4's elapsed and CPU seconds and REML criterion on the case's data now (a CSV in a
+    temporary folder), or None without Rscript and lme4."""
     import tempfile
     sys.path.insert(0, HERE)
     import movielens_design
@@ -162,7 +165,7 @@ def movielens_lme4_now(key: str):
     if run.returncode != 0:
         return None
     fields = dict(line.split(None, 1) for line in run.stdout.splitlines() if " " in line)
-    return float(fields["time_s"]), float(fields["REMLcrit"])
+    return {name: float(fields[name]) for name in ("time_s", "cpu_s", "REMLcrit")}
 
 
 def slope(rows, seconds) -> float:
@@ -197,21 +200,25 @@ def plot_movielens(results: dict, path: str) -> None:
 
 
 def movielens_table(results: dict, lme4_now: dict) -> None:
-    print("| rows | levels (term 1 x trailing) | update | fit s | one deviance s | with derivatives s "
-          "| iterations (evaluations) | peak MB | criterion | lme4 criterion | ours - lme4 | lme4 s "
-          "| ours / lme4 |")
+    print("| rows | levels (term 1 x trailing) | update | fit s (CPU s) | one deviance s "
+          "| with derivatives s | iterations (evaluations) | peak MB | criterion | lme4 criterion "
+          "| ours - lme4 | lme4 s (CPU s) | ours / lme4 (CPU) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for key, ours in results.items():
         rows = MOVIELENS_ROWS[key]
         lme4 = lme4_now.get(key) or LME4_MOVIELENS.get(key)
         lme4_s, lme4_crit = (lme4["time_s"], lme4["REMLcrit"]) if lme4 else (None, None)
+        lme4_cpu = lme4.get("cpu_s") if lme4 else None
+        print(f"{key}: {json.dumps(ours)}", file=sys.stderr)
         if "error" in ours:
             print(f"| {rows:,} | failed: {ours['error']} |" + " |" * 11)
             continue
-        versus = (f"{lme4_crit:.4f} | {ours['crit'] - lme4_crit:.1e} | {lme4_s:.0f} | "
-                  f"{ours['cold'] / lme4_s:.2f}x") if lme4 else "| | |"
+        cpu = (f" ({lme4_cpu:.0f})", f" ({ours['cold_cpu'] / lme4_cpu:.2f}x)") if lme4_cpu else ("", "")
+        versus = (f"{lme4_crit:.4f} | {ours['crit'] - lme4_crit:.1e} | {lme4_s:.0f}{cpu[0]} | "
+                  f"{ours['cold'] / lme4_s:.2f}x{cpu[1]}") if lme4 else "| | |"
         print(f"| {rows:,} | {ours['levels'][0]:,} x {ours['levels'][1]:,} | "
-              f"{'dense' if ours['dense'] else 'triples'} | {ours['cold']:.1f} | {ours['value_s']:.2f} | "
+              f"{'dense' if ours['dense'] else 'triples'} | {ours['cold']:.1f} ({ours['cold_cpu']:.0f}) | "
+              f"{ours['value_s']:.2f} | "
               f"{ours['derivatives_s']:.2f} | {ours['iterations']} ({ours['evaluations']}) | "
               f"{ours['peak_mb']:.0f} | {ours['crit']:.4f} | {versus} |")
     keys = [k for k in results if "error" not in results[k]]
@@ -267,7 +274,7 @@ def main():
         if args.lme4_now:
             now = movielens_lme4_now(key)
             if now is not None:
-                lme4_now[key] = dict(time_s=now[0], REMLcrit=now[1])
+                lme4_now[key] = now
         started = time.perf_counter()
         movielens[key] = run_movielens(key, 0 if args.repeats_movielens is None
                                        else args.repeats_movielens, args.cache)
