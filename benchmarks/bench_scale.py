@@ -15,7 +15,16 @@ Per case, in a fresh subprocess each (so that peak RSS is the case's own):
 Goals: kb07 maximal <= 10 s warm and <= 4 GB peak, 20 theta <= 2 s warm, criteria at or below
 lme4's.
 
+MovieLens-shaped crossed designs (goal 2; ``movielens_design.py``, seeded): ``y ~ 1 + (1 | user)
++ (1 | item)`` by REML at 100k, 1M (6,040 x 3,706 levels, 1,000,209 rows) and 3M rows, each in a
+fresh process: the fit (first in its process, compilation included), one deviance evaluation and
+one evaluation with exact derivatives (warm, at the optimum), peak RSS, and lme4's time and
+criterion from one stored run (``LME4_MOVIELENS``: lme4 takes many minutes here; ``--lme4-now``
+runs it again, ``movielens_lme4.R``). With ``--plot FILE`` the times are drawn against the rows
+on log-log axes and the fitted slopes printed.
+
     python benchmarks/bench_scale.py [--repeats 3] [--cases 20,72] [--lme4-now] [--cache]
+    nice python benchmarks/bench_scale.py --cases ml100k,ml1m --plot benchmarks/scale_movielens.png
 """
 from __future__ import annotations
 
@@ -26,6 +35,8 @@ import subprocess
 import sys
 import textwrap
 import time
+
+import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -72,6 +83,156 @@ R_SCRIPT = textwrap.dedent("""
 """)
 
 
+MOVIELENS_FORMULA = "y ~ 1 + (1 | user) + (1 | item)"
+MOVIELENS_ROWS = {"ml100k": 100_000, "ml1m": 1_000_209, "ml3m": 3_000_000}
+
+# lme4 1.1-31 (R 4, its reference BLAS), one run each of movielens_lme4.R on this 2-core machine,
+# niced, with the other work of the day beside it (load average 11-14), on the CSV that
+# movielens_design.py writes for these rows (seed 20181)
+LME4_MOVIELENS = {
+    "ml100k": dict(date="2026-12-01", time_s=129.99, cpu_s=7.59, REMLcrit=265214.8418654027,
+                   theta=(0.524617353619328, 0.435660212558700), evaluations=44),
+    # CPU seconds from ps at the run's end (the script then printed elapsed time only)
+    "ml1m": dict(date="2026-12-01", time_s=5815.75, cpu_s=1022, REMLcrit=2593836.4432766899,
+                 theta=(0.468030836286629, 0.510556151106941), evaluations=33),
+}
+
+ML_SCRIPT = textwrap.dedent("""
+    import json, resource, sys, time, warnings
+    sys.path.insert(0, {repo!r})
+    sys.path.insert(0, {here!r})
+    import jax
+    import numpy as np
+    import mixedjax as mj
+    from mixedjax import blocks, linear_fitting
+    import movielens_design
+    warnings.simplefilter("ignore")
+    data = movielens_design.movielens_like({rows})
+    cpu, start = time.process_time(), time.perf_counter()
+    fit = mj.lmer({formula!r}, data)
+    cold, cold_cpu = time.perf_counter() - start, time.process_time() - cpu
+    warm = []
+    for _ in range({repeats}):
+        start = time.perf_counter()
+        mj.lmer({formula!r}, data)
+        warm.append(time.perf_counter() - start)
+    problem, theta = fit.problem, np.asarray(fit.optimizer.end, np.float64)
+
+    def timed(evaluate):
+        jax.block_until_ready(evaluate(theta))  # compiled by the fit
+        start = time.perf_counter()
+        jax.block_until_ready(evaluate(theta))
+        return time.perf_counter() - start
+
+    with blocks.single_threaded_lapack():
+        value_s = timed(lambda t: linear_fitting._deviance(t, problem, True))
+        derivatives_s = timed(lambda t: linear_fitting._deviance_derivatives(t, problem, True))
+    layout = problem.design.layout
+    print(json.dumps(dict(cold=cold, cold_cpu=cold_cpu, warm=min(warm) if warm else None,
+                          value_s=value_s, derivatives_s=derivatives_s, crit=fit.reml_criterion,
+                          theta=list(map(float, fit.theta_values)), sigma=float(fit.sigma),
+                          levels=list(layout.term_levels), dense=bool(problem.triple_coef is None),
+                          iterations=int(fit.optimizer.iterations),
+                          evaluations=int(fit.optimizer.evaluations),
+                          status=fit.optimizer.message,
+                          peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)))
+""")
+
+
+def run_movielens(key: str, repeats: int, cache: bool) -> dict:
+    env = dict(os.environ)
+    if not cache:
+        env["MIXEDJAX_CACHE_DIR"] = "off"
+    script = ML_SCRIPT.format(repo=REPO, here=HERE, rows=MOVIELENS_ROWS[key],
+                              formula=MOVIELENS_FORMULA, repeats=repeats)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    if run.returncode != 0:
+        return dict(error=run.stderr.strip().splitlines()[-1] if run.stderr.strip() else "failed")
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def movielens_lme4_now(key: str):
+    """lme4's elapsed and CPU seconds and REML criterion on the case's data now (a CSV in a
+    temporary folder), or None without Rscript and lme4."""
+    import tempfile
+    sys.path.insert(0, HERE)
+    import movielens_design
+    with tempfile.TemporaryDirectory() as folder:
+        csv = os.path.join(folder, "ratings.csv")
+        movielens_design.movielens_like(MOVIELENS_ROWS[key]).to_csv(csv, index=False)
+        try:
+            run = subprocess.run(["Rscript", os.path.join(HERE, "movielens_lme4.R"), csv],
+                                 capture_output=True, text=True, timeout=4 * 3600)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+    if run.returncode != 0:
+        return None
+    fields = dict(line.split(None, 1) for line in run.stdout.splitlines() if " " in line)
+    return {name: float(fields[name]) for name in ("time_s", "cpu_s", "REMLcrit")}
+
+
+def slope(rows, seconds) -> float:
+    """The least-squares slope of log(seconds) on log(rows)."""
+    return float(np.polyfit(np.log(rows), np.log(seconds), 1)[0])
+
+
+def plot_movielens(results: dict, path: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    keys = [k for k in MOVIELENS_ROWS if k in results and "error" not in results[k]]
+    rows = [MOVIELENS_ROWS[k] for k in keys]
+    figure, axes = plt.subplots(figsize=(6, 4.5))
+    series = [("fit (first, compilation included)", [results[k]["cold"] for k in keys], "o-"),
+              ("one deviance evaluation", [results[k]["value_s"] for k in keys], "s-"),
+              ("one evaluation with derivatives", [results[k]["derivatives_s"] for k in keys], "^-")]
+    stored = [k for k in keys if k in LME4_MOVIELENS]
+    if stored:
+        series.append(("lme4 fit (stored)", [LME4_MOVIELENS[k]["time_s"] for k in stored], "x--"))
+    for label, seconds, style in series:
+        x = rows if len(seconds) == len(rows) else [MOVIELENS_ROWS[k] for k in stored]
+        fitted = f", slope {slope(x, seconds):.2f}" if len(x) > 1 else ""
+        axes.loglog(x, seconds, style, label=label + fitted)
+    axes.set_xlabel("rows")
+    axes.set_ylabel("seconds")
+    axes.set_title("y ~ 1 + (1|user) + (1|item), MovieLens-shaped, REML")
+    axes.legend(fontsize=8)
+    axes.grid(True, which="both", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+
+
+def movielens_table(results: dict, lme4_now: dict) -> None:
+    print("| rows | levels (term 1 x trailing) | update | fit s (CPU s) | one deviance s "
+          "| with derivatives s | iterations (evaluations) | peak MB | criterion | lme4 criterion "
+          "| ours - lme4 | lme4 s (CPU s) | ours / lme4 (CPU) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for key, ours in results.items():
+        rows = MOVIELENS_ROWS[key]
+        lme4 = lme4_now.get(key) or LME4_MOVIELENS.get(key)
+        lme4_s, lme4_crit = (lme4["time_s"], lme4["REMLcrit"]) if lme4 else (None, None)
+        lme4_cpu = lme4.get("cpu_s") if lme4 else None
+        print(f"{key}: {json.dumps(ours)}", file=sys.stderr)
+        if "error" in ours:
+            print(f"| {rows:,} | failed: {ours['error']} |" + " |" * 11)
+            continue
+        cpu = (f" ({lme4_cpu:.0f})", f" ({ours['cold_cpu'] / lme4_cpu:.2f}x)") if lme4_cpu else ("", "")
+        versus = (f"{lme4_crit:.4f} | {ours['crit'] - lme4_crit:.1e} | {lme4_s:.0f}{cpu[0]} | "
+                  f"{ours['cold'] / lme4_s:.2f}x{cpu[1]}") if lme4 else "| | |"
+        print(f"| {rows:,} | {ours['levels'][0]:,} x {ours['levels'][1]:,} | "
+              f"{'dense' if ours['dense'] else 'triples'} | {ours['cold']:.1f} ({ours['cold_cpu']:.0f}) | "
+              f"{ours['value_s']:.2f} | "
+              f"{ours['derivatives_s']:.2f} | {ours['iterations']} ({ours['evaluations']}) | "
+              f"{ours['peak_mb']:.0f} | {ours['crit']:.4f} | {versus} |")
+    keys = [k for k in results if "error" not in results[k]]
+    if len(keys) > 1:
+        rows = [MOVIELENS_ROWS[k] for k in keys]
+        print("log-log slopes against rows: fit "
+              f"{slope(rows, [results[k]['cold'] for k in keys]):.2f}, one deviance "
+              f"{slope(rows, [results[k]['value_s'] for k in keys]):.2f}, with derivatives "
+              f"{slope(rows, [results[k]['derivatives_s'] for k in keys]):.2f}")
+
+
 def run_case(key: str, repeats: int, cache: bool) -> dict:
     _, formula, _ = CASES[key]
     env = dict(os.environ)
@@ -106,9 +267,28 @@ def main():
                         help="time lme4 now on the 20-theta model (the maximal one always uses "
                              "its stored time: 30 minutes)")
     parser.add_argument("--cache", action="store_true", help="keep the persistent cache on")
+    parser.add_argument("--repeats-movielens", type=int, default=None,
+                        help="warm refits of each MovieLens case (default none: minutes each)")
+    parser.add_argument("--plot", help="where to save the MovieLens cases' log-log plot (png)")
     args = parser.parse_args()
+    keys = args.cases.split(",")
+    movielens, lme4_now = {}, {}
+    for key in [k for k in keys if k in MOVIELENS_ROWS]:
+        if args.lme4_now:
+            now = movielens_lme4_now(key)
+            if now is not None:
+                lme4_now[key] = now
+        started = time.perf_counter()
+        movielens[key] = run_movielens(key, 0 if args.repeats_movielens is None
+                                       else args.repeats_movielens, args.cache)
+        print(f"{key}: {time.perf_counter() - started:.0f} s in its process", file=sys.stderr)
+    if movielens:
+        movielens_table(movielens, lme4_now)
+        if args.plot:
+            plot_movielens(movielens, args.plot)
+            print(f"plot: {args.plot}")
     rows = []
-    for key in args.cases.split(","):
+    for key in [k for k in keys if k in CASES]:
         name, _, reference_id = CASES[key]
         with open(os.path.join(REFERENCE, "fits", f"{reference_id}.json")) as handle:
             stored = json.load(handle)["results"]
@@ -121,6 +301,8 @@ def main():
         ours = run_case(key, args.repeats, args.cache)
         print(f"{name}: {time.perf_counter() - started:.0f} s in its process", file=sys.stderr)
         rows.append((name, ours, lme4_s, lme4_crit, lme4_source))
+    if not rows:
+        return
     print("| model | cold s | warm s | peak MB | iterations (evaluations) | criterion | lme4 criterion "
           "| ours - lme4 | lme4 s | lme4 / warm |")
     print("|---|---|---|---|---|---|---|---|---|---|")

@@ -9,8 +9,8 @@ import importlib
 from . import _jax  # noqa: F401  (switches float64 on before anything else)
 from .compilation import CompileCounter, configure_default_cache, enable_compilation_cache, optimize_programs
 from .errors import (ArgumentError, BoundaryWarning, ConvergenceError, ConvergenceWarning, DataError, DdfWarning,
-                     FormulaError, KenwardRogerError, MissingValuesWarning, ProfileWarning, ProgressWarning,
-                     RankDeficiencyWarning, RefitMLWarning, SingularFitWarning, SplineError)
+                     FormulaError, KenwardRogerError, MissingValuesWarning, ModelSizeError, ProfileWarning,
+                     ProgressWarning, RankDeficiencyWarning, RefitMLWarning, SingularFitWarning, SplineError)
 from .display import AnovaTable
 from .families import Family, Gamma, binomial, gaussian, inverse_gaussian, negative_binomial, poisson
 from .generalized_model import GeneralizedLinearMixedModel, glmer
@@ -34,7 +34,7 @@ __all__ = [
     # errors and warnings (mixedjax.errors)
     "FormulaError", "DataError", "ArgumentError", "KenwardRogerError", "SplineError", "ConvergenceError",
     "MissingValuesWarning", "RankDeficiencyWarning", "ConvergenceWarning", "SingularFitWarning",
-    "RefitMLWarning", "DdfWarning", "BoundaryWarning", "ProfileWarning", "ProgressWarning",
+    "RefitMLWarning", "DdfWarning", "BoundaryWarning", "ProfileWarning", "ProgressWarning", "ModelSizeError",
     # simulation, power, compilation, data, plots
     "power", "power_curve", "simulate_formula", "enable_compilation_cache", "CompileCounter",
     "optimize_programs",

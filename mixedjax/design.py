@@ -76,6 +76,9 @@ class Design:
     Dense scatter: the augmented trailing matrix over [F, r] is (m0 + 1) x (m0 + 1); position
     ``dense_index[u]`` (flattened, increasing, each once) receives value ``dense_source[u]`` of
     [pair values (P), F'r updates (m0), r'r update (1)] -- both triangles of every pair.
+    ``triples_omitted`` (static): the triples were not listed (more than ``TRIPLE_LIMIT``; the
+    arrays then hold no real triples or pairs), so the update must be formed densely
+    (``lmm.level_dense_update``).
     """
 
     layout: Layout
@@ -94,14 +97,16 @@ class Design:
     triple_level: jax.Array
     dense_index: jax.Array
     dense_source: jax.Array
+    triples_omitted: bool = False
 
     def tree_flatten(self):
-        names = [f for f in self.__dataclass_fields__ if f != "layout"]
-        return [getattr(self, f) for f in names], self.layout
+        names = [f for f in self.__dataclass_fields__ if f not in ("layout", "triples_omitted")]
+        return [getattr(self, f) for f in names], (self.layout, self.triples_omitted)
 
     @classmethod
-    def tree_unflatten(cls, layout, children):
-        return cls(layout, *children)
+    def tree_unflatten(cls, static, children):
+        layout, triples_omitted = static
+        return cls(layout, *children, triples_omitted=triples_omitted)
 
 
 def _trailing_slots(terms, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -147,11 +152,19 @@ def _stable_order(keys: np.ndarray) -> np.ndarray:
     return low[np.argsort((keys[low] >> 16).astype(np.uint16), kind="stable")]
 
 
+# More triples than this (their indices alone 16 bytes each, 4x that while they are built) are
+# not listed: a MovieLens-1M-shaped design has 182M. The update is then one dense product.
+TRIPLE_LIMIT = 1 << 25
+
+
 def _triples(entry_level: np.ndarray, entry_col: np.ndarray, m0: int):
-    """All pairs of entries within one level (entries are sorted by level, then column)."""
+    """All pairs of entries within one level (entries are sorted by level, then column); None
+    where there are more than ``TRIPLE_LIMIT``."""
     starts = np.flatnonzero(np.r_[True, entry_level[1:] != entry_level[:-1]]) if len(entry_level) \
         else np.zeros(0, int)
     counts = np.diff(np.r_[starts, len(entry_level)])
+    if np.sum(counts * (counts + 1) // 2) > TRIPLE_LIMIT:
+        return None
     firsts, seconds = [], []
     for k in np.unique(counts):
         rows, cols = np.tril_indices(k)
@@ -206,7 +219,11 @@ def build_design(X: np.ndarray, terms, padded: bool = False, like: Layout | None
     slot_entry = np.full(key.shape, len(unique_keys), dtype=np.int64)  # dummy entry for zeros
     slot_entry[touched] = inverse
     entry_level, entry_col = unique_keys // m0, unique_keys % m0
-    first, second, pair_index, pair_row, pair_col = _triples(entry_level, entry_col, m0)
+    triples = _triples(entry_level, entry_col, m0)
+    triples_omitted = triples is None
+    if triples_omitted:
+        triples = (np.zeros(0, np.int64),) * 5
+    first, second, pair_index, pair_row, pair_col = triples
     sizes = _sparse_sizes(layout, len(entry_level), len(first), pair_row, pair_col) \
         if padded and m0 else None
     dense_index, dense_source = _dense_positions(pair_row, pair_col, m0,
@@ -222,7 +239,7 @@ def build_design(X: np.ndarray, terms, padded: bool = False, like: Layout | None
                   np.ascontiguousarray(slot_val, np.float64), as_int(slot_entry), as_int(entry_level),
                   as_int(entry_col), as_int(first), as_int(second), as_int(pair_index),
                   as_int(pair_row), as_int(pair_col), as_int(entry_level[first]), dense_index,
-                  dense_source)
+                  dense_source, triples_omitted)
 
 
 def _sparse_sizes(layout: Layout, n_entries: int, n_triples: int, pair_row, pair_col):

@@ -69,6 +69,11 @@ class ProfileWarning(UserWarning):
     """Something in a profile needs attention (NA points, bounds used as interval ends, ...)."""
 
 
+class ModelSizeError(MemoryError):
+    """A model whose dense trailing block would not fit in this machine's memory; the message names
+    the block, its order and the memory it needs."""
+
+
 class ProgressWarning(UserWarning):
     """A progress bar was due but tqdm is not installed."""
 
@@ -77,5 +82,5 @@ __all__ = [
     "FormulaError", "DataError", "ArgumentError", "KenwardRogerError", "SplineError",
     "ConvergenceError", "MissingValuesWarning", "RankDeficiencyWarning", "SingularFitWarning",
     "ConvergenceWarning", "RefitMLWarning", "DdfWarning", "BoundaryWarning", "ProfileWarning",
-    "ProgressWarning",
+    "ProgressWarning", "ModelSizeError",
 ]

@@ -173,7 +173,9 @@ class LinearFit(NamedTuple):
 def fit_model(spec: ModelSpec, y, theta0, reml: bool, max_iterations: int = 100) -> LinearFit:
     """``fit_linear`` on the spec's fit design (``ModelSpec.fit_design``: padded to shape classes,
     so that nearby sizes share compiled programs), with the conditional modes returned on the
-    model's own levels, and the fit's record. The problem returned is the fit design's."""
+    model's own levels, and the fit's record. The problem returned is the fit design's. A model
+    whose dense trailing block would not fit in memory fails first (``lmm.check_dense_fits``)."""
+    lmm.check_dense_fits(spec.design, spec.group_names())
     weights, response = spec.fit_rows(spec.frame.weights), spec.fit_rows(y - spec.offset)
     problem, result, theta, solution = fit_linear(spec.fit_design, weights, response, theta0,
                                                   reml, max_iterations)

@@ -28,6 +28,7 @@ Cost, for large models (InstEval: 2M triples, C of order 1159):
 from __future__ import annotations
 
 import dataclasses
+import os
 from functools import partial
 from typing import NamedTuple
 
@@ -37,6 +38,7 @@ import numpy as np
 
 from . import _jax  # noqa: F401  (float64)
 from .compilation import jit
+from .errors import ModelSizeError
 from . import blocks, covariance_structures
 from .dense_inverse import gauss_jordan_inverse
 from .design import (CrossProducts, Design, Layout, ResponseStatistics, crossproducts,
@@ -197,13 +199,64 @@ def level_dense_update(design: Design) -> bool:
     term 1's levels each meet most trailing columns (kb07's subjects see every item: 2.2M
     triples, 1.2 GB of triple weights for the maximal model, against 64 x 265 x 8 dense values),
     the product's multiply-adds cost less than the triples' gathers and scatters, and the
-    triples' weights are large enough to matter. Decided once per design, from its shapes
-    (static)."""
+    triples' weights are large enough to matter; and always where the triples were too many to
+    list (``design.TRIPLE_LIMIT``: MovieLens-1M-shaped designs, 182M triples). Decided once per
+    design, from its shapes (static)."""
+    if design.triples_omitted:
+        return True
     layout = design.layout
     l1, p1, size = layout.term_levels[0], layout.term_columns[0], layout.n_trailing + 1
     triple_values = design.triple_first.shape[0] * p1 * p1
     return (triple_values >= _DENSE_MIN_TRIPLE_VALUES
             and l1 * size * size * p1 <= _TRIPLE_COST * triple_values)
+
+
+# (m0 + 1)^2 matrices alive at once in one derivative evaluation: C, its factor and inverse,
+# A_b, G, the crossproducts and the Schur update and their copies, the Hessian's per-theta
+# tangents (2 per covariance parameter)
+_TRAILING_COPIES = 12
+
+
+def dense_memory(layout: Layout, dense_update: bool) -> int:
+    """Bytes the dense trailing block needs in a fit: ``_TRAILING_COPIES`` + 2 per covariance
+    parameter matrices of order m0 + 1, and on the dense-update path (``level_dense_update``)
+    three copies of the per-level blocks B_g (l1 x (m0 + 1) x p1)."""
+    size = layout.n_trailing + 1
+    matrices = (_TRAILING_COPIES + 2 * layout.n_theta) * size * size
+    level_values = 3 * layout.term_levels[0] * size * layout.term_columns[0] \
+        if dense_update else 0
+    return 8 * (matrices + level_values)
+
+
+def physical_memory() -> int | None:
+    """This machine's memory in bytes (None where the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_dense_fits(design: Design, group_names=None) -> None:
+    """Raise ``ModelSizeError`` before anything is allocated when the dense trailing block
+    (``dense_memory``) needs more than this machine's memory: its order is the levels times
+    columns of every term after the first (the grouping factor with most levels) plus the fixed
+    effects, so a second factor with 60,000 levels asks for tens of GB per matrix."""
+    layout = design.layout
+    available = physical_memory()
+    needed = dense_memory(layout, level_dense_update(design))
+    if available is None or needed <= available:
+        return
+    names = list(group_names) if group_names is not None else \
+        [f"term {i + 1}" for i in range(len(layout.term_levels))]
+    trailing = ", ".join(f"{name} ({levels:,} levels x {columns})" for name, levels, columns in
+                         zip(names[1:], layout.term_levels[1:], layout.term_columns[1:]))
+    raise ModelSizeError(
+        f"the model's dense trailing block has order {layout.n_trailing + 1:,} ({trailing}, "
+        f"{layout.n_fixed} fixed effects and the response, after the {layout.term_levels[0]:,} "
+        f"levels of {names[0]}, which are eliminated blockwise): a fit needs about "
+        f"{needed / 2 ** 30:,.1f} GiB, more than this machine's {available / 2 ** 30:,.1f} GiB. "
+        f"Fit it on a machine with more memory, or with fewer levels in the grouping factors "
+        f"after {names[0]}.")
 
 
 def _level_blocks_dense(design: Design, cross: CrossProducts, stats: ResponseStatistics):
@@ -217,13 +270,29 @@ def _level_blocks_dense(design: Design, cross: CrossProducts, stats: ResponseSta
 
 
 def _dense_update(K, B):
-    """sum_g B_g K_g B_g' as one product of (m0 + 1) x (l1 p1) matrices, exactly symmetric (the
+    """sum_g B_g K_g B_g' as a product of (m0 + 1) x (l1 p1) matrices, exactly symmetric (the
     Cholesky's derivative assumes a symmetric tangent)."""
     l1, size, p1 = B.shape
     BK = jnp.einsum("lip,lpq->liq", B, K)
     flat = lambda a: jnp.swapaxes(a, 0, 1).reshape(size, l1 * p1)
-    update = flat(BK) @ flat(B).T
-    return 0.5 * (update + update.T)
+    return _symmetric_product(flat(BK), flat(B))
+
+
+_SYMMETRIC_BASE = 512  # blocks up to this order are one product, symmetrized
+
+
+def _symmetric_product(X, Y, base: int = _SYMMETRIC_BASE):
+    """X Y' where it is known to be symmetric, from its lower block triangle only, recursively by
+    2 x 2 blocks (about 9/16 of the plain product's multiply-adds for MovieLens-1M's order 3,708,
+    where the product of 6,040 users' blocks is most of an evaluation), exactly symmetric."""
+    n = X.shape[0]
+    if n <= base:
+        product = X @ Y.T
+        return 0.5 * (product + product.T)
+    k = n // 2
+    off = X[k:] @ Y[:k].T
+    return jnp.block([[_symmetric_product(X[:k], Y[:k], base), off.T],
+                      [off, _symmetric_product(X[k:], Y[k:], base)]])
 
 
 def _schur_unscaled(K, design: Design, cross: CrossProducts, stats: ResponseStatistics,

@@ -196,3 +196,115 @@ def test_kb07_maximal_fits_in_memory_goal_to_lme4s_criterion():
     assert result["crit"] >= ref["REMLcrit"] - 1e-3  # the same optimum, not another one
     np.testing.assert_allclose(result["at_lme4"], ref["REMLcrit_devfun_at_theta"], rtol=1e-10)
     np.testing.assert_allclose(result["se"], ref["fixef_se"], rtol=5e-4)
+
+
+# ---- crossed designs too large for the triples (MovieLens-1M-shaped, issue 13 goals 2-3) ---------
+
+CROSSED = "y ~ 1 + x + (1 | user) + (1 | item)"
+
+
+def crossed_ratings(users: int, items: int, per_user: int, seed: int = 13) -> pd.DataFrame:
+    """Each user rates ``per_user`` distinct items; two variance components and a slope."""
+    rng = np.random.default_rng(seed)
+    user = np.repeat(np.arange(users), per_user)
+    item = np.concatenate([rng.choice(items, per_user, replace=False) for _ in range(users)])
+    x = rng.standard_normal(user.size)
+    y = 0.3 * x + rng.normal(0, 0.5, users)[user] + rng.normal(0, 0.7, items)[item] \
+        + rng.standard_normal(user.size)
+    return pd.DataFrame({"y": y, "x": x, "user": [f"u{u:04d}" for u in user],
+                         "item": [f"i{i:03d}" for i in item]})
+
+
+@pytest.fixture(scope="module")
+def crossed():
+    return crossed_ratings(users=240, items=60, per_user=12)
+
+
+def _omitted_triples(monkeypatch):
+    from mixedjax import design
+    monkeypatch.setattr(design, "TRIPLE_LIMIT", 0)  # every design's triples are "too many"
+
+
+def test_design_above_triple_limit_lists_no_triples_and_takes_dense_update(crossed, monkeypatch):
+    listed = model_spec(CROSSED, crossed).design
+    assert not listed.triples_omitted and listed.triple_first.shape[0] > 0
+    assert not lmm.level_dense_update(listed)  # this sparse design keeps the triples
+    _omitted_triples(monkeypatch)
+    omitted = model_spec(CROSSED, crossed).design
+    assert omitted.triples_omitted and omitted.triple_first.shape[0] == 0
+    assert lmm.level_dense_update(omitted)
+    assert _problem(CROSSED, crossed).triple_coef is None
+    # the flag survives flattening (jit) and dataclasses.replace (conditioning)
+    assert jax.tree_util.tree_unflatten(*reversed(jax.tree_util.tree_flatten(omitted))).triples_omitted
+
+
+def test_dense_update_without_triples_equals_triples_path(crossed, monkeypatch):
+    """The same deviance, gradient and Hessian (1e-10 relative) from the dense product as from
+    the triples, at a point away from the optimum, for REML and ML."""
+    theta = jnp.asarray([0.7, 1.3])
+    listed = _problem(CROSSED, crossed)
+    _omitted_triples(monkeypatch)
+    omitted = _problem(CROSSED, crossed)
+    for reml in (True, False):
+        old = [np.asarray(a) for a in lmm.deviance_value_grad_hess(listed, reml)(theta)]
+        new = [np.asarray(a) for a in lmm.deviance_value_grad_hess(omitted, reml)(theta)]
+        for a, b in zip(new, old):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10 * np.max(np.abs(b)))
+        np.testing.assert_allclose(lmm.profiled_deviance(theta, omitted, reml),
+                                   lmm.profiled_deviance(theta, listed, reml), rtol=1e-10)
+
+
+def test_fit_without_triples_equals_fit_with_them(crossed, monkeypatch):
+    old = mj.lmer(CROSSED, crossed)
+    _omitted_triples(monkeypatch)
+    new = mj.lmer(CROSSED, crossed)
+    assert new.problem.design.triples_omitted and not old.problem.design.triples_omitted
+    np.testing.assert_allclose(new.reml_criterion, old.reml_criterion, rtol=1e-10)
+    np.testing.assert_allclose(new.theta_values, old.theta_values, rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(new.beta, old.beta, rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(new.sigma, old.sigma, rtol=1e-8)
+    np.testing.assert_allclose(new.vcov_matrix, old.vcov_matrix, rtol=1e-8)
+
+
+def test_symmetric_product_is_the_plain_product():
+    rng = np.random.default_rng(3)
+    B = jnp.asarray(rng.standard_normal((1100, 40)))
+    K = jnp.asarray(rng.uniform(0.1, 1.0, 40))
+    plain = (B * K) @ B.T
+    blocked = lmm._symmetric_product(B * K, B, base=256)
+    np.testing.assert_allclose(blocked, plain, rtol=1e-12, atol=1e-12 * float(jnp.max(jnp.abs(plain))))
+    assert bool(jnp.all(blocked == blocked.T))
+
+
+def test_trailing_block_too_large_fails_early_naming_block_and_memory(monkeypatch):
+    """A second factor of 60,000 levels: a trailing block of order 60,002, about 300 GiB for a
+    fit. It fails in the fit's first step, before anything of that size is allocated (the
+    machine's memory is set to 24 GiB so that the test does not depend on the machine)."""
+    monkeypatch.setattr(lmm, "physical_memory", lambda: 24 * 2 ** 30)
+    users, items = 70_000, 60_000
+    rng = np.random.default_rng(5)
+    user = np.concatenate([np.arange(users), rng.integers(0, users, 50_000)])
+    item = np.concatenate([np.arange(items), rng.integers(0, items, user.size - items)])
+    data = pd.DataFrame({"y": rng.standard_normal(user.size), "user": user.astype(str),
+                         "item": item.astype(str)})
+    with pytest.raises(lmm.ModelSizeError) as caught:
+        mj.lmer("y ~ 1 + (1 | user) + (1 | item)", data)
+    message = str(caught.value)
+    assert "60,002" in message and "item (60,000 levels x 1)" in message
+    assert "70,000 levels of user" in message
+    from mixedjax.design import Layout
+    # (this design's users rate 1 or 2 items: its few triples are listed, no dense update)
+    needed = lmm.dense_memory(Layout(user.size, 1, (users, items), (1, 1), ("us", "us")),
+                              dense_update=False)
+    assert f"{needed / 2 ** 30:,.1f} GiB" in message and needed > 24 * 2 ** 30
+    assert "24.0 GiB" in message
+    assert isinstance(caught.value, MemoryError)
+
+
+def test_movielens_1m_block_passes_the_check():
+    """MovieLens 1M's trailing block (3,706 items, the intercept, the response) on the dense-update
+    path: 1-4 GiB by the estimate, within the 8 GB goal (the benchmark measures the fit's peak
+    RSS beside it)."""
+    from mixedjax.design import Layout
+    layout = Layout(1_000_209, 1, (6_040, 3_706), (1, 1), ("us", "us"))
+    assert 2 ** 30 < lmm.dense_memory(layout, dense_update=True) < 4 * 2 ** 30
