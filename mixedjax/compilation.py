@@ -447,12 +447,13 @@ _OPTIMIZER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_pr
 PROGRAMS = ProgramStore()
 
 
-def optimize_programs() -> int:
+def optimize_programs(*functions) -> int:
     """Compile every quick build (module docstring) with full optimization now, and wait: the
     warm speed a long session reaches, at once (for benchmarks, or before a timing loop).
-    Returns how many programs were optimized."""
+    ``functions``: only these of ``jit``'s functions (default: all). Returns how many programs
+    were optimized."""
     pending = []
-    for jitted in list(_ALL_JITTED):
+    for jitted in functions or list(_ALL_JITTED):
         with jitted._lock:
             quick = list(jitted._quick.items())
         for key, build in quick:
