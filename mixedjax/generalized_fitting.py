@@ -273,7 +273,6 @@ _rx_covariance = jit(glmm.rx_covariance, static_argnames="family")
 
 
 @partial(jit, static_argnames="family")
-@partial(jit, static_argnames="family")
 def _scalar_term_derivatives(x, data: glmm.GLMMData, family: Family):
     """[f, g, vec(H)] at x = [theta, beta] for one scalar term (``scalar_term``: the mode level by
     level, the exact derivatives in closed form). Its program compiles in a fraction of
@@ -286,6 +285,7 @@ def _scalar_term_derivatives(x, data: glmm.GLMMData, family: Family):
     return packed(*scalar_term.laplace_derivatives(u, theta, beta, data, family, level))
 
 
+@partial(jit, static_argnames="family")
 def _glm_start(data: glmm.GLMMData, family: Family):
     """beta from one Fisher scoring step of the GLM without random effects, from the family's
     starting means: the weighted least-squares fit of g(mustart) - offset on X, with weights
