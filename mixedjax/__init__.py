@@ -7,6 +7,7 @@
 import importlib
 
 from . import _jax  # noqa: F401  (switches float64 on before anything else)
+from . import _shutdown  # noqa: F401  (a quicker interpreter exit)
 from .compilation import CompileCounter, configure_default_cache, enable_compilation_cache, optimize_programs
 from .errors import (ArgumentError, BoundaryWarning, ConvergenceError, ConvergenceWarning, DataError, DdfWarning,
                      FormulaError, KenwardRogerError, MissingValuesWarning, ModelSizeError, ProfileWarning,

@@ -14,6 +14,7 @@ from functools import partial
 import jax.numpy as jnp
 import jax.scipy.special as jsp
 import numpy as np
+from scipy import special
 
 from . import _jax  # noqa: F401  (float64)
 from .compilation import jit
@@ -33,24 +34,26 @@ class Link:
 
     name: str
 
-    def linkfun(self, mu):
+    def linkfun(self, mu, xp=jnp):
+        """g(mu); with ``xp=numpy`` on the host, with no eager JAX operation (each costs a first
+        fit the compilation of a program)."""
         name = self.name
         if name == "identity":
             return mu
         if name == "log":
-            return jnp.log(mu)
+            return xp.log(mu)
         if name == "logit":
-            return jnp.log(mu / (1 - mu))
+            return xp.log(mu / (1 - mu))
         if name == "probit":
-            return jsp.ndtri(mu)
+            return jsp.ndtri(mu) if xp is jnp else special.ndtri(mu)
         if name == "cloglog":
-            return jnp.log(-jnp.log1p(-mu))
+            return xp.log(-xp.log1p(-mu))
         if name == "cauchit":
-            return jnp.tan(jnp.pi * (mu - 0.5))
+            return xp.tan(xp.pi * (mu - 0.5))
         if name == "inverse":
             return 1.0 / mu
         if name == "sqrt":
-            return jnp.sqrt(mu)
+            return xp.sqrt(mu)
         if name == "1/mu^2":
             return 1.0 / mu ** 2
         raise ValueError(name)

@@ -141,10 +141,9 @@ def fit_glmm_data(spec: ModelSpec, y, weights, family: Family, mustart=None) -> 
 
 @cache
 def _padding_offset(family: Family) -> float:
-    """g(padding response), the offset of zero-weight padding rows, once per family: it is an
-    eager JAX operation, which a memory-map eviction (``compilation.MEMORY_MAPS``) would
-    otherwise make the next fit compile again."""
-    return float(family.link.linkfun(family.padding_response))
+    """g(padding response), the offset of zero-weight padding rows, on the host (as an eager JAX
+    operation it was a program that each first fit of a family compiled)."""
+    return float(family.link.linkfun(np.float64(family.padding_response), np))
 
 
 class GeneralizedFit(NamedTuple):

@@ -196,3 +196,17 @@ def test_a_process_exits_cleanly_while_programs_are_being_optimized():
                           env=dict(os.environ, MIXEDJAX_CACHE_DIR="off"), timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "done"
+
+
+FREEZING_CHILD = """
+import atexit, gc
+atexit.register(lambda: print("frozen" if gc.get_freeze_count() > 0 else "not frozen"))
+import mixedjax  # its exit handler, registered after the one above, runs before it
+"""
+
+
+def test_the_heap_is_frozen_at_exit_so_the_interpreter_skips_its_final_collection():
+    done = subprocess.run([sys.executable, "-c", FREEZING_CHILD], capture_output=True, text=True,
+                          env=dict(os.environ, MIXEDJAX_CACHE_DIR="off"), timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "frozen"
