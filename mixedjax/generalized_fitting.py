@@ -7,9 +7,10 @@ Two stages, as lme4's defaults: (1) nAGQ = 0, theta optimized with beta estimate
 (2) from there, (theta, beta) optimized on the Laplace or AGQ objective. Stage 1 runs on its
 value alone (differenced gradients, BFGS-updated Hessian); stage 2 is Newton's method on exact
 autodiff derivatives through two Newton steps from the conditional mode (``glmm.mode_near``).
-A single fit runs the host Newton loop over small compiled programs; batches run the compiled loop
-under vmap (docs/DESIGN.md sections 6-7), where one scalar-term binomial and poisson refits take
-the level-wise mode and closed-form derivatives of ``scalar_term`` (the same optimum).
+A single fit runs the host Newton loop over small compiled programs (with one scalar term, any
+family, a single level-wise program: ``scalar_term``); batches run the compiled loop under vmap
+(docs/DESIGN.md sections 6-7), where one scalar-term binomial and poisson refits take the
+level-wise mode and closed-form derivatives of ``scalar_term`` (the same optimum).
 """
 from __future__ import annotations
 
@@ -191,24 +192,34 @@ def _prefetch_programs(data: glmm.GLMMData, family: Family, n_agq: int) -> None:
     n_theta, p, q, n = layout.n_theta, data.X.shape[1], layout.n_random, data.y.shape[0]
     f64 = lambda *shape: jax.ShapeDtypeStruct(shape, np.float64)
     n_x = n_theta + (p if n_agq > 0 else 0)
-    if n_agq > 0:
+    if scalar_term.one_scalar_term(layout, n_agq):
+        _scalar_term_evaluation.prefetch(f64(n_x), data, family)
+    elif n_agq > 0:
         _stage2_value.prefetch(f64(n_x), data, family, n_agq)
-        if scalar_term.applies(layout, family, n_agq):
-            _scalar_term_derivatives.prefetch(f64(n_x), data, family)
-        else:
-            _stage2_derivatives.prefetch(f64(n_x), f64(q), data, family, n_agq)
+        _stage2_derivatives.prefetch(f64(n_x), f64(q), data, family, n_agq)
     pieces = glmm.LaplacePieces(f64(q), f64(p), f64(n), f64(), f64(), f64(), f64())
-    _sigma_and_covariance.prefetch(f64(n_theta), f64(p), f64(n_x, n_x), pieces, data, family, f64(),
-                                   n_agq > 0)
+    _sigma_and_hessian_covariance.prefetch(f64(n_x, n_x), pieces, data, family, f64())
+    if n_agq == 0:  # R_X's covariance is the estimate (else only the Hessian's fallback)
+        _rx_covariance.prefetch(f64(n_theta), f64(p), f64(q), data, family, f64())
 
 
-@partial(jit, static_argnames=("family", "use_hessian"))
 def _sigma_and_covariance(theta, beta, hessian, pieces, data: glmm.GLMMData, family: Family, n_obs,
                           use_hessian: bool):
-    """(sigma, vcov(beta)) at the optimum: ``glmm.dispersion_sigma``, ``glmm.beta_covariance``,
-    the functions batch replicates use too."""
+    """(sigma, vcov(beta)) at the optimum, as ``glmm.dispersion_sigma`` and ``glmm.beta_covariance``
+    give them to batch replicates, with R_X's covariance (a program of the size of an lmer fit's)
+    compiled and computed only where the Hessian's is not usable (``use_hessian`` False: nAGQ = 0;
+    a Hessian not positive definite)."""
+    sigma, hessian_covariance, usable = _sigma_and_hessian_covariance(hessian, pieces, data, family, n_obs)
+    if use_hessian and bool(usable):
+        return sigma, glmm.BetaCovariance(hessian_covariance, np.asarray(False))
+    rx = _rx_covariance(theta, beta, pieces.u, data, family, np.asarray(sigma) ** 2)
+    return sigma, glmm.BetaCovariance(rx, np.asarray(True))
+
+
+@partial(jit, static_argnames="family")
+def _sigma_and_hessian_covariance(hessian, pieces, data: glmm.GLMMData, family: Family, n_obs):
     sigma = glmm.dispersion_sigma(pieces, data, family, n_obs)
-    return sigma, glmm.beta_covariance(theta, beta, pieces.u, hessian, data, family, sigma ** 2, use_hessian)
+    return (sigma, *glmm.hessian_covariance(hessian, data.design.layout.n_theta))
 
 
 def fit_generalized(data: glmm.GLMMData, theta0, family: Family, n_agq: int, max_iterations: int = 100,
@@ -272,16 +283,19 @@ _rx_covariance = jit(glmm.rx_covariance, static_argnames="family")
 
 
 @partial(jit, static_argnames="family")
-def _scalar_term_derivatives(x, data: glmm.GLMMData, family: Family):
-    """[f, g, vec(H)] at x = [theta, beta] for one scalar term (``scalar_term``: the mode level by
-    level, the exact derivatives in closed form). Its program compiles in a fraction of
-    ``_stage2_derivatives``' (autodiff through two Newton steps), which a first cbpp fit waited
-    for, and it gives the same derivatives to rounding."""
+def _scalar_term_evaluation(x, data: glmm.GLMMData, family: Family):
+    """([f, g, vec(H)], Laplace pieces) at x = [theta, beta] for one scalar term (``scalar_term``:
+    the mode level by level, exact derivatives in closed form or through level-wise Newton
+    steps): the one program of a single fit's stage 2, values at trial points included. It
+    replaces two programs of the general path (the value through PIRLS on the structured
+    system; the derivatives by autodiff through two structured Newton steps), which a first
+    cbpp fit waited for, to the same optimum."""
     n_theta = data.design.layout.n_theta
     theta, beta = x[:n_theta], x[n_theta:]
     level = scalar_term.level_constants(data, family)
     u = scalar_term.conditional_mode(theta, beta, data, family, level)[0]
-    return packed(*scalar_term.laplace_derivatives(u, theta, beta, data, family, level))
+    derivatives = scalar_term.exact_derivatives(u, theta, beta, data, family, level)
+    return packed(*derivatives), scalar_term.laplace_pieces(u, theta, beta, data, family, level)
 
 
 @partial(jit, static_argnames="family")
@@ -409,12 +423,15 @@ def _fit_in_two_stages(data, theta0, family: Family, n_agq: int, max_iterations:
         start = np.concatenate([theta1, np.asarray(stage1_at(theta1)[1].beta)])
     else:
         stage1 = None
-    stage2_at = Memo(lambda x: _stage2_value(x, data, family, n_agq))
-    value = lambda x: float(stage2_at(x)[0])
-    if scalar_term.applies(layout, family, n_agq):
-        evaluate = lambda x: unpacked(_scalar_term_derivatives(x, data, family))
+    if scalar_term.one_scalar_term(layout, n_agq):
+        # derivatives cost about what the value costs: one program, evaluated at every trial point
+        evaluation = Memo(lambda x: _scalar_term_evaluation(x, data, family))
+        stage2_at = lambda x: (np.asarray(evaluation(x)[0])[0], evaluation(x)[1])
+        evaluate = lambda x: unpacked(evaluation(x)[0])
     else:
+        stage2_at = Memo(lambda x: _stage2_value(x, data, family, n_agq))
         evaluate = lambda x: unpacked(_stage2_derivatives(x, stage2_at(x)[1].u, data, family, n_agq))
+    value = lambda x: float(stage2_at(x)[0])
     stage2 = minimize_host(evaluate, value, np.asarray(start, np.float64),
                            max_iterations=max_iterations, polish=True)
     stage1 = stage2 if stage1 is None else stage1

@@ -432,19 +432,25 @@ def rx_covariance(theta, beta, u, data: GLMMData, family: Family, dispersion):
     return dispersion * (RXt_inv.T @ RXt_inv)
 
 
-def beta_covariance(theta, beta, u, hessian, data: GLMMData, family: Family, dispersion,
-                    use_hessian: bool) -> BetaCovariance:
-    """lme4's ``vcov`` of a glmer fit: 2 [H^{-1}]_beta,beta from the Hessian H of the deviance
-    over (theta, beta) where H is finite and positive definite (``use_hessian``: nAGQ > 0), else
-    ``rx_covariance``. One function for single fits and batch replicates, so both report the
-    same standard errors."""
-    rx = rx_covariance(theta, beta, u, data, family, dispersion)
-    if not use_hessian:
-        return BetaCovariance(rx, jnp.asarray(True))
-    n_theta = theta.shape[0]
+def hessian_covariance(hessian, n_theta: int):
+    """(2 [H^{-1}]_beta,beta, usable) from the Hessian H of the deviance over (theta, beta):
+    ``usable`` where H is finite and positive definite (Gauss-Jordan pivots all positive)."""
     H = 0.5 * (hessian + hessian.T)
     finite = jnp.all(jnp.isfinite(H))
     inverse, pivots = inverse_and_pivots(jnp.where(finite, H, jnp.eye(H.shape[0])))
     usable = finite & jnp.all(pivots > 0) & jnp.all(jnp.isfinite(inverse))
     V = 2.0 * inverse[n_theta:, n_theta:]
-    return BetaCovariance(jnp.where(usable, 0.5 * (V + V.T), rx), ~usable)
+    return 0.5 * (V + V.T), usable
+
+
+def beta_covariance(theta, beta, u, hessian, data: GLMMData, family: Family, dispersion,
+                    use_hessian: bool) -> BetaCovariance:
+    """lme4's ``vcov`` of a glmer fit: ``hessian_covariance`` where H is usable (``use_hessian``:
+    nAGQ > 0), else ``rx_covariance``. Batch replicates compute both and select; a single fit
+    computes the second only where the first fails (``generalized_fitting``), to the same
+    numbers."""
+    rx = rx_covariance(theta, beta, u, data, family, dispersion)
+    if not use_hessian:
+        return BetaCovariance(rx, jnp.asarray(True))
+    V, usable = hessian_covariance(hessian, theta.shape[0])
+    return BetaCovariance(jnp.where(usable, V, rx), ~usable)

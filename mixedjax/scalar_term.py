@@ -18,8 +18,14 @@ their time there: forward-over-reverse autodiff through two structured Newton st
 (``glmm.mode_near``) cost about 10 times the gradient, 100-200 us of a cbpp replicate's iteration
 on 2 cores, where these formulas cost a few us.
 
-The same optimum as the general path (``generalized_fitting``), so batch replicates still equal
-fresh single fits; single fits keep the general path.
+For the other families (Gamma, inverse Gaussian, gaussian with a non-identity link) the aic
+depends on the means through the estimated dispersion; their exact derivatives come from
+autodiff through two level-wise Newton steps from the mode (``autodiff_derivatives``), still
+with no structured solve. Single fits of one scalar term take this level-wise path for every
+family (``one_scalar_term``: one compiled program for stage 2, values, derivatives and the
+Laplace pieces); batch replicates take it for the closed-form families (``applies``). The same
+optimum as the general path (``generalized_fitting``), so batch replicates still equal fresh
+single fits.
 """
 from __future__ import annotations
 
@@ -31,16 +37,29 @@ import jax.numpy as jnp
 from . import _jax  # noqa: F401  (float64)
 from . import glmm
 from .families import Family
+from .optimize import value_grad_hess
 
 # families whose aic is their deviance plus a function of y alone (no estimated dispersion)
 _DEVIANCE_AIC_FAMILIES = ("binomial", "poisson")
 
 
-def applies(layout, family: Family, n_agq: int) -> bool:
-    """One random-effects term of one column, the Laplace objective (nAGQ = 1), and a family
-    whose aic is its deviance plus a constant (``_DEVIANCE_AIC_FAMILIES``)."""
+def one_scalar_term(layout, n_agq: int) -> bool:
+    """One random-effects term of one column and the Laplace objective (nAGQ = 1): the mode and
+    the objective separate over the levels (a single fit's path, any family)."""
     return (len(layout.term_levels) == 1 and layout.term_columns[0] == 1 and layout.n_theta == 1
-            and n_agq == 1 and family.name in _DEVIANCE_AIC_FAMILIES)
+            and n_agq == 1)
+
+
+def closed_form(family: Family) -> bool:
+    """Whether the family's aic is its deviance plus a function of y alone
+    (``_DEVIANCE_AIC_FAMILIES``), so that the derivatives have the closed form of
+    ``laplace_derivatives``."""
+    return family.name in _DEVIANCE_AIC_FAMILIES
+
+
+def applies(layout, family: Family, n_agq: int) -> bool:
+    """``one_scalar_term`` with a ``closed_form`` family: batch replicates' path."""
+    return one_scalar_term(layout, n_agq) and closed_form(family)
 
 
 class Level(NamedTuple):
@@ -52,12 +71,15 @@ class Level(NamedTuple):
 
 
 def level_constants(data: glmm.GLMMData, family: Family) -> Level:
-    """``Level`` of a replicate's data (aic - deviance evaluated once, at the starting means:
-    its log-gamma terms are a third of the objective's cost otherwise)."""
+    """``Level`` of a replicate's data (for ``closed_form`` families aic - deviance evaluated once,
+    at the starting means: its log-gamma terms are a third of the objective's cost otherwise; 0
+    for the others, whose aic depends on the means through the dispersion)."""
+    codes, z = data.codes[0], data.term_X[0][:, 0]
+    if not closed_form(family):
+        return Level(codes, z, jnp.zeros((), z.dtype))
     mu = data.mustart
     deviance = jnp.sum(family.unit_deviance(data.y, mu, data.weights))
-    return Level(data.codes[0], data.term_X[0][:, 0],
-                 family.aic(data.y, mu, data.weights, deviance) - deviance)
+    return Level(codes, z, family.aic(data.y, mu, data.weights, deviance) - deviance)
 
 
 def _level_sum(values, level: Level, n_levels: int):
@@ -215,3 +237,47 @@ def laplace_derivatives(u, theta, beta, data: glmm.GLMMData, family: Family, lev
     value = laplace_value(u, theta, beta, data, family, level)
     finite = jnp.isfinite(value)
     return value, jnp.where(finite, gradient, jnp.nan), 0.5 * (hessian + hessian.T)
+
+
+def laplace_pieces(u, theta, beta, data: glmm.GLMMData, family: Family, level: Level) -> glmm.LaplacePieces:
+    """``glmm.laplace_pieces_at`` for one scalar term: log|L|^2 = sum_j log M_j, the family's aic
+    (any family), at the mode u."""
+    eta = _eta(u, theta, beta, data, level)
+    w, mu, _ = glmm.fisher_weights(eta, data, family)
+    log_det = jnp.sum(jnp.log(1.0 + theta[0] ** 2 * _level_sum(level.z ** 2 * w, level, u.shape[0])))
+    deviance = jnp.sum(family.unit_deviance(data.y, mu, data.weights))
+    return glmm.LaplacePieces(u, beta, mu, log_det, jnp.sum(u ** 2), deviance,
+                              family.aic(data.y, mu, data.weights, deviance))
+
+
+def _newton_step(u, theta, beta, data: glmm.GLMMData, family: Family, level: Level):
+    """``glmm.newton_step`` level by level: u - (u - s sum z r) / (1 + s^2 sum z^2 h)."""
+    s, n_levels = theta[0], u.shape[0]
+    eta = _eta(u, theta, beta, data, level)
+    gradient = u - s * _level_sum(level.z * glmm.working_residuals(eta, data, family), level, n_levels)
+    curvature = 1.0 + s ** 2 * _level_sum(level.z ** 2 * glmm.observed_weights(eta, data, family),
+                                         level, n_levels)
+    return u - gradient / curvature
+
+
+def autodiff_derivatives(u, theta, beta, data: glmm.GLMMData, family: Family, level: Level):
+    """(D, grad D, Hessian of D) over x = [theta, beta] at the mode u, exact, for any family:
+    autodiff through two level-wise Newton steps from u held constant (the mode's exact first
+    and second derivatives, as ``glmm.mode_near``), with the family's own aic in D."""
+    n_theta = theta.shape[0]
+
+    def objective(x):
+        theta, beta = x[:n_theta], x[n_theta:]
+        mode = jax.lax.stop_gradient(u)
+        for _ in range(2):
+            mode = _newton_step(mode, theta, beta, data, family, level)
+        return glmm.laplace_value(laplace_pieces(mode, theta, beta, data, family, level))
+    value, gradient, hessian = value_grad_hess(objective)(jnp.concatenate([theta, beta]))
+    return value, jnp.where(jnp.isfinite(value), gradient, jnp.nan), hessian
+
+
+def exact_derivatives(u, theta, beta, data: glmm.GLMMData, family: Family, level: Level):
+    """``laplace_derivatives`` for ``closed_form`` families, ``autodiff_derivatives`` otherwise."""
+    if closed_form(family):
+        return laplace_derivatives(u, theta, beta, data, family, level)
+    return autodiff_derivatives(u, theta, beta, data, family, level)

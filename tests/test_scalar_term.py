@@ -66,6 +66,7 @@ def test_level_wise_derivatives_equal_autodiff_through_newton_steps(name):
 
 
 def test_applies_only_to_one_scalar_term_laplace_fits_of_deviance_aic_families():
+    # (single fits of one scalar term take the level-wise path for any family: one_scalar_term)
     fit = reference_fit("public", "cbpp_binomial_laplace")
     layout = fit.data.design.layout
     assert scalar_term.applies(layout, fit.family, 1)
@@ -76,3 +77,34 @@ def test_applies_only_to_one_scalar_term_laplace_fits_of_deviance_aic_families()
     two_terms = layout._replace(term_levels=layout.term_levels * 2, term_columns=(1, 1),
                                 term_structures=("us", "us"))
     assert not scalar_term.applies(two_terms, fit.family, 1)
+
+
+DISPERSION_FITS = {
+    "Gamma(log)": lambda: reference_fit("public", "seed2_glmer_gamma_log"),  # the lme4 chapter's
+    "Gamma(inverse)": lambda: reference_fit("extra", "sim_gamma_inverse_laplace"),
+}
+
+
+@pytest.mark.parametrize("name", DISPERSION_FITS)
+def test_a_single_fits_level_wise_program_equals_the_general_path_for_any_family(name):
+    # one scalar term, a family whose aic depends on the means through the dispersion: the
+    # derivatives by autodiff through level-wise Newton steps (the single fit's one program)
+    fit = DISPERSION_FITS[name]()
+    _, (data, start, _) = batch._replicate_setup(fit, 100)
+    family = fit.family
+    assert scalar_term.one_scalar_term(data.design.layout, 1) and not scalar_term.closed_form(family)
+    rng = np.random.default_rng(5)
+    for theta_scale in [1.0, 0.0]:  # theta = 0: the boundary
+        x = np.asarray(start) + rng.normal(0.0, 0.02, start.shape) * np.maximum(np.abs(start), 1.0)
+        x[0] = abs(x[0]) * theta_scale
+        packed, pieces = generalized_fitting._scalar_term_evaluation(jnp.asarray(x), data, family)
+        f, g, H = unpacked(packed)
+        value, general = generalized_fitting._stage2_value(jnp.asarray(x), data, family, 1)
+        for field in ("u", "mu", "ldL2", "ussq", "deviance_sum", "aic"):
+            np.testing.assert_allclose(getattr(pieces, field), getattr(general, field), rtol=1e-11,
+                                       atol=1e-11, err_msg=field)
+        f0, g0, H0 = unpacked(generalized_fitting._stage2_derivatives(jnp.asarray(x), general.u, data,
+                                                                      family, 1))
+        np.testing.assert_allclose([f, f], [value, f0], rtol=1e-12)
+        np.testing.assert_allclose(g, g0, rtol=1e-9, atol=1e-9 * np.max(np.abs(g0)))
+        np.testing.assert_allclose(H, H0, rtol=1e-9, atol=1e-10 * np.max(np.abs(H0)))
