@@ -574,6 +574,65 @@ def _single_term_deviance(theta, problem: LinearProblem, reml: bool):
     return ld1 + 2.0 * jnp.sum(log_diag[:b]) + 2.0 * scale * log_diag[-1] + constant
 
 
+def single_term_value_grad_hess(problem: LinearProblem, reml: bool):
+    """theta -> (d, grad d, hess d) of a one-term model's profiled deviance, exactly, in closed
+    form over the levels (a program several times smaller than autodiff's, which a first fit
+    compiles).
+
+    d depends on theta only through S = T T' (k x k): with A_g = Z_g'WZ_g and B_g = Z_g'W[X, r],
+        d = sum_g log|I + A_g S| + f(C),  C = C0 - sum_g B_g' P_g B_g,  P_g = S (I + A_g S)^-1,
+    f(C) = c_F log|C_FF| + c log r^2 (``_dense_weights``; c_F = 1 for REML, else 0). With
+    Q_g = I - P_g A_g = (I + S A_g)^-1, N_g = A_g Q_g, Y_g = Q_g' B_g and directions E_i = dS/dtheta_i:
+        dP[E] = Q E Q',  d2P[E_i, E_j] = -Q (E_i N E_j + E_j N E_i) Q',  dN[E] = -N E N,
+    so with F = grad f(C) = c_F K + c w w' / r^2 (K = C_FF^-1 zero-padded, w = [-beta; 1]),
+    Z_g = Y_g F Y_g' and G = sum_g (N_g - Z_g):
+        grad_i = <G, E_i>,
+        hess_ij = sum_g [-tr(N E_i N E_j) + tr(Z E_i N E_j) + tr(Z E_j N E_i)]
+                  + f''(dC_i, dC_j) + <G, d2S/dtheta_i dtheta_j>,  dC_i = -sum_g Y_g' E_i Y_g,
+        f''(X, X') = -c_F tr(K X K X') - c (2 (X w)' K (X' w) / r^2 + (w'X w)(w'X' w) / r^4).
+    No inverse of T: the formulas hold on the boundary (S singular)."""
+    layout = problem.design.layout
+    A, B = problem.cross.A11, problem.level_blocks  # (l, k, k), (l, k, p + 1)
+    p = layout.n_fixed
+    _, scale, _ = _dense_weights(problem, reml)
+    c_F = 1.0 if reml else 0.0
+    relative_covariance = lambda theta: (lambda T: T @ T.T)(covariance_factors(theta, layout)[0])
+    transpose = lambda M: jnp.swapaxes(M, -1, -2)
+
+    def evaluate(theta):
+        T, L1, _, L22 = _single_term_factor(theta, problem)
+        E = jnp.moveaxis(jax.jacfwd(relative_covariance)(theta), -1, 0)  # (n, k, k)
+        E2 = jnp.moveaxis(jax.jacfwd(jax.jacfwd(relative_covariance))(theta), (-2, -1), (0, 1))
+        L1_inv = blocks.lower_inverse(L1)
+        TL = blocks.matmul(jnp.broadcast_to(T, A.shape), transpose(L1_inv))  # T L_g^-T
+        P = blocks.matmul(TL, transpose(TL))  # T M_g^-1 T'
+        AP = blocks.matmul(A, P)
+        N = A - blocks.matmul(AP, A)
+        Y = B - blocks.matmul(AP, B)
+        R_inv = blocks.lower_inverse(L22[None])[0]  # chol(C)^-1
+        r = L22[p, p]
+        w = r * R_inv[p, :]
+        K = transpose(R_inv) @ R_inv - jnp.outer(w, w) / r ** 2  # C^-1 - w w' / r^2 = [C_FF^-1, 0; 0, 0]
+        F = c_F * K + scale * jnp.outer(w, w) / r ** 2
+        Z = jnp.einsum("gar,rs,gbs->gab", Y, F, Y)
+        G = jnp.sum(N - Z, axis=0)
+        dC = -jnp.einsum("gar,iab,gbs->irs", Y, E, Y)  # (n, p + 1, p + 1)
+        NE = jnp.einsum("gab,ibc->igac", N, E)
+        ZE = jnp.einsum("gab,ibc->igac", Z, E)
+        per_level = (-jnp.einsum("igab,jgba->ij", NE, NE) + jnp.einsum("igab,jgba->ij", ZE, NE)
+                     + jnp.einsum("jgab,igba->ij", ZE, NE))
+        dCw = dC @ w  # (n, p + 1)
+        wdCw = dCw @ w
+        f2 = (-c_F * jnp.einsum("rs,ist,tu,jur->ij", K, dC, K, dC)
+              - scale * (2.0 * dCw @ K @ dCw.T / r ** 2 + jnp.outer(wdCw, wdCw) / r ** 4))
+        hessian = per_level + f2 + jnp.einsum("ab,ijab->ij", G, E2)
+        value = profiled_deviance(theta, problem, reml)
+        gradient = jnp.einsum("ab,iab->i", G, E)
+        finite = jnp.isfinite(value)
+        return value, jnp.where(finite, gradient, jnp.nan), 0.5 * (hessian + hessian.T)
+    return evaluate
+
+
 def _single_term_solve(theta, problem: LinearProblem) -> Solution:
     """beta from chol(C), then u_g = L_g^-T V_g [-beta; 1] and b_g = T u_g."""
     T, L1, V, L22 = _single_term_factor(theta, problem)
