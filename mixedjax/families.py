@@ -204,10 +204,14 @@ class Family:
         total_weight = jnp.sum(weights)
         dispersion = deviance_sum / total_weight
         if self.name == "Gamma":
+            # -2 sum a log dgamma(y; shape nu = 1 / dispersion, scale mu / nu) + 2, written through
+            # the deviance: sum a (log mu + y / mu) = deviance / 2 + sum a (log y + 1), so that
+            # aic = 2 W lgamma(nu) - 2 W nu log nu + W + 2 W nu + 2 sum a log y + 2 (W = sum a):
+            # like the other dispersion families' it depends on mu only through the deviance,
+            # which the level-wise derivatives of ``scalar_term`` use
             shape = 1.0 / dispersion
-            log_density = (-jsp.gammaln(shape) - shape * jnp.log(mu * dispersion)
-                           + (shape - 1) * jnp.log(y) - y / (mu * dispersion))
-            return -2 * jnp.sum(weights * log_density) + 2
+            return (2 * total_weight * (jsp.gammaln(shape) - shape * jnp.log(shape) + shape) + total_weight
+                    + 2 * jnp.sum(weights * jnp.log(y)) + 2)
         if self.name == "inverse.gaussian":
             return (total_weight * (jnp.log(dispersion * 2 * jnp.pi) + 1)
                     + 3 * jnp.sum(jnp.log(y) * weights) + 2)

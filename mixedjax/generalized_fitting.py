@@ -285,16 +285,15 @@ _rx_covariance = jit(glmm.rx_covariance, static_argnames="family")
 @partial(jit, static_argnames="family")
 def _scalar_term_evaluation(x, data: glmm.GLMMData, family: Family):
     """([f, g, vec(H)], Laplace pieces) at x = [theta, beta] for one scalar term (``scalar_term``:
-    the mode level by level, exact derivatives in closed form or through level-wise Newton
-    steps): the one program of a single fit's stage 2, values at trial points included. It
-    replaces two programs of the general path (the value through PIRLS on the structured
-    system; the derivatives by autodiff through two structured Newton steps), which a first
-    cbpp fit waited for, to the same optimum."""
+    the mode level by level, exact derivatives in closed form): the one program of a single
+    fit's stage 2, values at trial points included. It replaces two programs of the general path
+    (the value through PIRLS on the structured system; the derivatives by autodiff through two
+    structured Newton steps), which a first fit waited for, to the same optimum."""
     n_theta = data.design.layout.n_theta
     theta, beta = x[:n_theta], x[n_theta:]
     level = scalar_term.level_constants(data, family)
     u = scalar_term.conditional_mode(theta, beta, data, family, level)[0]
-    derivatives = scalar_term.exact_derivatives(u, theta, beta, data, family, level)
+    derivatives = scalar_term.laplace_derivatives(u, theta, beta, data, family, level)
     return packed(*derivatives), scalar_term.laplace_pieces(u, theta, beta, data, family, level)
 
 

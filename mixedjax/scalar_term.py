@@ -18,12 +18,13 @@ their time there: forward-over-reverse autodiff through two structured Newton st
 (``glmm.mode_near``) cost about 10 times the gradient, 100-200 us of a cbpp replicate's iteration
 on 2 cores, where these formulas cost a few us.
 
-For the other families (Gamma, inverse Gaussian, gaussian with a non-identity link) the aic
-depends on the means through the estimated dispersion; their exact derivatives come from
-autodiff through two level-wise Newton steps from the mode (``autodiff_derivatives``), still
-with no structured solve. Single fits of one scalar term take this level-wise path for every
-family (``one_scalar_term``: one compiled program for stage 2, values, derivatives and the
-Laplace pieces); batch replicates take it for the closed-form families (``applies``). The same
+For the other families (Gamma, inverse Gaussian, gaussian with a non-identity link) the aic is a
+function of the deviance alone, through the estimated dispersion (``Family.aic``), so D adds
+E(deviance) = aic - deviance, whose derivatives carry the mode's first and second derivatives
+(the deviance is not stationary at the mode); the same closed forms give them. Single fits of
+one scalar term take this level-wise path for every family (``one_scalar_term``: one compiled
+program for stage 2, values, derivatives and the Laplace pieces); batch replicates take it for
+the closed-form families (``applies``). The same
 optimum as the general path (``generalized_fitting``), so batch replicates still equal fresh
 single fits.
 """
@@ -37,7 +38,6 @@ import jax.numpy as jnp
 from . import _jax  # noqa: F401  (float64)
 from . import glmm
 from .families import Family
-from .optimize import value_grad_hess
 
 # families whose aic is their deviance plus a function of y alone (no estimated dispersion)
 _DEVIANCE_AIC_FAMILIES = ("binomial", "poisson")
@@ -52,8 +52,8 @@ def one_scalar_term(layout, n_agq: int) -> bool:
 
 def closed_form(family: Family) -> bool:
     """Whether the family's aic is its deviance plus a function of y alone
-    (``_DEVIANCE_AIC_FAMILIES``), so that the derivatives have the closed form of
-    ``laplace_derivatives``."""
+    (``_DEVIANCE_AIC_FAMILIES``), so that D's derivatives are those of the penalized deviance's
+    and the mode's log-determinant alone (``laplace_derivatives``)."""
     return family.name in _DEVIANCE_AIC_FAMILIES
 
 
@@ -177,13 +177,16 @@ def _derivatives_in_eta(eta, data: glmm.GLMMData, family: Family):
 
 
 def laplace_value(u, theta, beta, data: glmm.GLMMData, family: Family, level: Level):
-    """D = sum log M_j + sum u^2 + deviance + c(y) at the mode u."""
+    """D = sum log M_j + sum u^2 + aic at the mode u: aic = deviance + c(y) for ``closed_form``
+    families, else the family's aic of the deviance."""
     eta = _eta(u, theta, beta, data, level)
     w, mu, _ = glmm.fisher_weights(eta, data, family)
     n_levels = u.shape[0]
     log_det = jnp.sum(jnp.log(1.0 + theta[0] ** 2 * _level_sum(level.z ** 2 * w, level, n_levels)))
     deviance = jnp.sum(family.unit_deviance(data.y, mu, data.weights))
-    value = log_det + jnp.sum(u ** 2) + deviance + level.aic_constant
+    aic = (deviance + level.aic_constant if closed_form(family)
+           else family.aic(data.y, mu, data.weights, deviance))
+    value = log_det + jnp.sum(u ** 2) + aic
     return jnp.where(jnp.isfinite(value), value, jnp.inf)
 
 
@@ -234,6 +237,21 @@ def laplace_derivatives(u, theta, beta, data: glmm.GLMMData, family: Family, lev
                + with_t(s ** 2 * R / M, U) - outer(1.0 / M ** 2, dM, dM)
                - with_t(alpha_over_J, S) - with_t(alpha_over_J * s * Q, U))
     gradient = 2.0 * jnp.sum(phi1[:, None] * c, axis=0) + jnp.sum(dM / M[:, None], axis=0)
+    if not closed_form(family):
+        # D = (the closed-form families' D) + E(deviance), E(t) = aic(t) - t; the deviance is not
+        # stationary at the mode, so its derivatives carry the mode's: with the level sums
+        # F_j = sum z phi',  grad dev = 2 sum phi' e,  and (d2 eta = z (e_t U' + U e_t') + s z V)
+        #   hess dev = 2 sum h e e' + 2 sum_j F_j (e_t U_j' + U_j e_t') + 2 s sum_j F_j V_j
+        deviance = jnp.sum(family.unit_deviance(data.y, family.link.linkinv(eta), data.weights))
+        aic = lambda t: family.aic(data.y, None, data.weights, t)  # of the deviance alone
+        slope, curvature = jax.grad(aic)(deviance) - 1.0, jax.grad(jax.grad(aic))(deviance)
+        F = by_level(z * phi1)
+        grad_dev = 2.0 * jnp.sum(phi1[:, None] * e, axis=0)
+        beta_over_J = 2.0 * s * F / J  # sum_j beta_j V_j, beta_j = 2 s F_j, expanded
+        hess_dev = (jnp.sum((2.0 * phi2 - beta_over_J[codes] * s * z * phi3)[:, None, None] * ee, axis=0)
+                    + with_t(2.0 * F, U) - with_t(beta_over_J, S) - with_t(beta_over_J * s * Q, U))
+        gradient = gradient + slope * grad_dev
+        hessian = hessian + slope * hess_dev + curvature * jnp.outer(grad_dev, grad_dev)
     value = laplace_value(u, theta, beta, data, family, level)
     finite = jnp.isfinite(value)
     return value, jnp.where(finite, gradient, jnp.nan), 0.5 * (hessian + hessian.T)
@@ -248,36 +266,3 @@ def laplace_pieces(u, theta, beta, data: glmm.GLMMData, family: Family, level: L
     deviance = jnp.sum(family.unit_deviance(data.y, mu, data.weights))
     return glmm.LaplacePieces(u, beta, mu, log_det, jnp.sum(u ** 2), deviance,
                               family.aic(data.y, mu, data.weights, deviance))
-
-
-def _newton_step(u, theta, beta, data: glmm.GLMMData, family: Family, level: Level):
-    """``glmm.newton_step`` level by level: u - (u - s sum z r) / (1 + s^2 sum z^2 h)."""
-    s, n_levels = theta[0], u.shape[0]
-    eta = _eta(u, theta, beta, data, level)
-    gradient = u - s * _level_sum(level.z * glmm.working_residuals(eta, data, family), level, n_levels)
-    curvature = 1.0 + s ** 2 * _level_sum(level.z ** 2 * glmm.observed_weights(eta, data, family),
-                                         level, n_levels)
-    return u - gradient / curvature
-
-
-def autodiff_derivatives(u, theta, beta, data: glmm.GLMMData, family: Family, level: Level):
-    """(D, grad D, Hessian of D) over x = [theta, beta] at the mode u, exact, for any family:
-    autodiff through two level-wise Newton steps from u held constant (the mode's exact first
-    and second derivatives, as ``glmm.mode_near``), with the family's own aic in D."""
-    n_theta = theta.shape[0]
-
-    def objective(x):
-        theta, beta = x[:n_theta], x[n_theta:]
-        mode = jax.lax.stop_gradient(u)
-        for _ in range(2):
-            mode = _newton_step(mode, theta, beta, data, family, level)
-        return glmm.laplace_value(laplace_pieces(mode, theta, beta, data, family, level))
-    value, gradient, hessian = value_grad_hess(objective)(jnp.concatenate([theta, beta]))
-    return value, jnp.where(jnp.isfinite(value), gradient, jnp.nan), hessian
-
-
-def exact_derivatives(u, theta, beta, data: glmm.GLMMData, family: Family, level: Level):
-    """``laplace_derivatives`` for ``closed_form`` families, ``autodiff_derivatives`` otherwise."""
-    if closed_form(family):
-        return laplace_derivatives(u, theta, beta, data, family, level)
-    return autodiff_derivatives(u, theta, beta, data, family, level)
