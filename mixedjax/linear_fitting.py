@@ -140,7 +140,7 @@ def _fit_linear_host(design, weights, response, theta0, reml: bool, max_iteratio
     start = theta0 if quasi is None else quasi.x
     scale = lmm.theta_scale(design, np.asarray(weights), xp=np)
     result = minimize_host(_scaled_derivatives(evaluate, scale, np), lambda theta: value(theta * scale),
-                           start / scale, max_iterations=max_iterations, log_steps=log_steps)
+                           start / scale, max_iterations=max_iterations, log_steps=log_steps, polish=True)
     result = _unscaled(result, scale, np)
     if quasi is not None:
         result = result._replace(x0=theta0, iterations=quasi.iterations + result.iterations,
