@@ -67,7 +67,14 @@ def _interval(profile, level: float) -> pd.DataFrame:
 FAST = ["sleepstudy_slopes_reml", "sleepstudy_slopes_ml", "sleepstudy_uncorr_reml", "dyestuff_reml",
         "dyestuff_ml", "dyestuff2_reml_singular", "penicillin_crossed_reml", "pastes_nested_reml",
         "seed1_lmer_ml", "cbpp_binomial_laplace", "grouseticks_poisson_laplace"]
-CASES = [pytest.param(i, marks=() if i in FAST else pytest.mark.slow) for i in _profiled_ids()]
+# a known bug, not a tolerance: on this singular fit (correlation at +1, 6 subjects) our profile
+# breaks down: zeta is 0 at sd = 0 and the fixed effects get no interval where lme4 gives one
+# (lme4's own profile fails for every variance parameter there: "NAs detected in profiling")
+KNOWN_BROKEN = {"sleepstudy_sub6_singular_reml": pytest.mark.xfail(
+    strict=True, reason="profile of a singular fit with a correlation at its bound breaks down")}
+CASES = [pytest.param(i, marks=[*(() if i in FAST else [pytest.mark.slow]),
+                                *([KNOWN_BROKEN[i]] if i in KNOWN_BROKEN else [])])
+         for i in _profiled_ids()]
 
 
 @pytest.mark.parametrize("fit_id", CASES)
