@@ -75,6 +75,13 @@ def _deviance_derivatives(theta, problem, reml: bool):
 
 
 @partial(jit, static_argnames="reml")
+def _derivatives_and_solution(theta, problem, reml: bool):
+    """(``_deviance_derivatives``, ``lmm.solve``) at theta for one-term models, whose solve reuses
+    the derivatives' factor: a first fit compiles one program where it compiled two."""
+    return packed(*_value_grad_hess(problem, reml)(theta)), lmm.solve(theta, problem)
+
+
+@partial(jit, static_argnames="reml")
 def _deviance_gradient(theta, problem, reml: bool):
     """[d, grad d] (one transfer): autodiff for one-term models, ``lmm.deviance_value_grad``
     otherwise."""
@@ -122,10 +129,21 @@ def _fit_linear_host(design, weights, response, theta0, reml: bool, max_iteratio
     # fit's programs overlap on the cores, tracing aside, which holds the GIL)
     problem_shapes = jax.eval_shape(lmm.linear_problem, design, weights, response)
     theta_shape = jax.ShapeDtypeStruct((layout.n_theta,), np.float64)
-    _deviance_derivatives.prefetch(theta_shape, problem_shapes, reml=reml)
-    lmm.solve_compiled.prefetch(theta_shape, problem_shapes)
+    single_term = lmm.is_single_term(layout)
+    if single_term:
+        _derivatives_and_solution.prefetch(theta_shape, problem_shapes, reml=reml)
+    else:
+        _deviance_derivatives.prefetch(theta_shape, problem_shapes, reml=reml)
+        lmm.solve_compiled.prefetch(theta_shape, problem_shapes)
     problem = lmm.linear_problem_compiled(design, weights, response)
-    evaluate = Memo(lambda theta: unpacked(_deviance_derivatives(theta, problem, reml)))
+    if single_term:
+        # one program: the solution shares the factor the derivatives need, at about no cost
+        evaluation = Memo(lambda theta: _derivatives_and_solution(theta, problem, reml))
+        evaluate = lambda theta: unpacked(evaluation(theta)[0])
+        solution_at = lambda theta: evaluation(theta)[1]
+    else:
+        evaluate = Memo(lambda theta: unpacked(_deviance_derivatives(theta, problem, reml)))
+        solution_at = lambda theta: lmm.solve_compiled(theta, problem)
     if layout.n_trailing < blocks.LAPACK_BLOCK:
         # derivatives cost about a dispatch more than the value: evaluate them at every trial
         # point, so that the accepted one (nearly always the full step) is not evaluated again
@@ -147,7 +165,7 @@ def _fit_linear_host(design, weights, response, theta0, reml: bool, max_iteratio
                                  evaluations=quasi.evaluations + result.evaluations)
     theta = lmm.snap_to_boundary(value, lmm.canonical_theta(result.x, layout, np), result.fun,
                                  layout, xp=np)
-    return problem, result, theta, to_host(lmm.solve_compiled(theta, problem))
+    return problem, result, theta, to_host(solution_at(theta))
 
 
 def _scaled_derivatives(evaluate, scale, xp):

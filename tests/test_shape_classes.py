@@ -151,7 +151,7 @@ def test_power_curve_compiles_at_most_two_fit_programs():
             table = mj.power_curve("y ~ x + w + (1 | g)", design_for, sizes=[17, 18, 20, 21, 22],
                                    **options)
     assert len(table) == 15
-    programs = ("linear_problem", "_deviance", "_deviance_derivatives", "solve")
+    programs = ("linear_problem", "_deviance", "_deviance_derivatives", "_derivatives_and_solution", "solve")
     # compiled here or loaded from the program store's disk (an earlier process compiled them)
     fit_programs = [name for name in count.names + count.loaded_names
                     if name.removeprefix("jit(").removesuffix(")") in programs]
