@@ -24,8 +24,7 @@ from ._jax import is_traced, to_host
 from . import blocks, lmm
 from .fit_record import FitRecord, is_singular
 from .model import ModelSpec
-from .optimize import (Memo, OptimizeResult, QuasiNewtonDerivatives, minimize, minimize_host, packed,
-                       unpacked)
+from .optimize import LbfgsDirections, Memo, OptimizeResult, minimize, minimize_host, packed, unpacked
 from .variance_parameters import term_factors
 
 
@@ -92,30 +91,29 @@ def _deviance_gradient(theta, problem, reml: bool):
     return jnp.concatenate([value[None], grad])
 
 
-# Above this many covariance parameters a fit starts with BFGS iterations on exact gradients and
-# finishes with exact Newton steps (one or two exact Hessians, which the convergence checks read).
-# The exact Hessian costs tens of gradients: kb07 maximal (72 theta), CPU time, 9.5 ms a
+# Above this many covariance parameters a fit starts with L-BFGS iterations on exact gradients
+# and finishes with exact Newton steps (one or two exact Hessians, which the convergence checks
+# read). The exact Hessian costs tens of gradients: kb07 maximal (72 theta), CPU time, 9.5 ms a
 # gradient, 680 ms the Hessian. Warm fits of kb07 models, 2 loaded cores, Newton alone against
 # BFGS then Newton (same criterion to 1e-12): 6 theta 0.065 / 0.13 s, 12 theta 0.25 / 0.21 s,
-# 20 theta 1.25 / 0.30 s. Our own BFGS in the host loop rather than optax.lbfgs: optax's update,
-# compiled with its zoom line search around the deviance, took 20 s (77 iterations) on the
-# 20-theta model, against 0.2 s for a host BFGS loop over the compiled gradient.
+# 20 theta 1.25 / 0.30 s. The steps are optax's L-BFGS directions (``LbfgsDirections``) in our
+# host loop with its Armijo line search: optax.lbfgs whole, its zoom line search compiled around
+# the deviance, took 20 s (77 iterations) on the 20-theta model, against 0.2 s for the host loop.
 QUASI_NEWTON_THETA = 10
 
 
 def _quasi_newton_start(problem, theta0, reml: bool, max_iterations: int):
-    """BFGS iterations (``QuasiNewtonDerivatives``, at most 10 ``max_iterations``) from theta0 to
+    """L-BFGS iterations (``LbfgsDirections``, at most 10 ``max_iterations``) from theta0 to
     near the optimum, where Newton's method then needs one or two exact Hessians."""
     at = Memo(lambda theta: _split_value(_deviance_gradient(theta, problem, reml)))
     value = lambda theta: float(at(theta)[0])
-    quasi = QuasiNewtonDerivatives(at)
-    # no log-scale trial points (they need a factorization of H; kb07 maximal: 140 evaluations
-    # without them, 176 with)
+    quasi = LbfgsDirections(at, len(theta0))
+    # no log-scale trial points (they need H)
     return minimize_host(quasi, value, np.asarray(theta0, np.float64), tol=_QUASI_NEWTON_TOL,
                          max_iterations=10 * max_iterations, direction=quasi.direction)
 
 
-_QUASI_NEWTON_TOL = 1e-9  # decrement by the BFGS Hessian: close enough for Newton to finish
+_QUASI_NEWTON_TOL = 1e-9  # decrement by the L-BFGS Hessian: close enough for Newton to finish
 
 
 def _split_value(vector):
@@ -135,6 +133,8 @@ def _fit_linear_host(design, weights, response, theta0, reml: bool, max_iteratio
     else:
         _deviance_derivatives.prefetch(theta_shape, problem_shapes, reml=reml)
         lmm.solve_compiled.prefetch(theta_shape, problem_shapes)
+    if layout.n_theta > QUASI_NEWTON_THETA:
+        LbfgsDirections.prefetch(layout.n_theta)
     problem = lmm.linear_problem_compiled(design, weights, response)
     if single_term:
         # one program: the solution shares the factor the derivatives need, at about no cost

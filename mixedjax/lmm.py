@@ -698,7 +698,7 @@ def _term1_gradient(T1, A11, K, M_inv_T1t, K_bar):
 
 def deviance_value_grad(problem: LinearProblem, reml: bool):
     """theta -> (d, grad d) of ``profiled_deviance`` on the general path, by the pullbacks of
-    ``deviance_value_grad_hess`` with term 1's in closed form (``_term1_gradient``): the BFGS
+    ``deviance_value_grad_hess`` with term 1's in closed form (``_term1_gradient``): the L-BFGS
     phase of models with many covariance parameters evaluates it at every trial point."""
     design, cross, stats = problem.design, problem.cross, problem.stats
     layout = design.layout

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 import mixedjax as mj
-from mixedjax import linear_fitting, lmm
+from mixedjax import linear_fitting, lmm, optimize
 from mixedjax.model import model_spec, numeric_response
 from mixedjax.optimize import value_grad_hess
 from references import read_json
@@ -90,7 +90,7 @@ def test_structured_hessian_equals_autodiff_on_dense_path(small_theta):
 
 
 def test_closed_form_gradient_equals_autodiff(small_theta):
-    """The BFGS phase's gradient (term 1's part in closed form) is reverse-mode autodiff's."""
+    """The L-BFGS phase's gradient (term 1's part in closed form) is reverse-mode autodiff's."""
     problem = _problem(SMALL, kb07())
     for reml in (True, False):
         value, grad = lmm.deviance_value_grad(problem, reml)(small_theta)
@@ -98,6 +98,25 @@ def test_closed_form_gradient_equals_autodiff(small_theta):
             small_theta)
         np.testing.assert_allclose(value, value2, rtol=1e-12)
         np.testing.assert_allclose(grad, grad2, rtol=1e-9, atol=1e-9 * float(jnp.max(jnp.abs(grad2))))
+
+
+# ---- the L-BFGS start (optax's directions in the host loop) ---------------------------------------
+
+def test_lbfgs_start_survives_negative_curvature():
+    """A double well per coordinate from its concave middle: the first step's curvature y's is
+    negative, which taken into optax's memory gives an ascent direction (the loop then stopped
+    at iteration 2 with a gradient of 0.47); the memory is cleared there instead, and the
+    iteration reaches a minimum."""
+    def value_and_grad(x):
+        return float(np.sum(x ** 4 / 4 - x ** 2 / 2 + 0.1 * x)), x ** 3 - x + 0.1
+
+    x0 = np.linspace(-0.3, 0.3, 6)
+    quasi = optimize.LbfgsDirections(value_and_grad, len(x0))
+    result = optimize.minimize_host(quasi, lambda x: value_and_grad(x)[0], x0, tol=1e-20,
+                                    max_iterations=500, direction=quasi.direction)
+    assert result.status == optimize.CONVERGED and result.hess is None
+    assert np.max(np.abs(value_and_grad(result.x)[1])) < 1e-7
+    assert np.all(3 * result.x ** 2 - 1 > 0)  # a minimum of every coordinate's well
 
 
 # ---- kb07 with 20 covariance parameters against lme4 ---------------------------------------------
@@ -145,7 +164,7 @@ def test_kb07_20theta_against_lme4(fit20):
 
 def test_kb07_20theta_final_point_has_exact_derivatives(fit20):
     """The record's gradient and Hessian are the exact ones at the final point (the convergence
-    checks and any Hessian-based standard errors read them), not the BFGS approximation."""
+    checks and any Hessian-based standard errors read them), not an L-BFGS approximation."""
     problem = fit20.problem
     value, grad, hess = linear_fitting._value_grad_hess(problem, True)(jnp.asarray(fit20.optimizer.end))
     np.testing.assert_allclose(fit20.optimizer.value, value, rtol=1e-12)
