@@ -3,6 +3,8 @@ sleepstudy data, and ``fitted``, the one cache of fitted models a test module sh
 tests. The references are read by tests/references.py."""
 from __future__ import annotations
 
+import ctypes
+import gc
 import os
 import re
 import warnings
@@ -17,6 +19,62 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_use_fus
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+
+
+# A worker's memory. JAX keeps every program it compiles in its own caches (executables, traces,
+# and the programs of each fit's deviance closures, with the fit's data as constants) for as long as
+# the process lives, so a worker running hundreds of fits grew to 6.5 GB; dropping mixedjax's
+# store alone frees nothing while JAX holds the same executables. So after a test the worker drops
+# both (``release_compiled_programs``) when it is resident above
+#   RELEASE_AFTER_MODULE_MB, at a module's last test: that module's fits are gone, and later
+#     modules load mixedjax's programs from the disk store;
+#   RELEASE_AFTER_TEST_MB, after any test: the module's later tests recompile its fits' closures
+#     (about 10 s a release in test_variance_components.py), so only where the worker must.
+# One test grows a worker by at most 1.2 GB (test_scale.py's structured Hessian), so workers stay
+# under the guide's 3 GB.
+RELEASE_AFTER_MODULE_MB = 1000
+RELEASE_AFTER_TEST_MB = 1600
+
+
+def _resident_mb() -> float:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:  # not Linux: nothing measured, nothing released
+        pass
+    return 0.0
+
+
+def release_compiled_programs() -> None:
+    """Drop every compiled program held in memory (mixedjax's store and JAX's caches)."""
+    import jax
+
+    from mixedjax import compilation
+    compilation.clear_programs()
+    jax.clear_caches()
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)  # glibc keeps freed heap pages otherwise
+    except (OSError, AttributeError):  # another C library: its own policy
+        pass
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    yield  # after the test's fixtures (a module's last test: the module's too) are torn down
+    last_of_module = nextitem is None or nextitem.module is not item.module
+    if _resident_mb() > (RELEASE_AFTER_MODULE_MB if last_of_module else RELEASE_AFTER_TEST_MB):
+        release_compiled_programs()
+
+
+def pytest_configure(config):
+    # -n's default distribution ("load") hands workers runs of consecutive tests, so a module can be
+    # split between both workers, each fitting the module's models and compiling their programs;
+    # whole modules per worker ("loadfile") do that once (-n alone means "load"; another --dist stays).
+    if getattr(config.option, "dist", "no") == "load":
+        config.option.dist = "loadfile"
 
 
 # the references' reader (imported from here by older tests)
