@@ -279,6 +279,23 @@ def _stage2_derivatives(x, u, data: glmm.GLMMData, family: Family, n_agq: int):
 
 
 _stage2_value = jit(_stage2_value_at, static_argnames=("family", "n_agq"))
+
+
+@partial(jit, static_argnames=("family", "n_agq"))
+def _objective(x, data: glmm.GLMMData, family: Family, n_agq: int):
+    n_theta = data.design.layout.n_theta
+    if n_agq == 0:
+        return glmm.laplace_deviance(x, None, data, family, True)
+    if n_agq == 1:
+        return glmm.laplace_deviance(x[:n_theta], x[n_theta:], data, family)
+    return glmm.agq_deviance(x[:n_theta], x[n_theta:], data, family, n_agq)
+
+
+def deviance_function(data: glmm.GLMMData, family: Family, n_agq: int):
+    """x -> the nAGQ = 0 objective of theta (x = theta), the Laplace (n_agq = 1) or AGQ objective
+    of x = [theta, beta]: lme4's devFunOnly, jitted and differentiable, one compiled program per
+    model structure and family (kept in the program store), the data an argument."""
+    return partial(_objective, data=data, family=family, n_agq=n_agq)
 _rx_covariance = jit(glmm.rx_covariance, static_argnames="family")
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import warnings
 
-import jax
 import numpy as np
 import pandas as pd
 
@@ -18,7 +17,7 @@ from .display import SummaryData
 from .families import Family, as_family, family_call
 from .frame import DataError
 from .conditional import conditional_variances
-from .generalized_fitting import (GeneralizedFit, _response, _rx_covariance, fit_model, glmm_data,
+from .generalized_fitting import (GeneralizedFit, _response, _rx_covariance, deviance_function, fit_model, glmm_data,
                                   starting_means)
 from .model_kinds import GeneralizedKind
 from .model import caller_data_name, model_spec, rank_message, response_values
@@ -66,12 +65,7 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nAGQ: int = 1, we
     mu_start = starting_means(spec, data, family, y, prior_weights, mustart, etastart)
     arrays = glmm_data(spec, y, prior_weights, family, mu_start)
     if devfun_only:
-        n_theta = spec.design.layout.n_theta
-        if nAGQ == 0:
-            return jax.jit(lambda theta: glmm.laplace_deviance(theta, None, arrays, family, True))
-        if nAGQ == 1:
-            return jax.jit(lambda x: glmm.laplace_deviance(x[:n_theta], x[n_theta:], arrays, family))
-        return jax.jit(lambda x: glmm.agq_deviance(x[:n_theta], x[n_theta:], arrays, family, nAGQ))
+        return deviance_function(arrays, family, nAGQ)
     theta0 = lmm.theta_start(spec.design.layout) if start is None else \
         arguments.start_vector(start, spec.theta_names())
     fitted = fit_model(spec, y, prior_weights, family, np.asarray(theta0, float), nAGQ, max_iterations,

@@ -68,6 +68,13 @@ def _deviance(theta, problem, reml: bool):
     return lmm.profiled_deviance(theta, problem, reml)
 
 
+def deviance_function(problem: lmm.LinearProblem, reml: bool):
+    """theta -> the profiled deviance (REML criterion if ``reml``) of ``problem``: lme4's devFunOnly,
+    jitted and differentiable, one compiled program per model structure (shared by every fit of
+    that structure and kept in the program store), the data an argument, not a constant."""
+    return partial(_deviance, problem=problem, reml=reml)
+
+
 @partial(jit, static_argnames="reml")
 def _deviance_derivatives(theta, problem, reml: bool):
     return packed(*_value_grad_hess(problem, reml)(theta))

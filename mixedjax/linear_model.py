@@ -8,7 +8,6 @@ from __future__ import annotations
 import warnings
 from functools import cached_property
 
-import jax
 import numpy as np
 import pandas as pd
 
@@ -16,7 +15,7 @@ from . import _jax  # noqa: F401  (float64)
 from . import arguments, lmm
 from .conditional import conditional_variances
 from .display import SummaryData
-from .linear_fitting import LinearFit, fit_model
+from .linear_fitting import LinearFit, deviance_function, fit_model
 from .model_kinds import LinearKind
 from .model import (ModelSpec, caller_data_name, model_spec, numeric_response, rank_message,
                     refit_response)
@@ -44,8 +43,7 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights=None, offs
     spec = model_spec(formula, data, weights=weights, offset=offset)
     y = numeric_response(spec)
     if devfun_only:
-        problem = lmm.linear_problem(spec.design, spec.frame.weights, y - spec.offset)
-        return jax.jit(lambda theta: lmm.profiled_deviance(theta, problem, REML))
+        return deviance_function(lmm.linear_problem(spec.design, spec.frame.weights, y - spec.offset), REML)
     if start is None:  # lme4's start in the optimizer's coordinates (``lmm.theta_scale``)
         theta0 = lmm.theta_start(spec.design.layout) * lmm.theta_scale(
             spec.design, spec.frame.weights, xp=np)
@@ -163,9 +161,7 @@ class LinearMixedModel(MixedModelResults):
     def deviance_function(self, reml: bool | None = None):
         """The profiled deviance (REML criterion if ``reml``) as a jitted, differentiable function
         of theta (lme4's devFunOnly)."""
-        reml = self.reml if reml is None else reml
-        problem = self.problem
-        return jax.jit(lambda theta: lmm.profiled_deviance(theta, problem, reml))
+        return deviance_function(self.problem, self.reml if reml is None else reml)
 
     def refit(self, y) -> LinearMixedModel:
         """lme4's refit(fit, newresp): the same design fitted to a new response ``y`` (reuses the
