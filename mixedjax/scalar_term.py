@@ -7,7 +7,8 @@ penalized deviance separates over the levels j:
 
 (phi = a dev / 2, s = theta, z the term's column), so the conditional mode is one scalar Newton
 iteration per level, elementwise, with no linear solve; and for families whose aic is their
-deviance plus a function of y alone (binomial, poisson) the Laplace deviance is
+deviance plus a function of y alone (binomial, poisson, negative binomial of a known size) the
+Laplace deviance is
 
     D(theta, beta) = sum_j log M_j + 2 sum_j P_j(u~_j) + c(y),   M_j = 1 + s^2 sum_{i in j} z_i^2 w_i
 
@@ -39,8 +40,9 @@ from . import _jax  # noqa: F401  (float64)
 from . import glmm
 from .families import Family
 
-# families whose aic is their deviance plus a function of y alone (no estimated dispersion)
-_DEVIANCE_AIC_FAMILIES = ("binomial", "poisson")
+# families whose aic is their deviance plus a function of y alone (no estimated dispersion; the
+# negative binomial's size is known to the family, glmer_nb estimates it outside)
+_DEVIANCE_AIC_FAMILIES = ("binomial", "poisson", "negative.binomial")
 
 
 def one_scalar_term(layout, n_agq: int) -> bool:
