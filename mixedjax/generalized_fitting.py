@@ -9,8 +9,8 @@ value alone (differenced gradients, BFGS-updated Hessian); stage 2 is Newton's m
 autodiff derivatives through two Newton steps from the conditional mode (``glmm.mode_near``).
 A single fit runs the host Newton loop over small compiled programs (with one scalar term, any
 family, a single level-wise program: ``scalar_term``); batches run the compiled loop under vmap
-(docs/DESIGN.md sections 6-7), where one scalar-term binomial and poisson refits take the
-level-wise mode and closed-form derivatives of ``scalar_term`` (the same optimum).
+(docs/DESIGN.md sections 6-7), where one scalar-term refits (any family) take the level-wise
+mode and closed-form derivatives of ``scalar_term`` (the same optimum).
 """
 from __future__ import annotations
 
@@ -460,8 +460,8 @@ def _fit_generalized(data: glmm.GLMMData, theta0, family: Family, n_agq: int, ma
         theta, glmm.polished_mode(theta, None, data, family, True), data, family, 0, joint=True)
     stage1_pieces = lambda theta: _stage1_value(theta, data, family, n_agq == 0)[1]
 
-    if start is not None and scalar_term.applies(layout, family, n_agq):
-        # one scalar term: the mode level by level and exact derivatives in closed form
+    if start is not None and scalar_term.one_scalar_term(layout, n_agq):
+        # one scalar term (any family): the mode level by level, exact derivatives in closed form
         level = scalar_term.level_constants(data, family)
         mode = lambda x: scalar_term.conditional_mode(x[:n_theta], x[n_theta:], data, family, level)[0]
         objective = lambda x: scalar_term.laplace_value(mode(x), x[:n_theta], x[n_theta:], data,

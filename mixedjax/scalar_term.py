@@ -22,11 +22,10 @@ on 2 cores, where these formulas cost a few us.
 For the other families (Gamma, inverse Gaussian, gaussian with a non-identity link) the aic is a
 function of the deviance alone, through the estimated dispersion (``Family.aic``), so D adds
 E(deviance) = aic - deviance, whose derivatives carry the mode's first and second derivatives
-(the deviance is not stationary at the mode); the same closed forms give them. Single fits of
-one scalar term take this level-wise path for every family (``one_scalar_term``: one compiled
-program for stage 2, values, derivatives and the Laplace pieces); batch replicates take it for
-the closed-form families (``applies``). The same
-optimum as the general path (``generalized_fitting``), so batch replicates still equal fresh
+(the deviance is not stationary at the mode); the same closed forms give them. Single fits and batch
+replicates of one scalar term take this level-wise path for every family (``one_scalar_term``;
+a single fit: one compiled program for stage 2, values, derivatives and the Laplace pieces). The
+same optimum as the general path (``generalized_fitting``), so batch replicates equal fresh
 single fits.
 """
 from __future__ import annotations
@@ -57,11 +56,6 @@ def closed_form(family: Family) -> bool:
     (``_DEVIANCE_AIC_FAMILIES``), so that D's derivatives are those of the penalized deviance's
     and the mode's log-determinant alone (``laplace_derivatives``)."""
     return family.name in _DEVIANCE_AIC_FAMILIES
-
-
-def applies(layout, family: Family, n_agq: int) -> bool:
-    """``one_scalar_term`` with a ``closed_form`` family: batch replicates' path."""
-    return one_scalar_term(layout, n_agq) and closed_form(family)
 
 
 class Level(NamedTuple):
