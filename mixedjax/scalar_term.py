@@ -105,8 +105,9 @@ ROUNDING = 64 * float(jnp.finfo(jnp.float64).eps)  # relative rounding noise of 
 
 
 def conditional_mode(theta, beta, data: glmm.GLMMData, family: Family, level: Level,
-                     tol: float = 1e-11, max_iterations: int = 60, max_halvings: int = 30):
-    """u~ by Newton's method on each level's P_j from u = 0 (observed weights where they give
+                     tol: float = 1e-11, max_iterations: int = 60, max_halvings: int = 30, u0=None):
+    """u~ by Newton's method on each level's P_j from u = 0, or ``u0`` (a warm start: the mode at
+    a nearby (theta, beta)) (observed weights where they give
     a positive curvature, else Fisher's), each step shortened so that no eta moves by more than
     ``MAX_ETA_STEP`` and halved per level until P_j does not rise; until the largest step is below
     ``tol`` (relative to 1 + |u|), then one step more (quadratic convergence: the mode to
@@ -154,7 +155,7 @@ def conditional_mode(theta, beta, data: glmm.GLMMData, family: Family, level: Le
         done = state.small | (change == 0.0) | (iterations >= max_iterations)
         return ModeState(u, jnp.where(keep, value, state.value), change < tol, iterations, done)
 
-    u0 = jnp.zeros(n_levels)
+    u0 = jnp.zeros(n_levels) if u0 is None else u0
     state = ModeState(u0, deviance(u0), jnp.asarray(False), jnp.asarray(0), jnp.asarray(False))
     state = jax.lax.while_loop(lambda state: ~state.done, body, state)
     return state.u, state.iterations

@@ -109,3 +109,38 @@ def test_a_single_fits_level_wise_program_equals_the_general_path_for_any_family
         np.testing.assert_allclose([f, f], [value, f0], rtol=1e-12)
         np.testing.assert_allclose(g, g0, rtol=1e-9, atol=1e-9 * np.max(np.abs(g0)))
         np.testing.assert_allclose(H, H0, rtol=1e-9, atol=1e-10 * np.max(np.abs(H0)))
+
+
+def test_newton_at_trial_points_with_warm_modes_equals_the_value_then_derivatives_loop():
+    # batch replicates' stage 2 (optimize.minimize_at_trials: (f, g, H) at every trial point,
+    # each mode warm-started from the current point's) against optimize.minimize with modes from
+    # u = 0 (values at trial points, then derivatives at the accepted one): the same iterates
+    from mixedjax.optimize import minimize, minimize_at_trials
+    fit = FITS["binomial(logit)"]()
+    _, (data, start, _) = batch._replicate_setup(fit, 100)
+    family = fit.family
+    y = jnp.asarray(fit.simulate(1, seed=3, as_frame=False)[:, 0])
+    data = data._replace(y=y, mustart=family.mustart(y, data.weights))
+    level = scalar_term.level_constants(data, family)
+    mode = lambda x, u0=None: scalar_term.conditional_mode(x[:1], x[1:], data, family, level, u0=u0)[0]
+
+    @jax.jit
+    def both(x0):
+        cold = minimize(lambda x: scalar_term.laplace_value(mode(x), x[:1], x[1:], data, family, level), x0,
+                        value_grad_hess=lambda x: scalar_term.laplace_derivatives(
+                            mode(x), x[:1], x[1:], data, family, level), polish=True)
+
+        def evaluate(x, u):
+            u = mode(x, u)
+            return (*scalar_term.laplace_derivatives(u, x[:1], x[1:], data, family, level), u)
+        warm, u = minimize_at_trials(evaluate, x0, jnp.zeros(level_count), polish=True)
+        return cold, warm, u, mode(warm.x)
+
+    level_count = data.design.layout.term_levels[0]
+    cold, warm, u, u_cold = both(jnp.asarray(start) + 0.3)  # several damped and full steps
+    assert int(cold.status) == int(warm.status) == 0
+    assert int(cold.iterations) == int(warm.iterations) >= 4
+    np.testing.assert_allclose(warm.x, cold.x, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose([warm.fun], [cold.fun], rtol=1e-14)
+    np.testing.assert_allclose(warm.hess, cold.hess, rtol=1e-10)
+    np.testing.assert_allclose(u, u_cold, rtol=1e-12, atol=1e-13)  # the warm mode: the mode
