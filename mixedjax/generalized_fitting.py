@@ -511,16 +511,25 @@ def _fit_generalized(data: glmm.GLMMData, theta0, family: Family, n_agq: int, ma
     stage1 = stage2 if stage1 is None else stage1
     theta = lmm.canonical_theta(stage2.x[:n_theta], layout)
     beta = stage2.x[n_theta:]
-    theta = lmm.snap_to_boundary(lambda t: objective(jnp.concatenate([t, beta])), theta, stage2.fun, layout)
+    if level_wise:
+        # modes from the last one (u(-theta) = -u(theta): canonical_theta's sign flip flips it);
+        # at theta = 0 the mode is 0, which u = 0 reaches in one iteration
+        last_mode = jnp.where(stage2.x[0] * theta[0] < 0, -1.0, 1.0) * last_mode
+        near = lambda t: jnp.where(t[0] == 0.0, 0.0, last_mode)
+        snap_objective = lambda t: scalar_term.laplace_value(mode(jnp.concatenate([t, beta]), near(t)), t,
+                                                             beta, data, family, level)
+    else:
+        snap_objective = lambda t: objective(jnp.concatenate([t, beta]))
+    theta = lmm.snap_to_boundary(snap_objective, theta, stage2.fun, layout)
     x = jnp.concatenate([theta, beta])
     # the optimizer's last evaluation is at its final point: its Hessian serves the standard
     # errors (only the beta block of H^{-1} is used, which sign flips of theta leave unchanged)
-    if level_wise:
-        # from the last mode (u(-theta) = -u(theta): canonical_theta's sign flip flips it)
-        flip = jnp.where(stage2.x[0] * theta[0] < 0, -1.0, 1.0)
-        u = mode(x, flip * last_mode)
+    if level_wise:  # the value and pieces a single fit reports (``_scalar_term_evaluation``)
+        u = mode(x, near(theta))
+        value = scalar_term.laplace_value(u, theta, beta, data, family, level)
+        pieces = scalar_term.laplace_pieces(u, theta, beta, data, family, level)
     else:
         u = final_mode(x)
-    value = _stage2_objective_at(u, x, data, family, n_agq)
-    pieces = glmm.laplace_pieces_at(u, theta, beta, data, family, False)
+        value = _stage2_objective_at(u, x, data, family, n_agq)
+        pieces = glmm.laplace_pieces_at(u, theta, beta, data, family, False)
     return stage1, stage2._replace(x=x, fun=value), theta, beta, stage2.hess, pieces
