@@ -9,8 +9,8 @@ value alone (differenced gradients, BFGS-updated Hessian); stage 2 is Newton's m
 autodiff derivatives through two Newton steps from the conditional mode (``glmm.mode_near``).
 A single fit runs the host Newton loop over small compiled programs (with one scalar term, any
 family, a single level-wise program: ``scalar_term``); batches run the compiled loop under vmap
-(docs/DESIGN.md sections 6-7), where one scalar-term binomial and poisson refits take the
-level-wise mode and closed-form derivatives of ``scalar_term`` (the same optimum).
+(docs/DESIGN.md sections 6-7), where one scalar-term refits (any family) take the level-wise
+mode and closed-form derivatives of ``scalar_term`` (the same optimum).
 """
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ from .fit_record import FitRecord, is_singular
 from .formula import FormulaError, _split_top_level
 from .frame import DataError
 from .model import ModelSpec
-from .optimize import Memo, OptimizeResult, minimize, minimize_host, packed, unpacked, value_grad_hess
+from .optimize import (Memo, OptimizeResult, minimize, minimize_at_trials, minimize_host, packed, unpacked,
+                       value_grad_hess)
 from .terms import evaluate_expression
 from .variance_parameters import term_factors
 
@@ -477,15 +478,24 @@ def _fit_generalized(data: glmm.GLMMData, theta0, family: Family, n_agq: int, ma
         theta, glmm.polished_mode(theta, None, data, family, True), data, family, 0, joint=True)
     stage1_pieces = lambda theta: _stage1_value(theta, data, family, n_agq == 0)[1]
 
-    if start is not None and scalar_term.applies(layout, family, n_agq):
-        # one scalar term: the mode level by level and exact derivatives in closed form
+    level_wise = start is not None and scalar_term.one_scalar_term(layout, n_agq)
+    if level_wise:
+        # one scalar term (any family): the mode level by level, exact derivatives in closed form
         level = scalar_term.level_constants(data, family)
-        mode = lambda x: scalar_term.conditional_mode(x[:n_theta], x[n_theta:], data, family, level)[0]
-        objective = lambda x: scalar_term.laplace_value(mode(x), x[:n_theta], x[n_theta:], data,
-                                                        family, level)
-        derivatives = lambda x: scalar_term.laplace_derivatives(mode(x), x[:n_theta], x[n_theta:],
-                                                                data, family, level)
-        final_mode = mode
+
+        def mode(x, u0=None):
+            return scalar_term.conditional_mode(x[:n_theta], x[n_theta:], data, family, level, u0=u0)[0]
+
+        def objective(x):
+            return scalar_term.laplace_value(mode(x), x[:n_theta], x[n_theta:], data, family, level)
+
+        # (f, g, H) at every trial point (they cost about two values), each mode warm-started
+        # from the current point's: from a Newton step away it takes 3-4 level-wise iterations
+        # where u = 0 takes about 7 (cbpp); the same mode to rounding (batch replicates equal
+        # single fits, whose modes start at 0, to 1e-12)
+        def evaluate(x, u):
+            u = mode(x, u)
+            return (*scalar_term.laplace_derivatives(u, x[:n_theta], x[n_theta:], data, family, level), u)
     else:
         def objective(x):
             return _stage2_value_at(x, data, family, n_agq)[0]
@@ -509,16 +519,34 @@ def _fit_generalized(data: glmm.GLMMData, theta0, family: Family, n_agq: int, ma
     else:
         stage1 = None
 
-    stage2 = minimize(objective, start, value_grad_hess=derivatives, max_iterations=max_iterations,
-                      polish=True)
+    if level_wise:
+        stage2, last_mode = minimize_at_trials(evaluate, start, jnp.zeros(layout.term_levels[0]),
+                                               max_iterations=max_iterations, polish=True)
+    else:
+        stage2 = minimize(objective, start, value_grad_hess=derivatives, max_iterations=max_iterations,
+                          polish=True)
     stage1 = stage2 if stage1 is None else stage1
     theta = lmm.canonical_theta(stage2.x[:n_theta], layout)
     beta = stage2.x[n_theta:]
-    theta = lmm.snap_to_boundary(lambda t: objective(jnp.concatenate([t, beta])), theta, stage2.fun, layout)
+    if level_wise:
+        # modes from the last one (u(-theta) = -u(theta): canonical_theta's sign flip flips it);
+        # at theta = 0 the mode is 0, which u = 0 reaches in one iteration
+        last_mode = jnp.where(stage2.x[0] * theta[0] < 0, -1.0, 1.0) * last_mode
+        near = lambda t: jnp.where(t[0] == 0.0, 0.0, last_mode)
+        snap_objective = lambda t: scalar_term.laplace_value(mode(jnp.concatenate([t, beta]), near(t)), t,
+                                                             beta, data, family, level)
+    else:
+        snap_objective = lambda t: objective(jnp.concatenate([t, beta]))
+    theta = lmm.snap_to_boundary(snap_objective, theta, stage2.fun, layout)
     x = jnp.concatenate([theta, beta])
     # the optimizer's last evaluation is at its final point: its Hessian serves the standard
     # errors (only the beta block of H^{-1} is used, which sign flips of theta leave unchanged)
-    u = final_mode(x)
-    value = _stage2_objective_at(u, x, data, family, n_agq)
-    pieces = glmm.laplace_pieces_at(u, theta, beta, data, family, False)
+    if level_wise:  # the value and pieces a single fit reports (``_scalar_term_evaluation``)
+        u = mode(x, near(theta))
+        value = scalar_term.laplace_value(u, theta, beta, data, family, level)
+        pieces = scalar_term.laplace_pieces(u, theta, beta, data, family, level)
+    else:
+        u = final_mode(x)
+        value = _stage2_objective_at(u, x, data, family, n_agq)
+        pieces = glmm.laplace_pieces_at(u, theta, beta, data, family, False)
     return stage1, stage2._replace(x=x, fun=value), theta, beta, stage2.hess, pieces

@@ -28,6 +28,8 @@ iterations, where quasi-Newton methods stall around 1e-6. Each iteration:
    points (a batch refit and a single fit) agree to 1e-10 and better.
 
 ``minimize`` is a ``lax.while_loop`` with a static iteration cap, so it jits and vmaps (batches);
+``minimize_at_trials`` is its variant for objectives whose derivatives cost about what their
+value costs (one scalar-term GLMMs: (f, g, H) at every trial point, with a warm start carried);
 ``minimize_host`` runs the same iteration as a Python loop over two compiled evaluations, (f, g, H)
 and f alone, for single fits: compiling a whole loop with its line search costs seconds, while
 dispatching 5-11 iterations costs microseconds. Failures are status codes in the result, never
@@ -272,6 +274,76 @@ def minimize(fun: Callable, x0, *, tol: float = 1e-10, max_iterations: int = 100
     state = jax.lax.while_loop(keep_going, iterate, state)
     return OptimizeResult(x0, state["x"], state["f"], state["g"], state["H"], state["iterations"],
                           state["evaluations"], state["status"])
+
+
+def minimize_at_trials(evaluate: Callable, x0, aux0, *, tol: float = 1e-10, max_iterations: int = 100,
+                       max_halvings: int = 40, polish: bool = False) -> tuple[OptimizeResult, object]:
+    """``minimize`` (raw steps, no log-scale trial) for objectives whose gradient and Hessian cost
+    about what their value costs, so that every trial point is evaluated with its derivatives:
+    an accepted step's (f, g, H) are the next iteration's, where ``minimize`` evaluates the value
+    at the trial point and then (f, g, H) at it again. The same iterates, the same stopping rule,
+    the same polishing step (evaluated once, kept where it is no worse).
+
+    ``evaluate(x, aux) -> (f, g, H, aux')`` with ``aux`` what the evaluation at the current point
+    returned (``aux0`` for the first): a warm start (the conditional mode there) for evaluations
+    at nearby points. Returns (result, the final point's aux)."""
+    x0 = jnp.asarray(x0, jnp.float64)
+
+    def armijo(f, f_new, step, slope):
+        return (f_new <= f + 1e-4 * step * slope) & jnp.isfinite(f_new)
+
+    def worth_halving(f, step, slope):
+        return -0.25 * step * slope > _ROUNDING * jnp.maximum(jnp.abs(f), 1.0)
+
+    def finite(f, g, H):
+        return jnp.isfinite(f) & jnp.all(jnp.isfinite(g)) & jnp.all(jnp.isfinite(H))
+
+    def iterate(state):
+        x, f, g, H, aux = state["x"], state["f"], state["g"], state["H"], state["aux"]
+        ok = finite(f, g, H)
+        direction, decrement = _newton_direction(jnp.where(ok, g, 0.0), jnp.where(ok, H, jnp.eye(H.shape[0])))
+        slope = jnp.dot(jnp.where(ok, g, 0.0), direction)
+        converged = ok & (decrement < jnp.maximum(tol, _ROUNDING * jnp.abs(f)))
+        iterations = state["iterations"] + 1
+        # the polishing step: one evaluation at the full step, no halving
+        polishing = converged & polish & (iterations < max_iterations)
+        skip = ~ok | (converged & ~polishing)
+
+        def accepted(trial):
+            step, f_new, g_new, H_new = trial[0], trial[1], trial[2], trial[3]
+            no_worse = finite(f_new, g_new, H_new) & (f_new <= f + _ROUNDING * jnp.abs(f))
+            return jnp.where(polishing, no_worse, armijo(f, f_new, step, slope))
+
+        def not_done(trial):
+            step, k = trial[0], trial[5]
+            return ~skip & ((k == 0) | (~polishing & (k <= max_halvings) & ~accepted(trial)
+                                        & worth_halving(f, step, slope)))
+
+        def evaluate_next(trial):
+            step, k = trial[0], trial[5]
+            step = jnp.where(k == 0, 1.0, 0.5 * step)
+            return (step, *evaluate(x + step * direction, aux), k + 1)
+
+        trial = jax.lax.while_loop(not_done, evaluate_next,
+                                   (jnp.asarray(1.0), jnp.asarray(jnp.inf), g, H, aux, jnp.asarray(0)))
+        step, f_new, g_new, H_new, aux_new, k = trial
+        move = ~skip & accepted(trial)
+        status = jnp.where(~ok, jnp.where(iterations == 1, NON_FINITE, NO_PROGRESS),
+                 jnp.where(converged, CONVERGED,
+                 jnp.where(~move, NO_PROGRESS,
+                 jnp.where(iterations >= max_iterations, MAX_ITERATIONS, -1))))
+        pick = lambda new, old: jnp.where(move, new, old)
+        return dict(x=pick(x + step * direction, x), f=pick(f_new, f), g=pick(g_new, g),
+                    H=pick(H_new, H), aux=jax.tree.map(pick, aux_new, aux),
+                    iterations=iterations + polishing, evaluations=state["evaluations"] + k,
+                    status=status)
+
+    f, g, H, aux = evaluate(x0, aux0)
+    state = dict(x=x0, f=f, g=g, H=H, aux=aux, iterations=jnp.asarray(0), evaluations=jnp.asarray(1),
+                 status=jnp.asarray(-1))
+    state = jax.lax.while_loop(lambda state: state["status"] < 0, iterate, state)
+    return OptimizeResult(x0, state["x"], state["f"], state["g"], state["H"], state["iterations"],
+                          state["evaluations"], state["status"]), state["aux"]
 
 
 class Memo:

@@ -7,7 +7,8 @@ penalized deviance separates over the levels j:
 
 (phi = a dev / 2, s = theta, z the term's column), so the conditional mode is one scalar Newton
 iteration per level, elementwise, with no linear solve; and for families whose aic is their
-deviance plus a function of y alone (binomial, poisson) the Laplace deviance is
+deviance plus a function of y alone (binomial, poisson, negative binomial of a known size) the
+Laplace deviance is
 
     D(theta, beta) = sum_j log M_j + 2 sum_j P_j(u~_j) + c(y),   M_j = 1 + s^2 sum_{i in j} z_i^2 w_i
 
@@ -21,11 +22,10 @@ on 2 cores, where these formulas cost a few us.
 For the other families (Gamma, inverse Gaussian, gaussian with a non-identity link) the aic is a
 function of the deviance alone, through the estimated dispersion (``Family.aic``), so D adds
 E(deviance) = aic - deviance, whose derivatives carry the mode's first and second derivatives
-(the deviance is not stationary at the mode); the same closed forms give them. Single fits of
-one scalar term take this level-wise path for every family (``one_scalar_term``: one compiled
-program for stage 2, values, derivatives and the Laplace pieces); batch replicates take it for
-the closed-form families (``applies``). The same
-optimum as the general path (``generalized_fitting``), so batch replicates still equal fresh
+(the deviance is not stationary at the mode); the same closed forms give them. Single fits and batch
+replicates of one scalar term take this level-wise path for every family (``one_scalar_term``;
+a single fit: one compiled program for stage 2, values, derivatives and the Laplace pieces). The
+same optimum as the general path (``generalized_fitting``), so batch replicates equal fresh
 single fits.
 """
 from __future__ import annotations
@@ -39,8 +39,9 @@ from . import _jax  # noqa: F401  (float64)
 from . import glmm
 from .families import Family
 
-# families whose aic is their deviance plus a function of y alone (no estimated dispersion)
-_DEVIANCE_AIC_FAMILIES = ("binomial", "poisson")
+# families whose aic is their deviance plus a function of y alone (no estimated dispersion; the
+# negative binomial's size is known to the family, glmer_nb estimates it outside)
+_DEVIANCE_AIC_FAMILIES = ("binomial", "poisson", "negative.binomial")
 
 
 def one_scalar_term(layout, n_agq: int) -> bool:
@@ -55,11 +56,6 @@ def closed_form(family: Family) -> bool:
     (``_DEVIANCE_AIC_FAMILIES``), so that D's derivatives are those of the penalized deviance's
     and the mode's log-determinant alone (``laplace_derivatives``)."""
     return family.name in _DEVIANCE_AIC_FAMILIES
-
-
-def applies(layout, family: Family, n_agq: int) -> bool:
-    """``one_scalar_term`` with a ``closed_form`` family: batch replicates' path."""
-    return one_scalar_term(layout, n_agq) and closed_form(family)
 
 
 class Level(NamedTuple):
@@ -109,8 +105,9 @@ ROUNDING = 64 * float(jnp.finfo(jnp.float64).eps)  # relative rounding noise of 
 
 
 def conditional_mode(theta, beta, data: glmm.GLMMData, family: Family, level: Level,
-                     tol: float = 1e-11, max_iterations: int = 60, max_halvings: int = 30):
-    """u~ by Newton's method on each level's P_j from u = 0 (observed weights where they give
+                     tol: float = 1e-11, max_iterations: int = 60, max_halvings: int = 30, u0=None):
+    """u~ by Newton's method on each level's P_j from u = 0, or ``u0`` (a warm start: the mode at
+    a nearby (theta, beta)) (observed weights where they give
     a positive curvature, else Fisher's), each step shortened so that no eta moves by more than
     ``MAX_ETA_STEP`` and halved per level until P_j does not rise; until the largest step is below
     ``tol`` (relative to 1 + |u|), then one step more (quadratic convergence: the mode to
@@ -158,7 +155,7 @@ def conditional_mode(theta, beta, data: glmm.GLMMData, family: Family, level: Le
         done = state.small | (change == 0.0) | (iterations >= max_iterations)
         return ModeState(u, jnp.where(keep, value, state.value), change < tol, iterations, done)
 
-    u0 = jnp.zeros(n_levels)
+    u0 = jnp.zeros(n_levels) if u0 is None else u0
     state = ModeState(u0, deviance(u0), jnp.asarray(False), jnp.asarray(0), jnp.asarray(False))
     state = jax.lax.while_loop(lambda state: ~state.done, body, state)
     return state.u, state.iterations

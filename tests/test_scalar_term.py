@@ -1,5 +1,5 @@
-"""The level-wise Laplace objective of one scalar-term GLMMs (``scalar_term``, the batch path of
-binomial and poisson refits) against the general one: the same conditional mode, value, gradient
+"""The level-wise Laplace objective of one scalar-term GLMMs (``scalar_term``, the path of single fits
+and batch refits of every family) against the general one: the same conditional mode, value, gradient
 and Hessian as autodiff through Newton steps from the polished PIRLS mode
 (``generalized_fitting._derivatives_near``), at points away from the optimum and on the
 theta = 0 boundary."""
@@ -45,7 +45,7 @@ def test_level_wise_derivatives_equal_autodiff_through_newton_steps(name):
     fit = FITS[name]()
     _, (data, start, _) = batch._replicate_setup(fit, 100)
     family = fit.family
-    assert scalar_term.applies(data.design.layout, family, 1)
+    assert scalar_term.one_scalar_term(data.design.layout, 1)
     Y = fit.simulate(2, seed=11, as_frame=False)
     rng = np.random.default_rng(4)
     for j, theta_scale in enumerate([1.0, 0.0]):  # theta = 0: the boundary
@@ -65,18 +65,19 @@ def test_level_wise_derivatives_equal_autodiff_through_newton_steps(name):
         np.testing.assert_allclose(H, H0, rtol=1e-9, atol=1e-10 * np.max(np.abs(H0)))
 
 
-def test_applies_only_to_one_scalar_term_laplace_fits_of_deviance_aic_families():
-    # (single fits of one scalar term take the level-wise path for any family: one_scalar_term)
+def test_the_level_wise_path_takes_one_scalar_term_laplace_fits_of_any_family():
+    # single fits and batch replicates alike; the family only decides the closed form's extra
+    # term (E(deviance) where the aic goes through the dispersion)
     fit = reference_fit("public", "cbpp_binomial_laplace")
     layout = fit.data.design.layout
-    assert scalar_term.applies(layout, fit.family, 1)
-    assert not scalar_term.applies(layout, fit.family, 5)  # AGQ: another objective
-    assert not scalar_term.applies(layout, mj.Gamma("log"), 1)  # aic through the dispersion
+    assert scalar_term.one_scalar_term(layout, 1)
+    assert not scalar_term.one_scalar_term(layout, 5)  # AGQ: another objective
+    assert scalar_term.closed_form(fit.family) and not scalar_term.closed_form(mj.Gamma("log"))
     two_columns = layout._replace(term_columns=(2,), term_structures=("us",))
-    assert not scalar_term.applies(two_columns, fit.family, 1)
+    assert not scalar_term.one_scalar_term(two_columns, 1)
     two_terms = layout._replace(term_levels=layout.term_levels * 2, term_columns=(1, 1),
                                 term_structures=("us", "us"))
-    assert not scalar_term.applies(two_terms, fit.family, 1)
+    assert not scalar_term.one_scalar_term(two_terms, 1)
 
 
 DISPERSION_FITS = {
@@ -108,3 +109,38 @@ def test_a_single_fits_level_wise_program_equals_the_general_path_for_any_family
         np.testing.assert_allclose([f, f], [value, f0], rtol=1e-12)
         np.testing.assert_allclose(g, g0, rtol=1e-9, atol=1e-9 * np.max(np.abs(g0)))
         np.testing.assert_allclose(H, H0, rtol=1e-9, atol=1e-10 * np.max(np.abs(H0)))
+
+
+def test_newton_at_trial_points_with_warm_modes_equals_the_value_then_derivatives_loop():
+    # batch replicates' stage 2 (optimize.minimize_at_trials: (f, g, H) at every trial point,
+    # each mode warm-started from the current point's) against optimize.minimize with modes from
+    # u = 0 (values at trial points, then derivatives at the accepted one): the same iterates
+    from mixedjax.optimize import minimize, minimize_at_trials
+    fit = FITS["binomial(logit)"]()
+    _, (data, start, _) = batch._replicate_setup(fit, 100)
+    family = fit.family
+    y = jnp.asarray(fit.simulate(1, seed=3, as_frame=False)[:, 0])
+    data = data._replace(y=y, mustart=family.mustart(y, data.weights))
+    level = scalar_term.level_constants(data, family)
+    mode = lambda x, u0=None: scalar_term.conditional_mode(x[:1], x[1:], data, family, level, u0=u0)[0]
+
+    @jax.jit
+    def both(x0):
+        cold = minimize(lambda x: scalar_term.laplace_value(mode(x), x[:1], x[1:], data, family, level), x0,
+                        value_grad_hess=lambda x: scalar_term.laplace_derivatives(
+                            mode(x), x[:1], x[1:], data, family, level), polish=True)
+
+        def evaluate(x, u):
+            u = mode(x, u)
+            return (*scalar_term.laplace_derivatives(u, x[:1], x[1:], data, family, level), u)
+        warm, u = minimize_at_trials(evaluate, x0, jnp.zeros(level_count), polish=True)
+        return cold, warm, u, mode(warm.x)
+
+    level_count = data.design.layout.term_levels[0]
+    cold, warm, u, u_cold = both(jnp.asarray(start) + 0.3)  # several damped and full steps
+    assert int(cold.status) == int(warm.status) == 0
+    assert int(cold.iterations) == int(warm.iterations) >= 4
+    np.testing.assert_allclose(warm.x, cold.x, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose([warm.fun], [cold.fun], rtol=1e-14)
+    np.testing.assert_allclose(warm.hess, cold.hess, rtol=1e-10)
+    np.testing.assert_allclose(u, u_cold, rtol=1e-12, atol=1e-13)  # the warm mode: the mode
