@@ -151,9 +151,13 @@ def _fit_linear_host(design, weights, response, theta0, reml: bool, max_iteratio
     else:
         evaluate = Memo(lambda theta: unpacked(_deviance_derivatives(theta, problem, reml)))
         solution_at = lambda theta: lmm.solve_compiled(theta, problem)
-    if layout.n_trailing < blocks.LAPACK_BLOCK:
-        # derivatives cost about a dispatch more than the value: evaluate them at every trial
-        # point, so that the accepted one (nearly always the full step) is not evaluated again
+    # with a trailing block under LAPACK_BLOCK rows the derivatives cost about a dispatch more than
+    # the value: they are evaluated at every trial point, so that the accepted one (nearly always
+    # the full step) is not evaluated again, and the fit ends with a polishing Newton step (theta
+    # at the optimum to rounding, where the stopping rule leaves it up to ~1e-6 short: seed1's SE
+    # sat at a printing edge); larger models keep the stopping rule's point
+    cheap_derivatives = layout.n_trailing < blocks.LAPACK_BLOCK
+    if cheap_derivatives:
         value = lambda theta: float(evaluate(theta)[0])
     else:
         value = lambda theta: float(_deviance(theta, problem, reml))
@@ -165,7 +169,8 @@ def _fit_linear_host(design, weights, response, theta0, reml: bool, max_iteratio
     start = theta0 if quasi is None else quasi.x
     scale = lmm.theta_scale(design, np.asarray(weights), xp=np)
     result = minimize_host(_scaled_derivatives(evaluate, scale, np), lambda theta: value(theta * scale),
-                           start / scale, max_iterations=max_iterations, log_steps=log_steps, polish=True)
+                           start / scale, max_iterations=max_iterations, log_steps=log_steps,
+                           polish=cheap_derivatives)
     result = _unscaled(result, scale, np)
     if quasi is not None:
         result = result._replace(x0=theta0, iterations=quasi.iterations + result.iterations,
