@@ -297,6 +297,8 @@ def deviance_function(data: glmm.GLMMData, family: Family, n_agq: int):
     of x = [theta, beta]: lme4's devFunOnly, jitted and differentiable, one compiled program per
     model structure and family (kept in the program store), the data an argument."""
     return partial(_objective, data=data, family=family, n_agq=n_agq)
+
+
 _rx_covariance = jit(glmm.rx_covariance, static_argnames="family")
 
 

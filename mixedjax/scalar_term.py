@@ -174,17 +174,8 @@ def _derivatives_in_eta(eta, data: glmm.GLMMData, family: Family):
 
 
 def laplace_value(u, theta, beta, data: glmm.GLMMData, family: Family, level: Level):
-    """D = sum log M_j + sum u^2 + aic at the mode u: aic = deviance + c(y) for ``closed_form``
-    families, else the family's aic of the deviance."""
-    eta = _eta(u, theta, beta, data, level)
-    w, mu, _ = glmm.fisher_weights(eta, data, family)
-    n_levels = u.shape[0]
-    log_det = jnp.sum(jnp.log(1.0 + theta[0] ** 2 * _level_sum(level.z ** 2 * w, level, n_levels)))
-    deviance = jnp.sum(family.unit_deviance(data.y, mu, data.weights))
-    aic = (deviance + level.aic_constant if closed_form(family)
-           else family.aic(data.y, mu, data.weights, deviance))
-    value = log_det + jnp.sum(u ** 2) + aic
-    return jnp.where(jnp.isfinite(value), value, jnp.inf)
+    """D = sum log M_j + sum u^2 + aic at the mode u (``laplace_pieces``)."""
+    return glmm.laplace_value(laplace_pieces(u, theta, beta, data, family, level))
 
 
 def laplace_derivatives(u, theta, beta, data: glmm.GLMMData, family: Family, level: Level):
@@ -234,12 +225,13 @@ def laplace_derivatives(u, theta, beta, data: glmm.GLMMData, family: Family, lev
                + with_t(s ** 2 * R / M, U) - outer(1.0 / M ** 2, dM, dM)
                - with_t(alpha_over_J, S) - with_t(alpha_over_J * s * Q, U))
     gradient = 2.0 * jnp.sum(phi1[:, None] * c, axis=0) + jnp.sum(dM / M[:, None], axis=0)
+    pieces = laplace_pieces(u, theta, beta, data, family, level)
     if not closed_form(family):
         # D = (the closed-form families' D) + E(deviance), E(t) = aic(t) - t; the deviance is not
         # stationary at the mode, so its derivatives carry the mode's: with the level sums
         # F_j = sum z phi',  grad dev = 2 sum phi' e,  and (d2 eta = z (e_t U' + U e_t') + s z V)
         #   hess dev = 2 sum h e e' + 2 sum_j F_j (e_t U_j' + U_j e_t') + 2 s sum_j F_j V_j
-        deviance = jnp.sum(family.unit_deviance(data.y, family.link.linkinv(eta), data.weights))
+        deviance = pieces.deviance_sum
         aic = lambda t: family.aic(data.y, None, data.weights, t)  # of the deviance alone
         slope, curvature = jax.grad(aic)(deviance) - 1.0, jax.grad(jax.grad(aic))(deviance)
         F = by_level(z * phi1)
@@ -249,17 +241,19 @@ def laplace_derivatives(u, theta, beta, data: glmm.GLMMData, family: Family, lev
                     + with_t(2.0 * F, U) - with_t(beta_over_J, S) - with_t(beta_over_J * s * Q, U))
         gradient = gradient + slope * grad_dev
         hessian = hessian + slope * hess_dev + curvature * jnp.outer(grad_dev, grad_dev)
-    value = laplace_value(u, theta, beta, data, family, level)
+    value = glmm.laplace_value(pieces)
     finite = jnp.isfinite(value)
     return value, jnp.where(finite, gradient, jnp.nan), 0.5 * (hessian + hessian.T)
 
 
 def laplace_pieces(u, theta, beta, data: glmm.GLMMData, family: Family, level: Level) -> glmm.LaplacePieces:
-    """``glmm.laplace_pieces_at`` for one scalar term: log|L|^2 = sum_j log M_j, the family's aic
-    (any family), at the mode u."""
+    """``glmm.laplace_pieces_at`` for one scalar term at the mode u: log|L|^2 = sum_j log M_j, and
+    the aic as deviance + c(y) for ``closed_form`` families (c(y) evaluated once, ``Level``), the
+    family's aic of the deviance otherwise."""
     eta = _eta(u, theta, beta, data, level)
     w, mu, _ = glmm.fisher_weights(eta, data, family)
     log_det = jnp.sum(jnp.log(1.0 + theta[0] ** 2 * _level_sum(level.z ** 2 * w, level, u.shape[0])))
     deviance = jnp.sum(family.unit_deviance(data.y, mu, data.weights))
-    return glmm.LaplacePieces(u, beta, mu, log_det, jnp.sum(u ** 2), deviance,
-                              family.aic(data.y, mu, data.weights, deviance))
+    aic = (deviance + level.aic_constant if closed_form(family)
+           else family.aic(data.y, mu, data.weights, deviance))
+    return glmm.LaplacePieces(u, beta, mu, log_det, jnp.sum(u ** 2), deviance, aic)
