@@ -34,7 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
 import mixedjax as mj  # noqa: E402
-from mixedjax.results import ConvergenceWarning  # noqa: E402
+from mixedjax._src.results import ConvergenceWarning  # noqa: E402
 
 DATA = os.path.join(REPO, "tests", "reference", "data")
 

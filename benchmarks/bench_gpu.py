@@ -32,8 +32,8 @@ sys.path.insert(0, HERE)
 import jax  # noqa: E402
 
 import mixedjax as mj  # noqa: E402
-from mixedjax import blocks, linear_fitting, lmm  # noqa: E402
-from mixedjax.design import Layout  # noqa: E402
+from mixedjax._src import blocks, linear_fitting, lmm  # noqa: E402
+from mixedjax._src.design import Layout  # noqa: E402
 
 import bench_batch  # noqa: E402
 import movielens_design  # noqa: E402

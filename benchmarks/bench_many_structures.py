@@ -37,7 +37,7 @@ import pandas as pd
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import mixedjax as mj  # noqa: E402
-from mixedjax.compilation import MEMORY_MAPS, CompileCounter, memory_map_count  # noqa: E402
+from mixedjax._src.compilation import MEMORY_MAPS, CompileCounter, memory_map_count  # noqa: E402
 
 # Fixed-effects parts with 1, 2, ..., 12 model-matrix columns (f: a 3-level factor).
 FIXED = ["1", "x1", "x1 + x2", "x1 * x2", "x1 + x2 + f", "x1 * x2 + f", "x1 + x2 + x3 + x4 + f",

@@ -3,7 +3,7 @@ chapter's Gamma(log) ``y ~ x + (1 | grupo)`` and inverse.gaussian(log) ``y ~ x +
 examples (tests/reference/data/seed2_gamma.csv, seed3_invgauss.csv).
 
 lme4 cannot profile these; mixedjax profiles the Laplace likelihood with sigma = sqrt(phi) as a
-parameter (mixedjax/inference/dispersion_likelihood.py). Per design and parameter this prints:
+parameter (mixedjax/_src/inference/dispersion_likelihood.py). Per design and parameter this prints:
 
   * profile: the 95% profile interval (``fit.confint()``), centred at the Laplace estimates;
   * ml_boot: the percentile interval of a parametric bootstrap of the same estimator: ``--nsim``
@@ -36,8 +36,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
 import mixedjax as mj  # noqa: E402
-from mixedjax.inference import dispersion_likelihood  # noqa: E402
-from mixedjax.inference.profile import _correlation_mask  # noqa: E402
+from mixedjax._src.inference import dispersion_likelihood  # noqa: E402
+from mixedjax._src.inference.profile import _correlation_mask  # noqa: E402
 
 DATA = os.path.join(REPO, "tests", "reference", "data")
 DESIGNS = {

@@ -104,7 +104,7 @@ ML_SCRIPT = textwrap.dedent("""
     import jax
     import numpy as np
     import mixedjax as mj
-    from mixedjax import blocks, linear_fitting
+    from mixedjax._src import blocks, linear_fitting
     import movielens_design
     warnings.simplefilter("ignore")
     data = movielens_design.movielens_like({rows})

@@ -51,7 +51,7 @@ def release_compiled_programs() -> None:
     """Drop every compiled program held in memory (mixedjax's store and JAX's caches)."""
     import jax
 
-    from mixedjax import compilation
+    from mixedjax._src import compilation
     compilation.clear_programs()
     jax.clear_caches()
     gc.collect()

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from references import ROOT_OF_FOLDER, case_ids, read_json, read_text, reference_fit
-from mixedjax import lmm
+from mixedjax._src import lmm
 
 DDF_DIR = ("reference_inference", "ddf")
 IDS = case_ids(*DDF_DIR)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import mixedjax as mj
-from mixedjax.inference.likelihood_ratio import AnovaTable, RefitMLWarning, anova, refit_ml
+from mixedjax._src.inference.likelihood_ratio import AnovaTable, RefitMLWarning, anova, refit_ml
 
 from references import case_data, cases, fit_case
 
@@ -129,7 +129,7 @@ def test_errors_for_different_data_and_kinds(case_fits, sleepstudy):
 
 
 def test_single_model_dispatches_to_its_anova_method(monkeypatch):
-    from mixedjax.results import MixedModelResults
+    from mixedjax._src.results import MixedModelResults
     monkeypatch.setattr(MixedModelResults, "anova", lambda self, **kwargs: ("F table", kwargs))
     fit = object.__new__(MixedModelResults)  # the kind of object anova() accepts alone
     assert anova(fit, ddf="Kenward-Roger") == ("F table", {"ddf": "Kenward-Roger"})

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 import mixedjax as mj
-from mixedjax import batch
+from mixedjax._src import batch
 
 
 def _binary_fit(groups: int):

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mixedjax import compilation
+from mixedjax._src import compilation
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -38,6 +38,7 @@ CHILD = textwrap.dedent("""
     import pandas as pd
     import jax
     import mixedjax as mj
+    from mixedjax._src import compilation
     data = pd.read_csv(sys.argv[1]).astype({"Batch": str})
     with warnings.catch_warnings(), mj.CompileCounter() as count:
         warnings.simplefilter("ignore")
@@ -47,7 +48,7 @@ CHILD = textwrap.dedent("""
                           hits=count.cache_hits, names=count.names,
                           criterion=fit.reml_criterion,
                           jax_directory=jax.config.jax_compilation_cache_dir,
-                          programs=sorted(mj.compilation.stored_program_names()))))
+                          programs=sorted(compilation.stored_program_names()))))
 """)
 
 
@@ -176,7 +177,7 @@ def test_optimize_programs_optimizes_every_quick_build_now(monkeypatch):
 
 EXITING_CHILD = textwrap.dedent("""
     import jax.numpy as jnp, numpy as np
-    from mixedjax import compilation
+    from mixedjax._src import compilation
     compilation.OPTIMIZE_AFTER_SECONDS = 0.0
 
     def chain(x):

@@ -17,8 +17,10 @@ import pandas as pd
 import pytest
 
 import mixedjax as mj
-from mixedjax import compilation, covariance_structures, datasets, lmm
-from mixedjax.formula import FormulaError, parse_formula
+from mixedjax import datasets
+from mixedjax._src import compilation, covariance_structures, lmm
+from mixedjax._src.model import model_spec
+from mixedjax._src.formula import FormulaError, parse_formula
 from conftest import relative_error
 from references import path, read_json
 
@@ -275,7 +277,7 @@ def test_diag_degrees_of_freedom_are_the_double_bars():
     bars = mj.lmer("Reaction ~ Days + (Days || Subject)", SLEEP)
     for ddf in ("Satterthwaite", "Kenward-Roger"):
         np.testing.assert_allclose(diag.coef_table(ddf)["df"], bars.coef_table(ddf)["df"], rtol=1e-6)
-    from mixedjax.inference.kenward_roger import KenwardRogerError
+    from mixedjax._src.inference.kenward_roger import KenwardRogerError
     with pytest.raises(KenwardRogerError, match=r"cs\(Days \| Subject\) is not.*Satterthwaite"):
         fit_of("sleepstudy_cs").coef_table("Kenward-Roger")
 
@@ -289,7 +291,7 @@ def test_structured_derivatives_of_the_general_path():
     data = small.assign(g=small.g.cat.remove_unused_categories(),
                         t=small.t.cat.remove_unused_categories(),
                         site=pd.Categorical(small.g.cat.codes // 3))
-    spec = mj.model.model_spec("y ~ x + ar1(0 + t | g) + cs(1 + x | site)", data)
+    spec = model_spec("y ~ x + ar1(0 + t | g) + cs(1 + x | site)", data)
     assert spec.design.layout.term_structures == ("ar1", "cs")
     problem = lmm.linear_problem(spec.design, spec.frame.weights, np.asarray(data.y, float))
     theta = jnp.asarray([1.3, 0.4, 0.8, 0.3, -0.5])

@@ -1,5 +1,5 @@
 """dense_inverse: LAPACK-free inverses, so vmapped glmer batches hold no batched LU (whose
-jaxlib 0.10 CPU kernel can deadlock XLA's thread pool; see mixedjax/dense_inverse.py)."""
+jaxlib 0.10 CPU kernel can deadlock XLA's thread pool; see mixedjax/_src/dense_inverse.py)."""
 import re
 import warnings
 
@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 import mixedjax as mj
-from mixedjax import batch
-from mixedjax.dense_inverse import gauss_jordan_inverse, symmetric_solve
+from mixedjax._src import batch
+from mixedjax._src.dense_inverse import gauss_jordan_inverse, symmetric_solve
 
 from references import HERE
 

@@ -1,4 +1,4 @@
-"""Tests of mixedjax/display/: lme4's print(summary(fit)) text, reproduced exactly.
+"""Tests of mixedjax/_src/display/: lme4's print(summary(fit)) text, reproduced exactly.
 
 The package is loaded from its folder, so that what is tested is display alone: the numbers
 printed are lme4's own (tests/references.py reads them), not our fits'.
@@ -16,8 +16,9 @@ import pytest
 from references import read_json, reference, reference_ids
 
 ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("mixedjax_display", ROOT / "mixedjax" / "display" / "__init__.py",
-                                               submodule_search_locations=[str(ROOT / "mixedjax" / "display")])
+DISPLAY = ROOT / "mixedjax" / "_src" / "display"
+_spec = importlib.util.spec_from_file_location("mixedjax_display", DISPLAY / "__init__.py",
+                                               submodule_search_locations=[str(DISPLAY)])
 display = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = display      # dataclasses look the module up while it is executed
 _spec.loader.exec_module(display)

@@ -1,7 +1,7 @@
 """lme4 formula syntax: bar terms, expansions, offsets, errors."""
 import pytest
 
-from mixedjax.formula import FormulaError, parse_formula
+from mixedjax._src.formula import FormulaError, parse_formula
 
 
 def bars(text):

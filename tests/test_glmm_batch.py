@@ -140,8 +140,8 @@ def test_a_previously_failing_gamma_dataset_converges():
     """simulate(3, seed=5)[:, 1] of the chapter's Gamma(log) fit: PIRLS overshot one level's mode
     to 22 (the mode is 2.4) and crawled back for its 100 iterations, the Laplace deviance jumped
     from 81 to 1,700 between neighbouring theta, and the fit stopped with max|grad| = 1.35."""
-    from mixedjax import glmm
-    from mixedjax.results import ConvergenceWarning
+    from mixedjax._src import glmm
+    from mixedjax._src.results import ConvergenceWarning
     fit = FITS["Gamma"]()
     y = fit.simulate(NSIM, seed=SEED)["sim_2"]
     with warnings.catch_warnings():
@@ -169,7 +169,7 @@ def test_previously_crashing_gamma_seeds_fit():
     code before PIRLS's step control raised FloatingPointError (10, 16, 21) or stopped with
     max|grad| = 1.1 and 2.2 (19, 30): every one now fits and converges."""
     from references import ROOTS
-    from mixedjax.results import ConvergenceWarning
+    from mixedjax._src.results import ConvergenceWarning
     data = pd.read_csv(f"{ROOTS['public']}/data/seed2_gamma.csv")
     data["grupo"] = pd.Categorical(data["grupo"].astype(str))
     with warnings.catch_warnings():

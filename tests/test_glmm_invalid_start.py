@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import mixedjax as mj
-from mixedjax import generalized_fitting, glmm
+from mixedjax._src import generalized_fitting, glmm
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference_glmm")
 REFERENCE = json.load(open(os.path.join(HERE, "gamma_inverse_fuzz.json")))

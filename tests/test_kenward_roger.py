@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from ddf_reference import IDS, ddf_reference, fit_for, log_p, max_relative, tolerance, values
-from mixedjax.inference import kenward_roger
-from mixedjax.inference.kenward_roger import KenwardRogerError
+from mixedjax._src.inference import kenward_roger
+from mixedjax._src.inference.kenward_roger import KenwardRogerError
 
 # pbkrtest ignores prior weights (identity residual block) while vcov(beta) uses them; we use
 # sigma^2 W^-1 (consistent), so the weighted fit is not compared

@@ -3,7 +3,7 @@ program to compile) agree with the JAX functions the kernels use."""
 import numpy as np
 import pytest
 
-from mixedjax.families import Link
+from mixedjax._src.families import Link
 
 LINKS = ["identity", "log", "logit", "probit", "cloglog", "cauchit", "inverse", "sqrt", "1/mu^2"]
 

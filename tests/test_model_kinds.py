@@ -1,4 +1,4 @@
-"""A fit's kind is decided once (``fit.kind``, ``mixedjax.model_kinds``), never probed.
+"""A fit's kind is decided once (``fit.kind``, ``mixedjax._src.model_kinds``), never probed.
 
 The scan parses every module of the package with ``ast``: outside the result classes no module
 may call ``hasattr``, read a result attribute through ``getattr`` with a default, or test a fit
@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 import mixedjax as mj
-from mixedjax.fit_record import FitRecord
-from mixedjax.generalized_model import GeneralizedLinearMixedModel
-from mixedjax.linear_model import LinearMixedModel
-from mixedjax.model_kinds import GeneralizedKind, LinearKind
-from mixedjax.negative_binomial_model import NegativeBinomialMixedModel
+from mixedjax._src.fit_record import FitRecord
+from mixedjax._src.generalized_model import GeneralizedLinearMixedModel
+from mixedjax._src.linear_model import LinearMixedModel
+from mixedjax._src.model_kinds import GeneralizedKind, LinearKind
+from mixedjax._src.negative_binomial_model import NegativeBinomialMixedModel
 
 PACKAGE_ROOT = Path(mj.__file__).parent
 # the modules that define the result classes (where the kind is decided)
@@ -150,7 +150,7 @@ def test_the_record_is_what_the_results_report(fits):
 
 def test_a_one_replicate_batch_of_the_record_is_the_fit(fits):
     """``statistic_of_fit`` (bootstrap's t0) reads the record through ``batch.batch_result``."""
-    from mixedjax.batch import batch_result
+    from mixedjax._src.batch import batch_result
     for fit in fits:
         single = batch_result(fit, FitRecord(*(np.asarray(v)[None] for v in fit.record)))
         frame = single.to_frame()

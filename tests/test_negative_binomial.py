@@ -4,7 +4,7 @@ on grouseticks (no offset) and a simulated data set with an exposure offset.
 
 lme4 and glmmTMB maximize different Laplace approximations for this non-canonical link (lme4's
 log-determinant from the expected information, glmmTMB's from the observed: see
-mixedjax/negative_binomial_model.py). glmer_nb follows lme4 and is compared with lme4's optimum;
+mixedjax/_src/negative_binomial_model.py). glmer_nb follows lme4 and is compared with lme4's optimum;
 glmmTMB's objective, evaluated and optimized by the same code with the observed information,
 reproduces glmmTMB's. At the two optima the true -2 log L (adaptive quadrature, 25 points, plus
 the saturated constant) is 1779.37 at lme4's grouseticks estimates and 1779.22 at glmmTMB's: the
@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 
 import mixedjax as mj
-from mixedjax import negative_binomial_model as nbm
-from mixedjax.generalized_fitting import fit_glmm_data
+from mixedjax._src import negative_binomial_model as nbm
+from mixedjax._src.generalized_fitting import fit_glmm_data
 from references import path, read_json
 
 REF = read_json("reference_negative_binomial", "fits.json")

@@ -7,7 +7,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from mixedjax import plots
+from mixedjax._src import plots  # INSTALL_HINT is not public
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]

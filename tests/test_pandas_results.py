@@ -13,8 +13,8 @@ import pytest
 
 import mixedjax as mj
 from mixedjax import datasets
-from mixedjax.arguments import ArgumentError
-from mixedjax.formula import FormulaError
+from mixedjax._src.arguments import ArgumentError
+from mixedjax._src.formula import FormulaError
 
 from conftest import relative_error
 from references import read_json, reference_fit

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mixedjax.frame import DataError
+from mixedjax._src.frame import DataError
 
 from references import case_data, cases, fit_case
 

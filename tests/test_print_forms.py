@@ -13,9 +13,10 @@ import pandas as pd
 import pytest
 
 import mixedjax as mj
-from mixedjax import datasets, display
-from mixedjax.arguments import ArgumentError
-from mixedjax.formula import FormulaError
+from mixedjax import datasets
+from mixedjax._src import display
+from mixedjax._src.arguments import ArgumentError
+from mixedjax._src.formula import FormulaError
 
 from references import read_json, read_text
 

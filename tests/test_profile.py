@@ -19,8 +19,8 @@ import pytest
 
 import mixedjax as mj
 from references import ROOT_OF_FOLDER, case_ids, read_json, reference, reference_data, reference_fit
-from mixedjax.inference.profile import _correlation_mask, ProfileWarning, chi_square_quantile, zeta_at
-from mixedjax.inference.profile_spline import SplineError, back_spline, evaluate_back_spline
+from mixedjax._src.inference.profile import _correlation_mask, ProfileWarning, chi_square_quantile, zeta_at
+from mixedjax._src.inference.profile_spline import SplineError, back_spline, evaluate_back_spline
 
 PROFILE_DIR = ("reference_inference", "profile")
 TOLERANCE = 1e-3
@@ -43,7 +43,7 @@ def _fit(fit_id: str):
     return reference_fit(ROOT_OF_FOLDER[_lme4(fit_id)["root"]], fit_id)
 
 
-_PROFILES: dict[str, mj.inference.profile.Profile] = {}
+_PROFILES: dict[str, mj.Profile] = {}
 
 
 def _profile(fit_id: str):

@@ -1,5 +1,5 @@
 """Profile intervals for GLMMs with a dispersion (Gamma, inverse.gaussian): the Laplace
-likelihood with sigma = sqrt(phi) as a parameter (``mixedjax/inference/dispersion_likelihood.py``).
+likelihood with sigma = sqrt(phi) as a parameter (``mixedjax/_src/inference/dispersion_likelihood.py``).
 
 lme4 1.1-31 refuses these ("can't (yet) profile GLMMs with non-fixed scale parameters"). The R
 reference is glmmTMB 1.1.5, which maximizes the same Laplace likelihood (exact Hessian at the
@@ -37,8 +37,8 @@ import pytest
 
 import mixedjax as mj
 from references import path, read_json
-from mixedjax.inference import dispersion_likelihood
-from mixedjax.inference.profile import ProfileWarning, _correlation_mask, zeta_at
+from mixedjax._src.inference import dispersion_likelihood
+from mixedjax._src.inference.profile import ProfileWarning, _correlation_mask, zeta_at
 
 REFERENCE_DIR = ("reference_inference", "profile_dispersion")
 TOLERANCE = 1e-3

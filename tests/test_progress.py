@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import mixedjax as mj
-from mixedjax import batch, progress
+from mixedjax._src import batch, progress
 
 from references import reference_fit
 

@@ -7,8 +7,8 @@ import pytest
 
 from ddf_reference import (AT_LME4_TOL, IDS, ddf_reference, fit_for, lme4_stopped_short,
                            log_p, max_relative, text, tolerance, values, without_correlation_note)
-from mixedjax.inference import satterthwaite
-from mixedjax.inference.fixed_effect_tests import hypotheses
+from mixedjax._src.inference import satterthwaite
+from mixedjax._src.inference.fixed_effect_tests import hypotheses
 from conftest import summary_lines_agree
 from references import reference_fit
 

@@ -13,8 +13,8 @@ import pytest
 from conftest import reference_fit
 
 import mixedjax as mj
-from mixedjax import batch, generalized_fitting, scalar_term
-from mixedjax.optimize import unpacked
+from mixedjax._src import batch, generalized_fitting, scalar_term
+from mixedjax._src.optimize import unpacked
 
 
 def _probit_cbpp():
@@ -115,7 +115,7 @@ def test_newton_at_trial_points_with_warm_modes_equals_the_value_then_derivative
     # batch replicates' stage 2 (optimize.minimize_at_trials: (f, g, H) at every trial point,
     # each mode warm-started from the current point's) against optimize.minimize with modes from
     # u = 0 (values at trial points, then derivatives at the accepted one): the same iterates
-    from mixedjax.optimize import minimize, minimize_at_trials
+    from mixedjax._src.optimize import minimize, minimize_at_trials
     fit = FITS["binomial(logit)"]()
     _, (data, start, _) = batch._replicate_setup(fit, 100)
     family = fit.family

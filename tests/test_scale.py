@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 
 import mixedjax as mj
-from mixedjax import linear_fitting, lmm, optimize
-from mixedjax.model import model_spec, numeric_response
-from mixedjax.optimize import value_grad_hess
+from mixedjax._src import linear_fitting, lmm, optimize
+from mixedjax._src.model import model_spec, numeric_response
+from mixedjax._src.optimize import value_grad_hess
 from references import read_json
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -240,7 +240,7 @@ def crossed():
 
 
 def _omitted_triples(monkeypatch):
-    from mixedjax import design
+    from mixedjax._src import design
     monkeypatch.setattr(design, "TRIPLE_LIMIT", 0)  # every design's triples are "too many"
 
 
@@ -311,7 +311,7 @@ def test_trailing_block_too_large_fails_early_naming_block_and_memory(monkeypatc
     message = str(caught.value)
     assert "60,002" in message and "item (60,000 levels x 1)" in message
     assert "70,000 levels of user" in message
-    from mixedjax.design import Layout
+    from mixedjax._src.design import Layout
     # (this design's users rate 1 or 2 items: its few triples are listed, no dense update)
     needed = lmm.dense_memory(Layout(user.size, 1, (users, items), (1, 1), ("us", "us")),
                               dense_update=False)
@@ -324,6 +324,6 @@ def test_movielens_1m_block_passes_the_check():
     """MovieLens 1M's trailing block (3,706 items, the intercept, the response) on the dense-update
     path: 1-4 GiB by the estimate, within the 8 GB goal (the benchmark measures the fit's peak
     RSS beside it)."""
-    from mixedjax.design import Layout
+    from mixedjax._src.design import Layout
     layout = Layout(1_000_209, 1, (6_040, 3_706), (1, 1), ("us", "us"))
     assert 2 ** 30 < lmm.dense_memory(layout, dense_update=True) < 4 * 2 ** 30

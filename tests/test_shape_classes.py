@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import mixedjax as mj
-from mixedjax import compilation, shape_classes
+from mixedjax._src import compilation, shape_classes
 
 from references import reference, reference_data
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import mixedjax as mj
-from mixedjax.batch import refit_batch
+from mixedjax._src.batch import refit_batch
 from references import read_json
 
 FORMULA = "y ~ x + z + (z | g)"

@@ -11,8 +11,8 @@ import pytest
 from references import reference, reference_data
 
 import mixedjax as mj
-from mixedjax import lmm
-from mixedjax.optimize import value_grad_hess
+from mixedjax._src import lmm
+from mixedjax._src.optimize import value_grad_hess
 
 
 def _sleepstudy():

@@ -41,7 +41,7 @@ def test_four_threads_twenty_rounds():
 
 
 def test_single_threaded_lapack_is_restored_by_the_last_of_overlapping_blocks():
-    from mixedjax import blocks
+    from mixedjax._src import blocks
     control = blocks._openblas_thread_control()
     if control is None:
         pytest.skip("no OpenBLAS thread control in this process")

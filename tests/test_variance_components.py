@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mixedjax.inference.variance_components import BoundaryWarning, _objective_and_point
+from mixedjax._src.inference.variance_components import BoundaryWarning, _objective_and_point
 
 from references import case_data, cases, fit_case, reference_fit
 

@@ -160,7 +160,7 @@ def _point(deviance, correlation, layout, head_size, has_sigma, index, value, z)
 # (about 2e5 flops) over XLA's thread pool and block a pool thread waiting for it, which deadlocks
 # when as many such calls run at once as the pool has threads (2 on a 2-core machine; seen here
 # with vmapped groups of 4 points). Unbatched points stay below that threshold and run inline
-# (see ``mixedjax/dense_inverse.py``).
+# (see ``mixedjax/_src/dense_inverse.py``).
 POINT_BATCH = 1
 
 

@@ -307,7 +307,7 @@ def _call_key(dynamic, static) -> tuple | None:
 def _source_digest() -> str:
     """A digest of mixedjax's Python source: any change to the code invalidates the store."""
     digest = hashlib.sha256()
-    package = os.path.dirname(os.path.abspath(__file__))
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # mixedjax/, above _src/
     for folder, subfolders, files in sorted(os.walk(package)):
         subfolders.sort()
         for name in sorted(files):
