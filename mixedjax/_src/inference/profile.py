@@ -24,9 +24,10 @@ lme4's choices, which we follow to reproduce its numbers:
   parameter (``dispersion_likelihood``; glmmTMB's objective), parameters (sds/correlations,
   .sigma, beta), centred at that likelihood's maximum (near glmer's estimates, not at them: as a
   REML fit's profile is centred at the ML estimates).
-- The grid: the first point is p_j * 1.01 (0.001 when p_j = 0; for lmer fixed effects p_j + delta
-  se_j), then each step is delta * (dp / dzeta) of the last two points (at most 10 times the last
-  step), until |zeta| exceeds sqrt(qchisq(1 - alphamax, n_par)), a bound is reached (sd 0,
+- The grid: the first point is p_j * 1.01 (0.001 when p_j = 0; p_j * 0.99 at an upper bound, a
+  correlation of +1; for lmer fixed effects p_j + delta se_j), then each step is delta * (dp / dzeta)
+  of the last two points (at most 10 times the last step), until |zeta| exceeds
+  sqrt(qchisq(1 - alphamax, n_par)), a bound is reached (sd 0,
   correlation +-1) or there are ``maxpts`` points; delta defaults to that cutoff / 8.
 - The interval comes from ``profile_spline`` (interpolating spline, then its inverse); a zeta
   target outside the profile gives the parameter's bound (0 for an sd, +-1 for a correlation; NA
@@ -63,6 +64,8 @@ from .profile_spline import SplineError, back_spline, evaluate_back_spline, line
 from ..errors import ProfileWarning
 
 CORRELATION_LIMIT = 1.0 - 1e-12  # a correlation fixed at +-1 is evaluated just inside (chol of R)
+SD_START_FLOOR = 1e-10  # an sd of 0 starts a conditional minimization at z = 1e-5
+START_CORRELATION_LIMIT = 1.0 - 1e-6  # a correlation of +-1 starts at atanh(+-(1 - 1e-6)), z = +-7.25
 MIN_STEP = 1e-6  # lme4's step when the last two points have equal or NA zeta
 MAX_MULTIPLE = 10.0  # lme4's maxmult: a step is at most this many times the previous one
 
@@ -136,16 +139,17 @@ def _point(deviance, correlation, layout, head_size, has_sigma, index, value, z)
     correlation changed sign)."""
     positions = jnp.arange(head_size)
     head_correlation = correlation[:head_size]
+    sd = (positions < layout.n_theta) & ~head_correlation
     fixed = jnp.where(correlation[index], jnp.clip(value, -CORRELATION_LIMIT, CORRELATION_LIMIT), value)
 
     def head(x):
-        params = jnp.where(head_correlation, jnp.tanh(x), x)
+        params = jnp.where(head_correlation, jnp.tanh(x), jnp.where(sd, x ** 2, x))
         return jnp.where(positions == index, fixed, params)
 
     result = minimize(lambda x: deviance(head(x), index, value)[0], z[:head_size])
     params_head = head(result.x)
     fun, tail = deviance(params_head, index, value)
-    params = jnp.concatenate([params_head, tail]).at[index].set(value)
+    params = jnp.concatenate([params_head, tail])  # a correlation of +-1 held just inside
     scale = params[layout.n_theta] if has_sigma else 1.0
     canonical = _canonical(params, layout, scale)
     if has_sigma:  # the deviance is even in sigma
@@ -215,6 +219,7 @@ class ProfileSetup:
     deviance: str          # "ML" or the glmer approximation
     evaluate: object       # (index, value, z) -> batched point results
     missing_end: tuple     # (lower, upper) interval ends used where the profile stops short
+    sd: np.ndarray         # the random-effects sds (optimized as z^2)
 
 
 def _bounds(layout, n_fixed: int, has_sigma: bool):
@@ -227,8 +232,17 @@ def _bounds(layout, n_fixed: int, has_sigma: bool):
             np.concatenate([upper, np.full(n_fixed, np.inf)]))
 
 
-def _shifted(estimate: np.ndarray) -> np.ndarray:
-    return np.where(estimate == 0, 0.001, estimate * 1.01)
+def _shifted(estimate: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """lme4's first profile point, p * 1.01 (0.001 at p = 0), or p * 0.99 where p is at its upper
+    bound (a correlation of +1 at a singular fit: the first step goes inside)."""
+    first = np.where(estimate == 0, 0.001, estimate * 1.01)
+    return np.where(estimate >= upper, estimate * 0.99, first)
+
+
+def _inside(estimate: np.ndarray, correlation: np.ndarray) -> np.ndarray:
+    """The estimate with correlations of +-1 moved just inside, where the profile's points are
+    evaluated (the Cholesky factor of a correlation matrix with a +-1 is singular)."""
+    return np.where(correlation, np.clip(estimate, -CORRELATION_LIMIT, CORRELATION_LIMIT), estimate)
 
 
 def _linear_setup(fit, delta: float | None, alphamax: float) -> ProfileSetup:
@@ -249,14 +263,15 @@ def _linear_setup(fit, delta: float | None, alphamax: float) -> ProfileSetup:
     lower, upper = _bounds(layout, layout.n_fixed, True)
     n_var = layout.n_theta + 1
     delta = _default_delta(len(estimate), alphamax) if delta is None else delta
-    first = _shifted(estimate)
+    first = _shifted(estimate, upper)
     first[n_var:] = estimate[n_var:] + delta * se
-    base = float(linear_deviance(jnp.asarray(estimate[:n_var]), problem, 0, estimate[0])[0])
-    return ProfileSetup(names, estimate, lower, upper, first,
-                        np.concatenate([_correlation_mask(layout), np.zeros(1 + layout.n_fixed, bool)]),
+    correlation = np.concatenate([_correlation_mask(layout), np.zeros(1 + layout.n_fixed, bool)])
+    base = float(linear_deviance(jnp.asarray(_inside(estimate, correlation)[:n_var]), problem, 0, estimate[0])[0])
+    return ProfileSetup(names, estimate, lower, upper, first, correlation,
                         base, "ML", partial(_linear_points, problem),
                         # lme4 gives an lmer fixed effect no bound: NA
-                        (np.where(np.isfinite(lower), lower, np.nan), np.where(np.isfinite(upper), upper, np.nan)))
+                        (np.where(np.isfinite(lower), lower, np.nan), np.where(np.isfinite(upper), upper, np.nan)),
+                        _sd_mask(layout, correlation))
 
 
 @singledispatch
@@ -289,11 +304,11 @@ def _generalized_setup(fit) -> ProfileSetup:
     lower, upper = _bounds(layout, layout.n_fixed, False)
     family, n_agq = fit.kind.family, fit.kind.n_agq
     evaluate = partial(_generalized_points, fit.problem, family=family, n_agq=n_agq)
-    base = float(generalized_deviance(jnp.asarray(estimate), fit.problem, family, n_agq)[0])
-    return ProfileSetup(names, estimate, lower, upper, _shifted(estimate),
-                        np.concatenate([_correlation_mask(layout), np.zeros(layout.n_fixed, bool)]),
+    correlation = np.concatenate([_correlation_mask(layout), np.zeros(layout.n_fixed, bool)])
+    base = float(generalized_deviance(jnp.asarray(_inside(estimate, correlation)), fit.problem, family, n_agq)[0])
+    return ProfileSetup(names, estimate, lower, upper, _shifted(estimate, upper), correlation,
                         base, "Laplace" if n_agq == 1 else f"AGQ({n_agq})", evaluate,
-                        (lower, upper))
+                        (lower, upper), _sd_mask(layout, correlation))
 
 
 def _dispersion_setup(fit) -> ProfileSetup:
@@ -317,9 +332,9 @@ def _dispersion_setup(fit) -> ProfileSetup:
     names = sig_names(layout, True) + list(fit.fixef.index)
     lower, upper = _bounds(layout, layout.n_fixed, True)
     evaluate = partial(_dispersion_points, fit.problem, family=family)
-    return ProfileSetup(names, estimate, lower, upper, _shifted(estimate), correlation,
+    return ProfileSetup(names, estimate, lower, upper, _shifted(estimate, upper), correlation,
                         float(optimum.deviance), "Laplace (dispersion as a parameter)", evaluate,
-                        (lower, upper))
+                        (lower, upper), _sd_mask(layout, correlation))
 
 
 def chi_square_quantile(probability: float, df: int) -> float:
@@ -362,9 +377,20 @@ def _keep_walking(rows, lower: float, upper: float, cutoff: float, maxpts: int) 
             and (not np.isfinite(zeta) or abs(zeta) <= cutoff))
 
 
-def _to_z(params: np.ndarray, correlation: np.ndarray) -> np.ndarray:
-    return np.where(correlation, np.arctanh(np.clip(params, -CORRELATION_LIMIT, CORRELATION_LIMIT)),
-                    params)
+def _sd_mask(layout, correlation) -> np.ndarray:
+    """The random-effects sds among the profile's parameters (the first n_theta, less the
+    correlations)."""
+    return (np.arange(len(correlation)) < layout.n_theta) & ~np.asarray(correlation)
+
+
+def _to_z(params: np.ndarray, correlation: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """The unconstrained coordinates of ``params``: atanh of a correlation, sqrt of an sd. Both
+    start off their bounds, where the gradient in z vanishes (so a point can leave a singular
+    estimate: tanh saturates, its derivative at atanh(1 - 1e-12) is 2e-12, below the optimizer's
+    tolerance, and a correlation started there never moves)."""
+    z = np.where(sd, np.sqrt(np.maximum(np.abs(params), SD_START_FLOOR)), params)
+    rho = np.clip(params, -START_CORRELATION_LIMIT, START_CORRELATION_LIMIT)
+    return np.where(correlation, np.arctanh(rho), z)
 
 
 class _Walks:
@@ -381,7 +407,7 @@ class _Walks:
         """jobs: (parameter index, value, start z); returns [(zeta, params, z, ok), ...]."""
         setup = self.setup
         pad = self.width - len(jobs)
-        z_opt = _to_z(setup.estimate, setup.correlation)
+        z_opt = _to_z(setup.estimate, setup.correlation, setup.sd)
         index = np.array([j[0] for j in jobs] + [0] * pad)
         value = np.array([j[1] for j in jobs] + [setup.estimate[0]] * pad)
         z = np.stack([j[2] for j in jobs] + [z_opt] * pad)
@@ -397,20 +423,23 @@ class _Walks:
             else:
                 self.lower_deviance = min(self.lower_deviance, difference)
                 zeta = np.sign(v - setup.estimate[w]) * math.sqrt(max(difference, 0.0))
-            out.append((v, zeta, params[k], _to_z(params[k], setup.correlation)
+            out.append((v, zeta, params[k], _to_z(params[k], setup.correlation, setup.sd)
                         if ok else np.asarray(z[k])))
         return out
 
     def run(self) -> dict[int, list[tuple]]:
         setup = self.setup
-        z_opt = _to_z(setup.estimate, setup.correlation)
+        z_opt = _to_z(setup.estimate, setup.correlation, setup.sd)
         centre = lambda w: (setup.estimate[w], 0.0, setup.estimate, z_opt)
         firsts = self._evaluate([(w, setup.first[w], z_opt) for w in self.which])
         walks = {}
         for w, first in zip(self.which, firsts):
-            walks[(w, "up")] = [centre(w), first]
-            if setup.estimate[w] > setup.lower[w]:
-                walks[(w, "down")] = [first, centre(w)]
+            # away from the estimate through the first point, then the other way where there is room
+            ahead = "up" if first[0] > setup.estimate[w] else "down"
+            walks[(w, ahead)] = [centre(w), first]
+            room = setup.estimate[w] > setup.lower[w] if ahead == "up" else setup.estimate[w] < setup.upper[w]
+            if room:
+                walks[(w, "down" if ahead == "up" else "up")] = [first, centre(w)]
         while True:
             active = [key for key, rows in walks.items()
                       if _keep_walking(rows, setup.lower[key[0]], setup.upper[key[0]], self.cutoff,
@@ -428,7 +457,7 @@ class _Walks:
                 walks[key].append(row)
         points = {}
         for w in self.which:
-            rows = walks[(w, "up")] + walks.get((w, "down"), [])
+            rows = walks.get((w, "up"), []) + walks.get((w, "down"), [])
             unique = {}
             for row in rows:
                 unique.setdefault((row[0], row[1] if np.isfinite(row[1]) else None), row)
@@ -584,7 +613,7 @@ def zeta_at(fit, parameter: str, values) -> pd.DataFrame:
     values = np.atleast_1d(np.asarray(values, float))
     walks = _Walks(setup, [w], cutoff=np.inf, delta=0.0, maxpts=0)
     walks.width = max(len(values), 2 * len(setup.names))  # a full profile's width: no new compile
-    z_opt = _to_z(setup.estimate, setup.correlation)
+    z_opt = _to_z(setup.estimate, setup.correlation, setup.sd)
     rows = walks._evaluate([(w, v, z_opt) for v in values])
     for message in dict.fromkeys(walks.messages):
         warnings.warn(message, ProfileWarning, stacklevel=2)
