@@ -1,0 +1,80 @@
+"""Unit tests of the optimizers (mixedjax/_src/optimize.py) on functions with known minima: the
+compiled Newton loop ``minimize``, its host twin ``minimize_host`` and optax's L-BFGS directions;
+statuses instead of exceptions where the objective is not finite or the budget runs out."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mixedjax._src import optimize
+from mixedjax._src.optimize import CONVERGED, MAX_ITERATIONS, NON_FINITE, NO_PROGRESS
+
+
+def rosenbrock(x):
+    return (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2
+
+
+def quadratic(x):
+    A = jnp.array([[3.0, 1.0, 0.0], [1.0, 2.0, 0.5], [0.0, 0.5, 1.0]])
+    b = jnp.array([1.0, -2.0, 0.5])
+    return 0.5 * x @ A @ x - b @ x
+
+
+def test_newton_finds_the_rosenbrock_minimum():
+    """The loop stops when the Newton decrement g'H^-1 g (about twice f - f*) is below tol = 1e-10,
+    so x is within about sqrt(tol / lambda_min) (lambda_min = 0.4 here): 1e-5; ``polish`` adds the
+    Newton step from there, which quadratic convergence takes to 1e-10."""
+    result = jax.jit(lambda x0: optimize.minimize(rosenbrock, x0))(jnp.array([-1.2, 1.0]))
+    assert int(result.status) == CONVERGED
+    assert float(result.fun) < 1e-10
+    np.testing.assert_allclose(np.asarray(result.x), [1.0, 1.0], atol=1e-5)
+    np.testing.assert_allclose(np.asarray(result.hess), np.asarray(jax.hessian(rosenbrock)(result.x)))
+    assert 5 < int(result.iterations) < 100  # it needs line searches, and it converges
+    polished = optimize.minimize(rosenbrock, jnp.array([-1.2, 1.0]), polish=True)
+    np.testing.assert_allclose(np.asarray(polished.x), [1.0, 1.0], atol=1e-9)
+
+
+def test_a_quadratic_takes_one_newton_step():
+    result = optimize.minimize(quadratic, jnp.zeros(3))
+    A = np.array([[3.0, 1.0, 0.0], [1.0, 2.0, 0.5], [0.0, 0.5, 1.0]])
+    np.testing.assert_allclose(np.asarray(result.x), np.linalg.solve(A, [1.0, -2.0, 0.5]), rtol=1e-12)
+    assert int(result.status) == CONVERGED and int(result.iterations) == 2  # the step, then the check
+
+
+def test_an_indefinite_start_still_descends():
+    # f = x^4 - 2 x^2 + y^2: at x = 0.1 the Hessian is negative in x; the modified Newton step
+    # (|eigenvalues|) goes downhill to a minimum at x = +-1
+    f = lambda v: v[0] ** 4 - 2 * v[0] ** 2 + v[1] ** 2
+    result = optimize.minimize(f, jnp.array([0.1, 0.3]), polish=True)
+    assert int(result.status) == CONVERGED
+    np.testing.assert_allclose(np.abs(np.asarray(result.x)), [1.0, 0.0], atol=1e-9)
+
+
+def test_a_non_finite_start_is_a_status_not_an_exception():
+    result = optimize.minimize(lambda x: jnp.log(x[0]) + x[1] ** 2, jnp.array([-1.0, 0.0]))
+    assert int(result.status) == NON_FINITE
+
+
+def test_the_iteration_budget_is_a_status():
+    result = optimize.minimize(rosenbrock, jnp.array([-1.2, 1.0]), max_iterations=3)
+    assert int(result.status) == MAX_ITERATIONS and int(result.iterations) == 3
+
+
+@pytest.mark.parametrize("x0", [[-1.2, 1.0], [2.0, -1.0]])
+def test_host_newton_agrees_with_the_compiled_loop(x0):
+    evaluate = jax.jit(optimize.value_grad_hess(rosenbrock))
+    host = optimize.minimize_host(lambda x: tuple(np.asarray(a) for a in evaluate(x)),
+                                  lambda x: float(rosenbrock(jnp.asarray(x))), np.array(x0))
+    compiled = optimize.minimize(rosenbrock, jnp.array(x0), tol=1e-12)  # the host loop's default
+    assert host.status in (CONVERGED, NO_PROGRESS)
+    np.testing.assert_allclose(host.x, np.asarray(compiled.x), atol=1e-9)
+    np.testing.assert_allclose(host.x, [1.0, 1.0], atol=1e-5)
+
+
+def test_lbfgs_directions_reach_the_minimum_without_a_hessian():
+    value_and_grad = jax.jit(jax.value_and_grad(rosenbrock))
+    quasi = optimize.LbfgsDirections(lambda x: tuple(np.asarray(a) for a in value_and_grad(x)), 2)
+    result = optimize.minimize_host(quasi, lambda x: float(rosenbrock(jnp.asarray(x))), np.array([-1.2, 1.0]),
+                                    tol=1e-20, max_iterations=200, direction=quasi.direction)
+    np.testing.assert_allclose(result.x, [1.0, 1.0], atol=1e-6)
+    assert result.hess is None
