@@ -95,9 +95,20 @@ def _replicate(kind: ReplicateKind, constants, response):
                                   response)
 
 
+def _map(kind: ReplicateKind, constants, responses, vmap_width: int):
+    """Every replicate of ``responses``, ``vmap_width`` at a time in lock step; one at a time
+    (width 1) as a plain loop without ``vmap``: its while loops then need no per-lane masks, and
+    its conditionals (the R_X fallback of the covariance) run only where taken, where a vmap of
+    one lane selects between both branches (cbpp: 0.92 of a width-1 vmap's process time)."""
+    replicate = partial(_replicate, kind, constants)
+    if vmap_width == 1:
+        return jax.lax.map(replicate, responses)
+    return jax.lax.map(replicate, responses, batch_size=vmap_width)
+
+
 @partial(jit, static_argnames=("kind", "vmap_width"), tiered=False)  # thousands of replicates a call
 def _map_replicates(kind: ReplicateKind, constants, responses, vmap_width: int):
-    return jax.lax.map(partial(_replicate, kind, constants), responses, batch_size=vmap_width)
+    return _map(kind, constants, responses, vmap_width)
 
 
 @lru_cache(maxsize=32)
@@ -107,7 +118,7 @@ def _sharded_map(kind: ReplicateKind, vmap_width: int, n_devices: int):
     spec = jax.sharding.PartitionSpec("replicate")
 
     def chunk(constants, responses):
-        return jax.lax.map(partial(_replicate, kind, constants), responses, batch_size=vmap_width)
+        return _map(kind, constants, responses, vmap_width)
     # plain jax.jit: the store's executables are compiled for unsharded arguments
     mapped = jax.jit(jax.shard_map(chunk, mesh=mesh, in_specs=(jax.sharding.PartitionSpec(), spec),
                                    out_specs=spec, check_vma=False), compiler_options=COMPILER_OPTIONS)

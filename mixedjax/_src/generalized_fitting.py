@@ -485,19 +485,22 @@ def _fit_generalized(data: glmm.GLMMData, theta0, family: Family, n_agq: int, ma
         # one scalar term (any family): the mode level by level, exact derivatives in closed form
         level = scalar_term.level_constants(data, family)
 
-        def mode(x, u0=None):
-            return scalar_term.conditional_mode(x[:n_theta], x[n_theta:], data, family, level, u0=u0)[0]
-
-        def objective(x):
-            return scalar_term.laplace_value(mode(x), x[:n_theta], x[n_theta:], data, family, level)
+        def mode(x, u0=None, alternative=None):
+            return scalar_term.conditional_mode(x[:n_theta], x[n_theta:], data, family, level, u0=u0,
+                                                alternative=alternative)[0]
 
         # (f, g, H) at every trial point (they cost about two values), each mode warm-started
-        # from the current point's: from a Newton step away it takes 3-4 level-wise iterations
-        # where u = 0 takes about 7 (cbpp); the same mode to rounding (batch replicates equal
-        # single fits, whose modes start at 0, to 1e-12)
-        def evaluate(x, u):
-            u = mode(x, u)
-            return (*scalar_term.laplace_derivatives(u, x[:n_theta], x[n_theta:], data, family, level), u)
+        # from the current point's or, per level where its P_j is lower, from that mode
+        # predicted to first order by its slope there (u + U dx, U = du/dx from the
+        # derivatives): 6% fewer level-wise iterations than from u alone (cbpp; grouseticks 17%);
+        # the same mode to rounding (batch replicates equal single fits, whose modes start at 0,
+        # to 1e-12). aux = (the mode, its slope, the point where they are)
+        def evaluate(x, aux):
+            u, slope, at = aux
+            u = mode(x, u, alternative=u + slope @ (x - at))
+            value, gradient, hessian, slope = scalar_term.laplace_derivatives_and_slope(
+                u, x[:n_theta], x[n_theta:], data, family, level)
+            return value, gradient, hessian, (u, slope, x)
     else:
         def objective(x):
             return _stage2_value_at(x, data, family, n_agq)[0]
@@ -522,8 +525,10 @@ def _fit_generalized(data: glmm.GLMMData, theta0, family: Family, n_agq: int, ma
         stage1 = None
 
     if level_wise:
-        stage2, last_mode = minimize_at_trials(evaluate, start, jnp.zeros(layout.term_levels[0]),
-                                               max_iterations=max_iterations, polish=True)
+        n_levels = layout.term_levels[0]
+        aux0 = (jnp.zeros(n_levels), jnp.zeros((n_levels, start.shape[0])), start)
+        stage2, (last_mode, _, _) = minimize_at_trials(evaluate, start, aux0,
+                                                       max_iterations=max_iterations, polish=True)
     else:
         stage2 = minimize(objective, start, value_grad_hess=derivatives, max_iterations=max_iterations,
                           polish=True)
@@ -544,9 +549,11 @@ def _fit_generalized(data: glmm.GLMMData, theta0, family: Family, n_agq: int, ma
     # the optimizer's last evaluation is at its final point: its Hessian serves the standard
     # errors (only the beta block of H^{-1} is used, which sign flips of theta leave unchanged)
     if level_wise:  # the value and pieces a single fit reports (``_scalar_term_evaluation``)
-        u = mode(x, near(theta))
-        value = scalar_term.laplace_value(u, theta, beta, data, family, level)
+        # at the optimizer's last point (neither flipped nor snapped) its mode is the last
+        # evaluation's, as a single fit's memo returns it there
+        u = jax.lax.cond(jnp.all(x == stage2.x), lambda: last_mode, lambda: mode(x, near(theta)))
         pieces = scalar_term.laplace_pieces(u, theta, beta, data, family, level)
+        value = glmm.laplace_value(pieces)
     else:
         u = final_mode(x)
         value = _stage2_objective_at(u, x, data, family, n_agq)

@@ -446,11 +446,11 @@ def hessian_covariance(hessian, n_theta: int):
 def beta_covariance(theta, beta, u, hessian, data: GLMMData, family: Family, dispersion,
                     use_hessian: bool) -> BetaCovariance:
     """lme4's ``vcov`` of a glmer fit: ``hessian_covariance`` where H is usable (``use_hessian``:
-    nAGQ > 0), else ``rx_covariance``. Batch replicates compute both and select; a single fit
-    computes the second only where the first fails (``generalized_fitting``), to the same
-    numbers."""
-    rx = rx_covariance(theta, beta, u, data, family, dispersion)
+    nAGQ > 0), else ``rx_covariance``, computed only then (``lax.cond``: under ``vmap``, as in
+    wide batches, it becomes a select and both are computed); a single fit computes it likewise
+    only where the Hessian fails (``generalized_fitting``), to the same numbers."""
+    rx = lambda: rx_covariance(theta, beta, u, data, family, dispersion)
     if not use_hessian:
-        return BetaCovariance(rx, jnp.asarray(True))
+        return BetaCovariance(rx(), jnp.asarray(True))
     V, usable = hessian_covariance(hessian, theta.shape[0])
-    return BetaCovariance(jnp.where(usable, V, rx), ~usable)
+    return BetaCovariance(jax.lax.cond(usable, lambda: V, rx), ~usable)

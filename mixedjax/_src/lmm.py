@@ -881,10 +881,12 @@ def snap_to_boundary(objective, theta, value, layout: Layout, tol: float = 1e-4,
     then reported exactly, as lme4's bounded optimizer reports it."""
     on_diagonal = np.isfinite(theta_lower_bounds(layout))
     snapped = xp.where(on_diagonal & (xp.abs(theta) < tol), 0.0, theta)
-    if xp is np and np.array_equal(snapped, theta):
-        return theta  # nothing to snap: no evaluation
-    keep = objective(snapped) <= value + 1e-10 * (1.0 + xp.abs(value))
-    return xp.where(keep, snapped, theta)
+    no_rise = lambda: objective(snapped) <= value + 1e-10 * (1.0 + xp.abs(value))
+    if xp is np:
+        return theta if np.array_equal(snapped, theta) else np.where(no_rise(), snapped, theta)
+    # nothing to snap: no evaluation (compiled loops over replicates; a select under vmap)
+    keep = jax.lax.cond(jnp.any(snapped != theta), no_rise, lambda: jnp.asarray(True))
+    return jnp.where(keep, snapped, theta)
 
 
 # compiled once per model structure, for host-side callers (single fits, result objects)

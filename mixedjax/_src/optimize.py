@@ -132,6 +132,29 @@ _autodiff_value_grad_hess = value_grad_hess
 _ROUNDING = 64 * float(np.finfo(np.float64).eps)  # relative size of rounding noise in an objective
 
 
+def _armijo(f, f_new, step, slope):
+    """Armijo's sufficient decrease at a step length along a direction of slope g'd, f_new finite."""
+    return (f_new <= f + 1e-4 * step * slope) & jnp.isfinite(f_new)
+
+
+def _worth_halving(f, step, slope):
+    """Halving stops once the decrease it could still find is below the rounding noise of f."""
+    return -0.25 * step * slope > _ROUNDING * jnp.maximum(jnp.abs(f), 1.0)
+
+
+def _all_finite(f, g, H):
+    return jnp.isfinite(f) & jnp.all(jnp.isfinite(g)) & jnp.all(jnp.isfinite(H))
+
+
+def _status(finite, converged, moved, iterations, max_iterations: int):
+    """The iteration's status code (-1: go on): not finite (at the start: NON_FINITE), converged,
+    no acceptable step, or the iteration cap."""
+    return jnp.where(~finite, jnp.where(iterations == 1, NON_FINITE, NO_PROGRESS),
+           jnp.where(converged, CONVERGED,
+           jnp.where(~moved, NO_PROGRESS,
+           jnp.where(iterations >= max_iterations, MAX_ITERATIONS, -1))))
+
+
 def minimize(fun: Callable, x0, *, tol: float = 1e-10, max_iterations: int = 100,
              max_halvings: int = 40, value_grad_hess: Callable | None = None,
              log_steps=None, max_log_step: float = 3.0, polish: bool = False) -> OptimizeResult:
@@ -149,12 +172,7 @@ def minimize(fun: Callable, x0, *, tol: float = 1e-10, max_iterations: int = 100
     log_mask = None if log_steps is None or not np.any(log_steps) else jnp.asarray(
         np.asarray(log_steps, bool))
 
-    def armijo(f, f_new, step, slope):
-        return (f_new <= f + 1e-4 * step * slope) & jnp.isfinite(f_new)
-
-    def worth_halving(f, step, slope):
-        # halving stops once the decrease it could still find is below the rounding noise of f
-        return -0.25 * step * slope > _ROUNDING * jnp.maximum(jnp.abs(f), 1.0)
+    armijo, worth_halving = _armijo, _worth_halving
 
     def raw_search(x, f, slope, direction, skip):
         """Backtracking from the full step; one evaluation of ``fun`` per loop iteration, and one
@@ -221,7 +239,7 @@ def minimize(fun: Callable, x0, *, tol: float = 1e-10, max_iterations: int = 100
 
     def finish_polish(state, f, g, H):
         """The iteration after the polishing step: keep its end if it is no worse, and stop."""
-        finite = jnp.isfinite(f) & jnp.all(jnp.isfinite(g)) & jnp.all(jnp.isfinite(H))
+        finite = _all_finite(f, g, H)
         before = state["before"]
         good = finite & (f <= before["f"] + _ROUNDING * jnp.abs(before["f"]))
         pick = lambda new, old: jnp.where(good, new, old)
@@ -232,7 +250,7 @@ def minimize(fun: Callable, x0, *, tol: float = 1e-10, max_iterations: int = 100
 
     def search_step(state, f, g, H):
         x = state["x"]
-        finite = jnp.isfinite(f) & jnp.all(jnp.isfinite(g)) & jnp.all(jnp.isfinite(H))
+        finite = _all_finite(f, g, H)
         H_safe = jnp.where(finite, H, jnp.eye(H.shape[0]))
         g_safe = jnp.where(finite, g, 0.0)
         direction, decrement = _newton_direction(g_safe, H_safe)
@@ -250,10 +268,7 @@ def minimize(fun: Callable, x0, *, tol: float = 1e-10, max_iterations: int = 100
             x_new, f_new, accepted, evaluations = dual_search(x, f, slope, direction, x_log, g_safe,
                                                               converged)
         iterations = state["iterations"] + 1
-        status = jnp.where(~finite, jnp.where(iterations == 1, NON_FINITE, NO_PROGRESS),
-                 jnp.where(converged, CONVERGED,
-                 jnp.where(~accepted, NO_PROGRESS,
-                 jnp.where(iterations >= max_iterations, MAX_ITERATIONS, -1))))
+        status = _status(finite, converged, accepted, iterations, max_iterations)
         move = accepted & finite & ~converged
         out = dict(state, x=jnp.where(move, x_new, x), f=jnp.where(move, f_new, f),
                    g=g, H=H, iterations=iterations,
@@ -288,15 +303,7 @@ def minimize_at_trials(evaluate: Callable, x0, aux0, *, tol: float = 1e-10, max_
     returned (``aux0`` for the first): a warm start (the conditional mode there) for evaluations
     at nearby points. Returns (result, the final point's aux)."""
     x0 = jnp.asarray(x0, jnp.float64)
-
-    def armijo(f, f_new, step, slope):
-        return (f_new <= f + 1e-4 * step * slope) & jnp.isfinite(f_new)
-
-    def worth_halving(f, step, slope):
-        return -0.25 * step * slope > _ROUNDING * jnp.maximum(jnp.abs(f), 1.0)
-
-    def finite(f, g, H):
-        return jnp.isfinite(f) & jnp.all(jnp.isfinite(g)) & jnp.all(jnp.isfinite(H))
+    armijo, worth_halving, finite = _armijo, _worth_halving, _all_finite
 
     def iterate(state):
         x, f, g, H, aux = state["x"], state["f"], state["g"], state["H"], state["aux"]
@@ -328,10 +335,7 @@ def minimize_at_trials(evaluate: Callable, x0, aux0, *, tol: float = 1e-10, max_
                                    (jnp.asarray(1.0), jnp.asarray(jnp.inf), g, H, aux, jnp.asarray(0)))
         step, f_new, g_new, H_new, aux_new, k = trial
         move = ~skip & accepted(trial)
-        status = jnp.where(~ok, jnp.where(iterations == 1, NON_FINITE, NO_PROGRESS),
-                 jnp.where(converged, CONVERGED,
-                 jnp.where(~move, NO_PROGRESS,
-                 jnp.where(iterations >= max_iterations, MAX_ITERATIONS, -1))))
+        status = _status(ok, converged, move, iterations, max_iterations)
         pick = lambda new, old: jnp.where(move, new, old)
         return dict(x=pick(x + step * direction, x), f=pick(f_new, f), g=pick(g_new, g),
                     H=pick(H_new, H), aux=jax.tree.map(pick, aux_new, aux),

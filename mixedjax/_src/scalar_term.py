@@ -64,6 +64,7 @@ class Level(NamedTuple):
     codes: jax.Array  # (n,) level of each observation
     z: jax.Array  # (n,) the term's column
     aic_constant: jax.Array  # aic - deviance, a function of y alone
+    largest_z: jax.Array  # (levels,) max |z| per level, for the mode's step limit
 
 
 def level_constants(data: glmm.GLMMData, family: Family) -> Level:
@@ -71,11 +72,12 @@ def level_constants(data: glmm.GLMMData, family: Family) -> Level:
     at the starting means: its log-gamma terms are a third of the objective's cost otherwise; 0
     for the others, whose aic depends on the means through the dispersion)."""
     codes, z = data.codes[0], data.term_X[0][:, 0]
+    largest_z = jax.ops.segment_max(jnp.abs(z), codes, data.design.layout.term_levels[0])
     if not closed_form(family):
-        return Level(codes, z, jnp.zeros((), z.dtype))
+        return Level(codes, z, jnp.zeros((), z.dtype), largest_z)
     mu = data.mustart
     deviance = jnp.sum(family.unit_deviance(data.y, mu, data.weights))
-    return Level(codes, z, family.aic(data.y, mu, data.weights, deviance) - deviance)
+    return Level(codes, z, family.aic(data.y, mu, data.weights, deviance) - deviance, largest_z)
 
 
 def _level_sum(values, level: Level, n_levels: int):
@@ -105,16 +107,17 @@ ROUNDING = 64 * float(jnp.finfo(jnp.float64).eps)  # relative rounding noise of 
 
 
 def conditional_mode(theta, beta, data: glmm.GLMMData, family: Family, level: Level,
-                     tol: float = 1e-11, max_iterations: int = 60, max_halvings: int = 30, u0=None):
+                     tol: float = 1e-11, max_iterations: int = 60, max_halvings: int = 30, u0=None,
+                     alternative=None):
     """u~ by Newton's method on each level's P_j from u = 0, or ``u0`` (a warm start: the mode at
-    a nearby (theta, beta)) (observed weights where they give
+    a nearby (theta, beta)), or per level whichever of ``u0`` and ``alternative`` (another warm
+    start) has the lower P_j (observed weights where they give
     a positive curvature, else Fisher's), each step shortened so that no eta moves by more than
     ``MAX_ETA_STEP`` and halved per level until P_j does not rise; until the largest step is below
     ``tol`` (relative to 1 + |u|), then one step more (quadratic convergence: the mode to
     rounding). Returns (u, iterations)."""
     s = theta[0]
     n_levels = data.design.layout.term_levels[0]
-    largest_z = jax.ops.segment_max(jnp.abs(level.z), level.codes, n_levels)
     deviance = lambda u: _level_deviance(u, theta, beta, data, family, level)
 
     def newton(u):
@@ -127,7 +130,7 @@ def conditional_mode(theta, beta, data: glmm.GLMMData, family: Family, level: Le
         curvature = jnp.where(jnp.isfinite(curvature) & (curvature > 0), curvature,
                               1.0 + s ** 2 * _level_sum(level.z ** 2 * fisher, level, n_levels))
         step = -gradient / curvature
-        limit = MAX_ETA_STEP / jnp.maximum(jnp.abs(s) * largest_z * jnp.abs(step), 1e-300)
+        limit = MAX_ETA_STEP / jnp.maximum(jnp.abs(s) * level.largest_z * jnp.abs(step), 1e-300)
         return jnp.minimum(1.0, limit) * step
 
     def body(state: ModeState):
@@ -156,7 +159,12 @@ def conditional_mode(theta, beta, data: glmm.GLMMData, family: Family, level: Le
         return ModeState(u, jnp.where(keep, value, state.value), change < tol, iterations, done)
 
     u0 = jnp.zeros(n_levels) if u0 is None else u0
-    state = ModeState(u0, deviance(u0), jnp.asarray(False), jnp.asarray(0), jnp.asarray(False))
+    value0 = deviance(u0)
+    if alternative is not None:
+        value1 = deviance(alternative)
+        lower = value1 < value0  # (False where value1 is not finite)
+        u0, value0 = jnp.where(lower, alternative, u0), jnp.where(lower, value1, value0)
+    state = ModeState(u0, value0, jnp.asarray(False), jnp.asarray(0), jnp.asarray(False))
     state = jax.lax.while_loop(lambda state: ~state.done, body, state)
     return state.u, state.iterations
 
@@ -179,7 +187,14 @@ def laplace_value(u, theta, beta, data: glmm.GLMMData, family: Family, level: Le
 
 
 def laplace_derivatives(u, theta, beta, data: glmm.GLMMData, family: Family, level: Level):
-    """(D, grad D, Hessian of D) over x = [theta, beta] at the mode u, exact.
+    """(D, grad D, Hessian of D) over x = [theta, beta] at the mode u (``laplace_derivatives_and_slope``)."""
+    return laplace_derivatives_and_slope(u, theta, beta, data, family, level)[:3]
+
+
+def laplace_derivatives_and_slope(u, theta, beta, data: glmm.GLMMData, family: Family, level: Level):
+    """(D, grad D, Hessian of D, U) over x = [theta, beta] at the mode u, exact; U = du/dx
+    (levels x k), the mode's slope, which predicts the mode at a nearby point to first order
+    (u + U dx: a warm start for ``conditional_mode``).
 
     With c_i = d eta_i / dx at fixed u = [z_i u_j, X_i], the mode's G_j = u_j + s sum z phi' = 0
     gives U_j = du_j/dx = -G_x / J_j (J_j = 1 + s^2 sum z^2 h), and each eta's total derivative
@@ -243,7 +258,7 @@ def laplace_derivatives(u, theta, beta, data: glmm.GLMMData, family: Family, lev
         hessian = hessian + slope * hess_dev + curvature * jnp.outer(grad_dev, grad_dev)
     value = glmm.laplace_value(pieces)
     finite = jnp.isfinite(value)
-    return value, jnp.where(finite, gradient, jnp.nan), 0.5 * (hessian + hessian.T)
+    return value, jnp.where(finite, gradient, jnp.nan), 0.5 * (hessian + hessian.T), U
 
 
 def laplace_pieces(u, theta, beta, data: glmm.GLMMData, family: Family, level: Level) -> glmm.LaplacePieces:
