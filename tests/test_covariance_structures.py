@@ -18,7 +18,7 @@ import pytest
 
 import mixedjax as mj
 from mixedjax import datasets
-from mixedjax._src import compilation, covariance_structures, lmm
+from mixedjax._src import compilation, covariance_layout, covariance_structures, lmm
 from mixedjax._src.model import model_spec
 from mixedjax._src.formula import FormulaError, parse_formula
 from conftest import relative_error
@@ -264,8 +264,8 @@ def test_layout_decides_structure_once():
     fit = fit_of("sim_cs")
     layout = fit.spec.design.layout
     assert layout.term_structures == ("cs",) and layout.term_theta == (6,)
-    assert lmm.theta_start(layout)[-1] == pytest.approx(covariance_structures.angle("cs", 5, 0.0, np))
-    assert float(covariance_structures.correlation("cs", 5, lmm.theta_start(layout)[-1], np)) == \
+    assert covariance_layout.theta_start(layout)[-1] == pytest.approx(covariance_structures.angle("cs", 5, 0.0, np))
+    assert float(covariance_structures.correlation("cs", 5, covariance_layout.theta_start(layout)[-1], np)) == \
         pytest.approx(0.0, abs=1e-15)
 
 
@@ -284,7 +284,7 @@ def test_diag_degrees_of_freedom_are_the_double_bars():
 
 def test_structured_derivatives_of_the_general_path():
     """Models of several terms take the blocked path, with its own exact gradient and Hessian
-    (``lmm.deviance_value_grad``, ``lmm.deviance_value_grad_hess``: term 1's gradient in closed
+    (``lmm.blocked_value_grad``, ``lmm.blocked_value_grad_hess``: term 1's gradient in closed
     form, pulled back through the structure): both agree with autodiff of the deviance, with a
     structure in term 1 and in a trailing term."""
     small = SIM[SIM.t.isin(["t1", "t2", "t3"]) & SIM.g.isin(SIM.g.cat.categories[:12])]
@@ -296,8 +296,8 @@ def test_structured_derivatives_of_the_general_path():
     problem = lmm.linear_problem(spec.design, spec.frame.weights, np.asarray(data.y, float))
     theta = jnp.asarray([1.3, 0.4, 0.8, 0.3, -0.5])
     deviance = lambda t: lmm.profiled_deviance(t, problem, True)
-    value, grad = jax.jit(lmm.deviance_value_grad(problem, True))(theta)
-    _, grad2, hess = jax.jit(lmm.deviance_value_grad_hess(problem, True))(theta)
+    value, grad = jax.jit(lmm.blocked_value_grad(problem, True))(theta)
+    _, grad2, hess = jax.jit(lmm.blocked_value_grad_hess(problem, True))(theta)
     autodiff = jax.jit(lambda t: (deviance(t), jax.grad(deviance)(t), jax.hessian(deviance)(t)))
     value0, grad0, hess0 = autodiff(theta)
     np.testing.assert_allclose(value, value0, rtol=1e-12)

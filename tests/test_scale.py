@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 import mixedjax as mj
-from mixedjax._src import linear_fitting, lmm, optimize
+from mixedjax._src import covariance_layout, linear_fitting, lmm, optimize
 from mixedjax._src.model import model_spec, numeric_response
 from mixedjax._src.optimize import value_grad_hess
 from references import read_json
@@ -50,7 +50,7 @@ SMALL = "Y ~ 1 + S + (1 + S | G) + (1 + S | H)"  # 6 theta: cheap to compile, sa
 def small_theta():
     layout = model_spec(SMALL, kb07()).design.layout
     rng = np.random.default_rng(13)
-    return jnp.asarray(0.5 * lmm.theta_start(layout) + 0.1 * rng.standard_normal(layout.n_theta))
+    return jnp.asarray(0.5 * covariance_layout.theta_start(layout) + 0.1 * rng.standard_normal(layout.n_theta))
 
 
 def test_kb07_chooses_dense_update_and_a_sparse_design_the_triples():
@@ -72,7 +72,7 @@ def test_dense_update_equals_triples_update(small_theta, monkeypatch):
         monkeypatch.setattr(lmm, "_TRIPLE_COST", cost)  # 0: never dense
         problem = _problem(SMALL, data)
         assert lmm.level_dense_update(problem.design) == (name == "dense")
-        results[name] = [np.asarray(a) for a in lmm.deviance_value_grad_hess(problem, True)(small_theta)]
+        results[name] = [np.asarray(a) for a in lmm.blocked_value_grad_hess(problem, True)(small_theta)]
     for dense_part, triples_part in zip(results["dense"], results["triples"]):
         np.testing.assert_allclose(dense_part, triples_part, rtol=1e-10,
                                    atol=1e-10 * np.max(np.abs(triples_part)))
@@ -81,7 +81,7 @@ def test_dense_update_equals_triples_update(small_theta, monkeypatch):
 def test_structured_hessian_equals_autodiff_on_dense_path(small_theta):
     problem = _problem(SMALL, kb07())
     for reml in (True, False):
-        value, grad, hess = lmm.deviance_value_grad_hess(problem, reml)(small_theta)
+        value, grad, hess = lmm.blocked_value_grad_hess(problem, reml)(small_theta)
         value2, grad2, hess2 = value_grad_hess(lambda t, reml=reml: lmm.profiled_deviance(t, problem, reml))(
             small_theta)
         np.testing.assert_allclose(value, value2, rtol=1e-12)
@@ -93,7 +93,7 @@ def test_closed_form_gradient_equals_autodiff(small_theta):
     """The L-BFGS phase's gradient (term 1's part in closed form) is reverse-mode autodiff's."""
     problem = _problem(SMALL, kb07())
     for reml in (True, False):
-        value, grad = lmm.deviance_value_grad(problem, reml)(small_theta)
+        value, grad = lmm.blocked_value_grad(problem, reml)(small_theta)
         value2, grad2 = jax.value_and_grad(lambda t, reml=reml: lmm.profiled_deviance(t, problem, reml))(
             small_theta)
         np.testing.assert_allclose(value, value2, rtol=1e-12)
@@ -265,8 +265,8 @@ def test_dense_update_without_triples_equals_triples_path(crossed, monkeypatch):
     _omitted_triples(monkeypatch)
     omitted = _problem(CROSSED, crossed)
     for reml in (True, False):
-        old = [np.asarray(a) for a in lmm.deviance_value_grad_hess(listed, reml)(theta)]
-        new = [np.asarray(a) for a in lmm.deviance_value_grad_hess(omitted, reml)(theta)]
+        old = [np.asarray(a) for a in lmm.blocked_value_grad_hess(listed, reml)(theta)]
+        new = [np.asarray(a) for a in lmm.blocked_value_grad_hess(omitted, reml)(theta)]
         for a, b in zip(new, old):
             np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10 * np.max(np.abs(b)))
         np.testing.assert_allclose(lmm.profiled_deviance(theta, omitted, reml),

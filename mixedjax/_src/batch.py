@@ -25,7 +25,7 @@ import pandas as pd
 
 from . import _jax  # noqa: F401  (float64)
 from .compilation import COMPILER_OPTIONS, jit
-from . import arguments, covariance_structures, glmm, lmm
+from . import arguments, covariance_layout, covariance_structures, glmm, lmm
 from .fit_record import FitRecord, is_singular
 from .generalized_fitting import fit_generalized
 from .linear_fitting import fit_linear
@@ -41,7 +41,7 @@ ReplicateFit = FitRecord  # per-replicate records (leading axis: replicate), as 
 
 def _is_singular(theta, layout):
     """lme4's isSingular (``fit_record.is_singular``) of a replicate's theta."""
-    return is_singular(lmm.covariance_factors(theta, layout))
+    return is_singular(covariance_layout.covariance_factors(theta, layout))
 
 
 def _linear_replicate(design, weights, theta0, reml: bool, max_iterations: int, response):
@@ -77,22 +77,35 @@ def _generalized_replicate(data, start, n_obs, family, n_agq: int, max_iteration
 
 
 class ReplicateKind(NamedTuple):
-    """The static part of a batch's replicate function (hashable: one compiled program per
+    """The static part of a batch's replicate function: the fit's model kind (``model_kinds``:
+    REML or ML, the family and nAGQ) and the iteration limit (hashable: one compiled program per
     model structure and setting, shared by every fit of that structure)."""
 
-    family: object  # None for lmer
-    reml: bool
-    n_agq: int
+    model: LinearKind | GeneralizedKind
     max_iterations: int
 
 
 def _replicate(kind: ReplicateKind, constants, response):
-    if kind.family is None:
-        design, weights, theta0 = constants
-        return _linear_replicate(design, weights, theta0, kind.reml, kind.max_iterations, response)
+    return _replicate_fit(kind.model, kind.max_iterations, constants, response)
+
+
+@singledispatch
+def _replicate_fit(model_kind, max_iterations: int, constants, response):
+    """One replicate's fit of ``response``, by the model kind's algorithm."""
+    raise TypeError(f"refit_batch: no batch refits for a {type(model_kind).__name__} model")
+
+
+@_replicate_fit.register
+def _(model_kind: LinearKind, max_iterations: int, constants, response):
+    design, weights, theta0 = constants
+    return _linear_replicate(design, weights, theta0, model_kind.reml, max_iterations, response)
+
+
+@_replicate_fit.register
+def _(model_kind: GeneralizedKind, max_iterations: int, constants, response):
     data, start, n_obs = constants
-    return _generalized_replicate(data, start, n_obs, kind.family, kind.n_agq, kind.max_iterations,
-                                  response)
+    return _generalized_replicate(data, start, n_obs, model_kind.family, model_kind.n_agq,
+                                  max_iterations, response)
 
 
 def _map(kind: ReplicateKind, constants, responses, vmap_width: int):
@@ -187,14 +200,13 @@ class BatchResult:
                 continue
             count = p * (p + 1) // 2
             T = np.zeros((self.nsim, p, p))
-            rows, cols = np.tril_indices(p)
-            order = np.lexsort((rows, cols))
-            T[:, rows[order], cols[order]] = self.theta[:, start:start + count]
+            rows, cols = covariance_structures.lower_positions(p)  # theta's order
+            T[:, rows, cols] = self.theta[:, start:start + count]
             cov = scale[:, None, None] ** 2 * T @ np.swapaxes(T, 1, 2)
             sd = np.sqrt(np.maximum(np.diagonal(cov, axis1=1, axis2=2), 0))
             with np.errstate(invalid="ignore", divide="ignore"):
                 corr = cov / (sd[:, :, None] * sd[:, None, :])
-            for i, j in zip(rows[order], cols[order]):
+            for i, j in zip(rows, cols):
                 columns[f".sig{len(columns) + 1:02d}"] = sd[:, i] if i == j else corr[:, i, j]
             start += count
         if self.has_residual:
@@ -368,9 +380,9 @@ def _replicate_inputs(model_kind, fit, max_iterations: int):
 @_replicate_inputs.register
 def _(model_kind: GeneralizedKind, fit, max_iterations: int):
     spec = fit.spec
-    start = np.concatenate([lmm.refit_start(fit.theta_values, spec.design.layout), fit.beta])
+    start = np.concatenate([covariance_layout.refit_start(fit.theta_values, spec.design.layout), fit.beta])
     # (the GLMM's arrays carry the offset)
-    return (ReplicateKind(model_kind.family, False, model_kind.n_agq, max_iterations),
+    return (ReplicateKind(model_kind, max_iterations),
             (fit.problem, start, np.float64(spec.n_obs)), np.zeros(spec.n_obs))
 
 
@@ -378,7 +390,7 @@ def _(model_kind: GeneralizedKind, fit, max_iterations: int):
 def _(model_kind: LinearKind, fit, max_iterations: int):
     spec = fit.spec
     weights = np.asarray(spec.frame.weights, np.float64)
-    theta0 = lmm.refit_start(fit.theta_values, spec.design.layout,
-                             scale=lmm.theta_scale(spec.design, weights, xp=np))
-    return (ReplicateKind(None, model_kind.reml, 0, max_iterations), (spec.design, weights, theta0),
+    theta0 = covariance_layout.refit_start(fit.theta_values, spec.design.layout,
+                                           scale=lmm.theta_scale(spec.design, weights, xp=np))
+    return (ReplicateKind(model_kind, max_iterations), (spec.design, weights, theta0),
             spec.offset)

@@ -26,7 +26,7 @@ import pandas as pd
 from . import _jax  # noqa: F401  (float64)
 from .compilation import jit
 from ._jax import is_traced, to_host
-from . import glmm, lmm, scalar_term
+from . import covariance_layout, glmm, lmm, scalar_term
 from .design import build_design
 from .families import Family, family_call
 from .fit_record import FitRecord, is_singular
@@ -433,7 +433,7 @@ def _fit_in_two_stages(data, theta0, family: Family, n_agq: int, max_iterations:
         stage1 = minimize_host(_DifferencedDerivatives(stage1_value, accurate=final), stage1_value,
                                theta_start, tol=1e-10 if final else 1e-6,
                                max_iterations=max_iterations, polish=final)
-        theta1 = lmm.canonical_theta(stage1.x, layout, np)
+        theta1 = covariance_layout.canonical_theta(stage1.x, layout, np)
         if n_agq == 0:
             theta = lmm.snap_to_boundary(stage1_value, theta1, stage1.fun, layout, xp=np)
             stage1 = stage1._replace(hess=_difference_hessian(stage1_value, stage1.x))
@@ -455,7 +455,7 @@ def _fit_in_two_stages(data, theta0, family: Family, n_agq: int, max_iterations:
                            max_iterations=max_iterations, polish=True)
     stage1 = stage2 if stage1 is None else stage1
     beta = stage2.x[n_theta:]
-    theta = lmm.canonical_theta(stage2.x[:n_theta], layout, np)
+    theta = covariance_layout.canonical_theta(stage2.x[:n_theta], layout, np)
     theta = lmm.snap_to_boundary(lambda t: value(np.concatenate([t, beta])), theta, stage2.fun,
                                  layout, xp=np)
     x = np.concatenate([theta, beta])
@@ -515,7 +515,7 @@ def _fit_generalized(data: glmm.GLMMData, theta0, family: Family, n_agq: int, ma
         stage1 = minimize(stage1_value, theta0 if start is None else start[:n_theta],
                           value_grad_hess=stage1_derivatives, max_iterations=max_iterations,
                           polish=n_agq == 0)
-        theta1 = lmm.canonical_theta(stage1.x, layout)
+        theta1 = covariance_layout.canonical_theta(stage1.x, layout)
         if n_agq == 0:
             theta = lmm.snap_to_boundary(stage1_value, theta1, stage1.fun, layout)
             pieces = stage1_pieces(theta)
@@ -533,7 +533,7 @@ def _fit_generalized(data: glmm.GLMMData, theta0, family: Family, n_agq: int, ma
         stage2 = minimize(objective, start, value_grad_hess=derivatives, max_iterations=max_iterations,
                           polish=True)
     stage1 = stage2 if stage1 is None else stage1
-    theta = lmm.canonical_theta(stage2.x[:n_theta], layout)
+    theta = covariance_layout.canonical_theta(stage2.x[:n_theta], layout)
     beta = stage2.x[n_theta:]
     if level_wise:
         # modes from the last one (u(-theta) = -u(theta): canonical_theta's sign flip flips it);

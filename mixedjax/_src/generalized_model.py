@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from . import _jax  # noqa: F401  (float64)
-from . import arguments, glmm, lmm
+from . import arguments, covariance_layout, glmm, lmm
 from .display import SummaryData
 from .families import Family, as_family, family_call
 from .frame import DataError
@@ -66,7 +66,7 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", nAGQ: int = 1, we
     arrays = glmm_data(spec, y, prior_weights, family, mu_start)
     if devfun_only:
         return deviance_function(arrays, family, nAGQ)
-    theta0 = lmm.theta_start(spec.design.layout) if start is None else \
+    theta0 = covariance_layout.theta_start(spec.design.layout) if start is None else \
         arguments.start_vector(start, spec.theta_names())
     fitted = fit_model(spec, y, prior_weights, family, np.asarray(theta0, float), nAGQ, max_iterations,
                        mustart=mu_start)
@@ -144,7 +144,7 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         whose row sums become the numbers of trials."""
         y, weights = self._new_response(newresp)
         layout = self.spec.design.layout
-        theta0 = lmm.refit_start(self.theta_values, layout)
+        theta0 = covariance_layout.refit_start(self.theta_values, layout)
         max_iterations = self.optimizer_max_iterations
         # the family's starting means where the link is finite there, else this fit's
         mustart = np.asarray(self.family.mustart(y, weights), float)
@@ -181,12 +181,9 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         return values, weights
 
     def _spherical_to_b(self, u):
-        out, start = [], 0
-        for T, term in zip(term_factors(self.theta_values, self.spec), self.spec.terms):
-            size = term.n_levels * term.n_columns
-            out.append((u[start:start + size].reshape(term.n_levels, term.n_columns) @ T.T).ravel())
-            start += size
-        return np.concatenate(out)
+        terms = self.spec.terms
+        return covariance_layout.spherical_to_b(u, term_factors(self.theta_values, self.spec),
+                                                [t.n_levels for t in terms], [t.n_columns for t in terms], np)
 
     # ---- standard errors ------------------------------------------------------------------------
     def vcov_rx(self) -> np.ndarray:

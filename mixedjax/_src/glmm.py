@@ -27,9 +27,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _jax  # noqa: F401  (float64)
-from . import blocks, lmm
+from . import blocks, covariance_layout, lmm
 from .dense_inverse import gauss_jordan_inverse, inverse_and_pivots, symmetric_solve
-from .design import Design, ResponseStatistics, crossproducts
+from .design import Design, crossproducts
 from .families import Family
 
 
@@ -49,16 +49,11 @@ class GLMMData(NamedTuple):
 
 
 def random_part(theta, u, data: GLMMData):
-    """Z Lambda u (n,): each term's b = T_i u_i per level, then row j's x_ij' b_{g(j)}."""
+    """Z Lambda u (n,) at theta (``covariance_layout.random_effects_product``)."""
     layout = data.design.layout
-    factors = lmm.covariance_factors(theta, layout)
-    eta, start = jnp.zeros(data.y.shape[0]), 0
-    for T, l, p, codes, Xi in zip(factors, layout.term_levels, layout.term_columns, data.codes,
-                                  data.term_X):
-        b = u[start:start + l * p].reshape(l, p) @ T.T
-        eta = eta + jnp.sum(Xi * b[codes], axis=1)
-        start += l * p
-    return eta
+    return covariance_layout.random_effects_product(
+        u, covariance_layout.covariance_factors(theta, layout), layout.term_levels,
+        layout.term_columns, data.codes, data.term_X, data.y.shape[0])
 
 
 def _split(v, beta, joint: bool, q: int):
@@ -193,16 +188,13 @@ def structured_solve(theta, design: Design, weights, rhs):
     layout = design.layout
     l1, p1, m0 = layout.term_levels[0], layout.term_columns[0], layout.n_trailing
     cross = crossproducts(design, weights)
-    if m0 == 0:  # one term, no fixed effects in the system: P is block diagonal
-        L1_inv = blocks.lower_inverse(lmm._term1_of_theta(theta, layout, cross.A11)[0])
-        M_inv = blocks.matmul(jnp.swapaxes(L1_inv, -1, -2), L1_inv)
-        return jnp.sum(M_inv * rhs.reshape(l1, 1, p1), axis=-1).ravel()
-    stats = ResponseStatistics(jnp.zeros((l1, p1)), jnp.zeros(m0), jnp.asarray(1.0))
-    factor = lmm.factorize(theta, design, cross, stats)
-    factors = lmm.covariance_factors(theta, layout)
-    T1 = factors[0]
+    factor = lmm.precision_factor(theta, design, cross)
     L1_inv = blocks.lower_inverse(factor.L1)
     M_inv = blocks.matmul(jnp.swapaxes(L1_inv, -1, -2), L1_inv)
+    if m0 == 0:  # one term, no fixed effects in the system: P is block diagonal
+        return jnp.sum(M_inv * rhs.reshape(l1, 1, p1), axis=-1).ravel()
+    factors = covariance_layout.covariance_factors(theta, layout)
+    T1 = factors[0]
 
     def G(v):  # (l1, p1) -> (m0,)
         t = v @ T1.T
@@ -273,15 +265,8 @@ def log_det_L(theta, weights, data: GLMMData):
     """(log|L_theta|^2, term 1's per-level factors L1) for Lambda'Z'WZ Lambda + I (random effects
     only). With one term the blocks are all there is: no trailing system to factor."""
     design = data.design_re
-    layout = design.layout
-    cross = crossproducts(design, weights)
-    if len(layout.term_levels) == 1:
-        L1 = lmm._term1_of_theta(theta, layout, cross.A11)[0]
-        return 2.0 * jnp.sum(jnp.log(jnp.diagonal(L1, axis1=-2, axis2=-1))), L1
-    stats = ResponseStatistics(jnp.zeros((layout.term_levels[0], layout.term_columns[0])),
-                               jnp.zeros(layout.n_trailing), jnp.asarray(1.0))
-    factor = lmm.factorize(theta, design, cross, stats)
-    return lmm.deviance_components(factor, layout).ldL2, factor.L1
+    factor = lmm.precision_factor(theta, design, crossproducts(design, weights))
+    return lmm.log_det_precision(factor, design.layout), factor.L1
 
 
 class LaplacePieces(NamedTuple):

@@ -21,7 +21,7 @@ import numpy as np
 from . import _jax  # noqa: F401  (float64)
 from .compilation import jit
 from ._jax import is_traced, to_host
-from . import blocks, lmm
+from . import blocks, covariance_layout, lmm
 from .fit_record import FitRecord, is_singular
 from .model import ModelSpec
 from .optimize import LbfgsDirections, Memo, OptimizeResult, minimize, minimize_host, packed, unpacked
@@ -51,18 +51,6 @@ def fit_linear(design, weights, response, theta0, reml: bool, max_iterations: in
         return _fit_linear_host(*args, reml, max_iterations)
 
 
-def _value_grad_hess(problem: lmm.LinearProblem, reml: bool):
-    """theta -> (d, grad d, hess d): in closed form over the levels for one-term models
-    (``lmm.single_term_value_grad_hess``: sleepstudy's program compiles in 0.12 s against 0.29 s
-    for autodiff of the elementwise deviance, and runs in 100 us against 170 us), the structured
-    exact Hessian (``lmm.deviance_value_grad_hess``) otherwise."""
-    if problem.level_blocks is not None:
-        return lmm.single_term_value_grad_hess(problem, reml)
-    return lmm.deviance_value_grad_hess(problem, reml)
-
-
-
-
 @partial(jit, static_argnames="reml")
 def _deviance(theta, problem, reml: bool):
     return lmm.profiled_deviance(theta, problem, reml)
@@ -77,24 +65,20 @@ def deviance_function(problem: lmm.LinearProblem, reml: bool):
 
 @partial(jit, static_argnames="reml")
 def _deviance_derivatives(theta, problem, reml: bool):
-    return packed(*_value_grad_hess(problem, reml)(theta))
+    return packed(*lmm.value_grad_hess(problem, reml)(theta))
 
 
 @partial(jit, static_argnames="reml")
 def _derivatives_and_solution(theta, problem, reml: bool):
     """(``_deviance_derivatives``, ``lmm.solve``) at theta for one-term models, whose solve reuses
     the derivatives' factor: a first fit compiles one program where it compiled two."""
-    return packed(*_value_grad_hess(problem, reml)(theta)), lmm.solve(theta, problem)
+    return packed(*lmm.value_grad_hess(problem, reml)(theta)), lmm.solve(theta, problem)
 
 
 @partial(jit, static_argnames="reml")
 def _deviance_gradient(theta, problem, reml: bool):
-    """[d, grad d] (one transfer): autodiff for one-term models, ``lmm.deviance_value_grad``
-    otherwise."""
-    if problem.level_blocks is not None:
-        value, grad = jax.value_and_grad(lmm.profiled_deviance)(theta, problem, reml)
-    else:
-        value, grad = lmm.deviance_value_grad(problem, reml)(theta)
+    """[d, grad d] (one transfer, ``lmm.value_grad``)."""
+    value, grad = lmm.value_grad(problem, reml)(theta)
     return jnp.concatenate([value[None], grad])
 
 
@@ -134,8 +118,8 @@ def _fit_linear_host(design, weights, response, theta0, reml: bool, max_iteratio
     # fit's programs overlap on the cores, tracing aside, which holds the GIL)
     problem_shapes = jax.eval_shape(lmm.linear_problem, design, weights, response)
     theta_shape = jax.ShapeDtypeStruct((layout.n_theta,), np.float64)
-    single_term = lmm.is_single_term(layout)
-    if single_term:
+    one_term = lmm.kernel_for(layout) == lmm.ONE_TERM
+    if one_term:
         _derivatives_and_solution.prefetch(theta_shape, problem_shapes, reml=reml)
     else:
         _deviance_derivatives.prefetch(theta_shape, problem_shapes, reml=reml)
@@ -143,7 +127,7 @@ def _fit_linear_host(design, weights, response, theta0, reml: bool, max_iteratio
     if layout.n_theta > QUASI_NEWTON_THETA:
         LbfgsDirections.prefetch(layout.n_theta)
     problem = lmm.linear_problem_compiled(design, weights, response)
-    if single_term:
+    if one_term:
         # one program: the solution shares the factor the derivatives need, at about no cost
         evaluation = Memo(lambda theta: _derivatives_and_solution(theta, problem, reml))
         evaluate = lambda theta: unpacked(evaluation(theta)[0])
@@ -161,7 +145,7 @@ def _fit_linear_host(design, weights, response, theta0, reml: bool, max_iteratio
         value = lambda theta: float(evaluate(theta)[0])
     else:
         value = lambda theta: float(_deviance(theta, problem, reml))
-    log_steps = np.isfinite(lmm.theta_lower_bounds(layout))
+    log_steps = np.isfinite(covariance_layout.theta_lower_bounds(layout))
     theta0 = np.asarray(theta0, np.float64)
     quasi = None
     if layout.n_theta > QUASI_NEWTON_THETA:
@@ -175,7 +159,7 @@ def _fit_linear_host(design, weights, response, theta0, reml: bool, max_iteratio
     if quasi is not None:
         result = result._replace(x0=theta0, iterations=quasi.iterations + result.iterations,
                                  evaluations=quasi.evaluations + result.evaluations)
-    theta = lmm.snap_to_boundary(value, lmm.canonical_theta(result.x, layout, np), result.fun,
+    theta = lmm.snap_to_boundary(value, covariance_layout.canonical_theta(result.x, layout, np), result.fun,
                                  layout, xp=np)
     return problem, result, theta, to_host(solution_at(theta))
 
@@ -246,9 +230,9 @@ def _fit_linear(design, weights, response, theta0, reml: bool, max_iterations: i
     scale = lmm.theta_scale(design, weights)
     result = minimize(lambda theta: objective(theta * scale), theta0 / scale,
                       max_iterations=max_iterations,
-                      value_grad_hess=_scaled_derivatives(_value_grad_hess(problem, reml), scale, jnp),
-                      log_steps=np.isfinite(lmm.theta_lower_bounds(design.layout)))
+                      value_grad_hess=_scaled_derivatives(lmm.value_grad_hess(problem, reml), scale, jnp),
+                      log_steps=np.isfinite(covariance_layout.theta_lower_bounds(design.layout)))
     result = _unscaled(result, scale, jnp)
-    theta = lmm.snap_to_boundary(objective, lmm.canonical_theta(result.x, problem.design.layout),
+    theta = lmm.snap_to_boundary(objective, covariance_layout.canonical_theta(result.x, problem.design.layout),
                                  result.fun, problem.design.layout)
     return problem, result, theta, lmm.solve(theta, problem)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from . import _jax  # noqa: F401  (float64)
-from . import arguments, lmm
+from . import arguments, covariance_layout, lmm
 from .conditional import conditional_variances
 from .display import SummaryData
 from .linear_fitting import LinearFit, deviance_function, fit_model
@@ -45,7 +45,7 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights=None, offs
     if devfun_only:
         return deviance_function(lmm.linear_problem(spec.design, spec.frame.weights, y - spec.offset), REML)
     if start is None:  # lme4's start in the optimizer's coordinates (``lmm.theta_scale``)
-        theta0 = lmm.theta_start(spec.design.layout) * lmm.theta_scale(
+        theta0 = covariance_layout.theta_start(spec.design.layout) * lmm.theta_scale(
             spec.design, spec.frame.weights, xp=np)
     else:
         theta0 = arguments.start_vector(start, spec.theta_names())
@@ -169,7 +169,7 @@ class LinearMixedModel(MixedModelResults):
         ``simulate`` returns) whose index holds the fit's row labels."""
         y = refit_response(y, self.spec)
         spec = self.spec
-        start = lmm.refit_start(self.theta_values, spec.design.layout,
+        start = covariance_layout.refit_start(self.theta_values, spec.design.layout,
                                 scale=lmm.theta_scale(spec.design, spec.frame.weights, xp=np))
         return LinearMixedModel(spec, y, fit_model(spec, y, start, self.reml, self.optimizer_max_iterations),
                                 self.reml, self.data_name, self.optimizer_max_iterations)

@@ -20,7 +20,7 @@ Cost, for large models (InstEval: 2M triples, C of order 1159):
   and one segment sum over the pairs, scattered once into both triangles;
 - the objective needs only log-determinants of C's leading blocks and its last pivot
   (``trailing_log_det``), whose derivative is A_b + c v v' from one inverse: reverse mode never
-  differentiates the factorization, and ``deviance_value_grad_hess`` assembles the exact Hessian
+  differentiates the factorization, and ``blocked_value_grad_hess`` assembles the exact Hessian
   from the same inverse at the cost of one matrix product per covariance parameter;
 - the dense factorization and inverse are blocked products (``blocks``), not LAPACK on the whole
   matrix.
@@ -40,44 +40,10 @@ from . import _jax  # noqa: F401  (float64)
 from .compilation import jit
 from .errors import ModelSizeError
 from . import blocks, covariance_structures
+from .covariance_layout import covariance_factors, spherical_to_b, term_slices, theta_lower_bounds
 from .dense_inverse import gauss_jordan_inverse
 from .design import (CrossProducts, Design, Layout, ResponseStatistics, crossproducts,
                      response_statistics)
-
-
-def _term_slices(layout: Layout):
-    """(structure, p, slice of theta) per term."""
-    out, start = [], 0
-    for structure, p, count in zip(layout.term_structures, layout.term_columns, layout.term_theta):
-        out.append((structure, p, slice(start, start + count)))
-        start += count
-    return out
-
-
-def covariance_factors(theta: jax.Array, layout: Layout, xp=jnp) -> list[jax.Array]:
-    """The lower-triangular T_i of each term from its share of theta (``covariance_structures``;
-    for unstructured terms lme4's lower triangle, column-major); numpy arrays for ``xp=np``."""
-    return [covariance_structures.factor(structure, theta[where], p, xp)
-            for structure, p, where in _term_slices(layout)]
-
-
-def theta_lower_bounds(layout: Layout) -> np.ndarray:
-    """0 for the standard deviations and diagonal elements of each T_i, -inf for the rest
-    (lme4's ``lower`` for unstructured terms)."""
-    pieces = [covariance_structures.lower_bounds(s, p) for s, p, _ in _term_slices(layout)]
-    return np.concatenate(pieces) if pieces else np.zeros(0)
-
-
-def theta_start(layout: Layout) -> np.ndarray:
-    """lme4's start: T_i = I (never 0 on a diagonal: the gradient vanishes there)."""
-    pieces = [covariance_structures.start(s, p) for s, p, _ in _term_slices(layout)]
-    return np.concatenate(pieces) if pieces else np.zeros(0)
-
-
-def theta_angles(layout: Layout) -> np.ndarray:
-    """Which elements of theta are correlation angles (``covariance_structures``)."""
-    pieces = [covariance_structures.is_angle(s, p) for s, p, _ in _term_slices(layout)]
-    return np.concatenate(pieces) if pieces else np.zeros(0, bool)
 
 
 OPTIMIZER_FREE_OCTAVES = 5  # random-effects columns of RMS within 2^+-4 keep lme4's coordinates
@@ -106,23 +72,6 @@ def theta_scale(design: Design, weights, xp=jnp):
         pieces.append(covariance_structures.column_scale(
             structure, xp.ldexp(1.0, -octave.astype(np.int32)), p, xp))
     return xp.concatenate(pieces)
-
-
-ANGLE_LIMIT = 0.45 * np.pi  # refits start a correlation angle inside this
-
-
-def refit_start(theta, layout: Layout, floor: float = 0.1, scale=1.0) -> np.ndarray:
-    """Where a refit starts: the previous estimates, as lme4's ``refit`` does, except that a
-    diagonal element at (or next to) the boundary starts at ``floor``: the deviance is even in
-    it, so its gradient vanishes at 0 and Newton's method could not leave. Both in the
-    optimizer's coordinates theta / ``scale`` (``theta_scale``)."""
-    theta = np.asarray(theta, dtype=float) / scale
-    diagonal = np.isfinite(theta_lower_bounds(layout))
-    theta[diagonal & (np.abs(theta) < 0.01)] = floor
-    # a correlation on its bound (angle +-pi/2) is a stationary point in its angle, too
-    angles = theta_angles(layout)
-    theta[angles] = np.clip(theta[angles], -ANGLE_LIMIT, ANGLE_LIMIT)
-    return theta * scale
 
 
 def _scale_trailing_rows(D: jax.Array, factors: list[jax.Array], layout: Layout) -> jax.Array:
@@ -325,7 +274,9 @@ def _schur_scaled(D, theta, layout: Layout):
     return _scale_trailing(D, covariance_factors(theta, layout), layout) + jnp.diag(penalty)
 
 
-def _term1_of_theta(theta, layout: Layout, A11):
+def term1_factor(theta, layout: Layout, A11):
+    """(chol(M_g), K_g, M_g^{-1} T_1') of term 1's blocks M_g = T_1' A11_g T_1 + I at theta: the
+    whole factor of Lambda'Z'WZ Lambda + I when the model has one term and no trailing columns."""
     return _term1_blocks(covariance_factors(theta, layout)[0], A11)
 
 
@@ -334,7 +285,7 @@ def _trailing_system(theta, design: Design, cross: CrossProducts, stats: Respons
     """Term 1's blocks and C = S (D - sum_g A21_g K_g A21_g') S' + diag(I, 0), the Schur
     complement over [Z_2..Z_k, X, r] (symmetric, (m0 + 1) x (m0 + 1))."""
     layout = design.layout
-    L1, K, M_inv_T1t = _term1_of_theta(theta, layout, cross.A11)
+    L1, K, M_inv_T1t = term1_factor(theta, layout, cross.A11)
     if triple_coef is None and not level_dense_update(design):
         triple_coef = triple_coefficients(design, cross)
     if augmented is None:
@@ -350,6 +301,37 @@ def factorize(theta, design: Design, cross: CrossProducts, stats: ResponseStatis
     L1, K, M_inv_T1t, C = _trailing_system(theta, design, cross, stats, triple_coef, augmented)
     L22 = _cholesky(C)
     return Factorization(L1, K, M_inv_T1t, L22)
+
+
+def precision_factor(theta, design: Design, cross: CrossProducts) -> Factorization:
+    """The blocked factor of P = Lambda'[Z X]' W [Z X] Lambda + diag(I_q, 0) over ``design``'s
+    columns alone (``cross``: their cross-products with weights W), with no response: the GLMM's
+    penalized systems (``glmm``). L22 factors the trailing Schur complement bordered by a zero
+    response row, so its leading m0 x m0 block is the factor over [Z_2..Z_k, X]. With no
+    trailing columns (one term, no fixed effects) term 1's blocks are the whole factor, and L22
+    is [[1]], the empty system's bordered factor."""
+    layout = design.layout
+    if layout.n_trailing == 0:
+        L1, K, M_inv_T1t = term1_factor(theta, layout, cross.A11)
+        return Factorization(L1, K, M_inv_T1t, jnp.ones((1, 1), L1.dtype))
+    stats = ResponseStatistics(jnp.zeros((layout.term_levels[0], layout.term_columns[0])),
+                               jnp.zeros(layout.n_trailing), jnp.asarray(1.0))
+    return factorize(theta, design, cross, stats)
+
+
+def log_det_precision(factor: Factorization, layout: Layout):
+    """log|Lambda'Z'WZ Lambda + I|^2 = 2 sum log diag over term 1's blocks and the trailing
+    random-effects rows of L22 (the first ``n_trailing_random``)."""
+    if layout.n_trailing == 0:
+        return 2.0 * jnp.sum(jnp.log(jnp.diagonal(factor.L1, axis1=-2, axis2=-1)))
+    return deviance_components(factor, layout).ldL2
+
+
+def problem_factor(theta, problem: LinearProblem) -> Factorization:
+    """The blocked factor of a linear problem at theta (``factorize`` with its precomputations),
+    whichever kernel fits it: the factor callers read L22 and R_X from."""
+    return factorize(theta, problem.design, problem.cross, problem.stats, problem.triple_coef,
+                     problem.augmented)
 
 
 def _cholesky(C):
@@ -525,7 +507,8 @@ def linear_problem(design: Design, weights, response) -> LinearProblem:
         response = shifted_response(response, design.slot_val[:, -p:], shift)
     cross = crossproducts(design, weights)
     stats = response_statistics(design, weights, response)
-    blocks_of_levels = level_blocks(design, cross, stats) if is_single_term(design.layout) else None
+    blocks_of_levels = level_blocks(design, cross, stats) if kernel_for(design.layout) == ONE_TERM \
+        else None
     return LinearProblem(design, cross, stats, jnp.sum(positive).astype(jnp.float64),
                          jnp.sum(jnp.where(positive, jnp.log(jnp.where(positive, weights, 1.0)), 0.0)),
                          None if level_dense_update(design) else triple_coefficients(design, cross),
@@ -537,9 +520,20 @@ def linear_problem(design: Design, weights, response) -> LinearProblem:
 # models, above all under vmap; the same deviance is then a few written-out elementwise passes over
 # the levels, and its exact Hessian comes from plain autodiff at several times less cost.
 
-def is_single_term(layout: Layout) -> bool:
-    """One random-effects term and a trailing system of at most ``blocks.UNROLLED_LIMIT`` rows."""
-    return len(layout.term_levels) == 1 and layout.n_fixed + 1 <= blocks.UNROLLED_LIMIT
+BLOCKED = "blocked"    # term 1 blockwise, the trailing Schur complement dense (any model)
+ONE_TERM = "one-term"  # elementwise over the levels of the only term (``one_term_deviance``)
+
+
+def kernel_for(layout: Layout) -> str:
+    """Which kernel evaluates the deviance, its derivatives and the solution of a model of this
+    layout, decided once from its static shapes: ``ONE_TERM`` for one random-effects term and a
+    trailing system of at most ``blocks.UNROLLED_LIMIT`` rows (fixed effects and the response),
+    ``BLOCKED`` otherwise. Both give the same numbers (tests/test_single_term_derivatives.py);
+    the one-term kernel's program is smaller and faster. ``linear_problem`` forms the one-term
+    kernel's per-level blocks exactly when this says ``ONE_TERM``."""
+    if len(layout.term_levels) == 1 and layout.n_fixed + 1 <= blocks.UNROLLED_LIMIT:
+        return ONE_TERM
+    return BLOCKED
 
 
 def level_blocks(design: Design, cross: CrossProducts, stats: ResponseStatistics) -> jax.Array:
@@ -550,7 +544,7 @@ def level_blocks(design: Design, cross: CrossProducts, stats: ResponseStatistics
     return jnp.concatenate([B, stats.Z1r[:, :, None]], axis=2)
 
 
-def _single_term_factor(theta, problem: LinearProblem):
+def _one_term_factor(theta, problem: LinearProblem):
     """The factor of a one-term model, elementwise over the levels: M_g = T'A11_g T + I = L_g L_g',
     V_g = L_g^-1 T' B_g, and chol(C) for C = [X, r]'W[X, r] - sum_g V_g'V_g. Returns (T, L_g, V_g,
     chol(C))."""
@@ -564,17 +558,17 @@ def _single_term_factor(theta, problem: LinearProblem):
     return T, L1, V, blocks.cholesky(C)
 
 
-def _single_term_deviance(theta, problem: LinearProblem, reml: bool):
+def one_term_deviance(theta, problem: LinearProblem, reml: bool):
     """The profiled deviance of a one-term model: d = sum_g log|M_g| + h(chol(C)) as in
     ``profiled_deviance``."""
-    _, L1, _, L22 = _single_term_factor(theta, problem)
+    _, L1, _, L22 = _one_term_factor(theta, problem)
     ld1 = 2.0 * jnp.sum(jnp.log(jnp.diagonal(L1, axis1=-2, axis2=-1)))
     b, scale, constant = _dense_weights(problem, reml)
     log_diag = jnp.log(jnp.diagonal(L22))
     return ld1 + 2.0 * jnp.sum(log_diag[:b]) + 2.0 * scale * log_diag[-1] + constant
 
 
-def single_term_value_grad_hess(problem: LinearProblem, reml: bool):
+def one_term_value_grad_hess(problem: LinearProblem, reml: bool):
     """theta -> (d, grad d, hess d) of a one-term model's profiled deviance, exactly, in closed
     form over the levels (a program several times smaller than autodiff's, which a first fit
     compiles).
@@ -600,7 +594,7 @@ def single_term_value_grad_hess(problem: LinearProblem, reml: bool):
     transpose = lambda M: jnp.swapaxes(M, -1, -2)
 
     def evaluate(theta):
-        T, L1, _, L22 = _single_term_factor(theta, problem)
+        T, L1, _, L22 = _one_term_factor(theta, problem)
         E = jnp.moveaxis(jax.jacfwd(relative_covariance)(theta), -1, 0)  # (n, k, k)
         E2 = jnp.moveaxis(jax.jacfwd(jax.jacfwd(relative_covariance))(theta), (-2, -1), (0, 1))
         L1_inv = blocks.lower_inverse(L1)
@@ -633,9 +627,9 @@ def single_term_value_grad_hess(problem: LinearProblem, reml: bool):
     return evaluate
 
 
-def _single_term_solve(theta, problem: LinearProblem) -> Solution:
+def one_term_solve(theta, problem: LinearProblem) -> Solution:
     """beta from chol(C), then u_g = L_g^-T V_g [-beta; 1] and b_g = T u_g."""
-    T, L1, V, L22 = _single_term_factor(theta, problem)
+    T, L1, V, L22 = _one_term_factor(theta, problem)
     p = problem.design.layout.n_fixed
     RXt = L22[:p, :p]
     beta = jax.scipy.linalg.solve_triangular(RXt.T, L22[p, :p], lower=False) if p else L22[p, :p]
@@ -646,11 +640,6 @@ def _single_term_solve(theta, problem: LinearProblem) -> Solution:
     components = DevianceComponents(ld1, 2.0 * jnp.sum(jnp.log(jnp.diagonal(RXt))), L22[p, p] ** 2)
     return Solution(original_beta(beta, problem), u.ravel(), b.ravel(), components,
                     original_RXt(RXt, problem))
-
-
-def _problem_factorize(theta, problem: LinearProblem) -> Factorization:
-    return factorize(theta, problem.design, problem.cross, problem.stats, problem.triple_coef,
-                     problem.augmented)
 
 
 def _deviance_parts(theta, problem: LinearProblem):
@@ -675,14 +664,39 @@ def _dense_weights(problem: LinearProblem, reml: bool):
 
 
 def profiled_deviance(theta, problem: LinearProblem, reml: bool):
-    """REML criterion (``reml=True``) or ML deviance at theta, beta and sigma profiled out."""
-    if problem.level_blocks is not None:
-        value = _single_term_deviance(theta, problem, reml)
-        return jnp.where(jnp.isfinite(value), value, jnp.inf)
+    """REML criterion (``reml=True``) or ML deviance at theta, beta and sigma profiled out, by the
+    problem's kernel (``kernel_for``)."""
+    if kernel_for(problem.design.layout) == ONE_TERM:
+        value = one_term_deviance(theta, problem, reml)
+    else:
+        value = blocked_deviance(theta, problem, reml)
+    return jnp.where(jnp.isfinite(value), value, jnp.inf)
+
+
+def blocked_deviance(theta, problem: LinearProblem, reml: bool):
+    """``profiled_deviance`` by the blocked kernel: ld1 + h(C) + const (``trailing_log_det``)."""
     ld1, C = _deviance_parts(theta, problem)
     b, scale, constant = _dense_weights(problem, reml)
-    value = ld1 + trailing_log_det(C, scale, b) + constant
-    return jnp.where(jnp.isfinite(value), value, jnp.inf)
+    return ld1 + trailing_log_det(C, scale, b) + constant
+
+
+def value_grad(problem: LinearProblem, reml: bool):
+    """theta -> (d, grad d) of ``profiled_deviance`` by the problem's kernel (``kernel_for``):
+    autodiff of the elementwise deviance for one-term models, ``blocked_value_grad`` otherwise."""
+    if kernel_for(problem.design.layout) == ONE_TERM:
+        return lambda theta: jax.value_and_grad(profiled_deviance)(theta, problem, reml)
+    return blocked_value_grad(problem, reml)
+
+
+def value_grad_hess(problem: LinearProblem, reml: bool):
+    """theta -> (d, grad d, hess d) of ``profiled_deviance``, exactly, by the problem's kernel
+    (``kernel_for``): in closed form over the levels for one-term models
+    (``one_term_value_grad_hess``: sleepstudy's program compiles in 0.12 s against 0.29 s for
+    autodiff of the elementwise deviance, and runs in 100 us against 170 us), the structured
+    exact Hessian (``blocked_value_grad_hess``) otherwise."""
+    if kernel_for(problem.design.layout) == ONE_TERM:
+        return one_term_value_grad_hess(problem, reml)
+    return blocked_value_grad_hess(problem, reml)
 
 
 def _term1_gradient(T1, A11, K, M_inv_T1t, K_bar):
@@ -696,13 +710,13 @@ def _term1_gradient(T1, A11, K, M_inv_T1t, K_bar):
                          axis=0)
 
 
-def deviance_value_grad(problem: LinearProblem, reml: bool):
-    """theta -> (d, grad d) of ``profiled_deviance`` on the general path, by the pullbacks of
-    ``deviance_value_grad_hess`` with term 1's in closed form (``_term1_gradient``): the L-BFGS
+def blocked_value_grad(problem: LinearProblem, reml: bool):
+    """theta -> (d, grad d) of ``profiled_deviance`` by the blocked kernel, by the pullbacks of
+    ``blocked_value_grad_hess`` with term 1's in closed form (``_term1_gradient``): the L-BFGS
     phase of models with many covariance parameters evaluates it at every trial point."""
     design, cross, stats = problem.design, problem.cross, problem.stats
     layout = design.layout
-    structure1, p1, where1 = _term_slices(layout)[0]
+    structure1, p1, where1 = term_slices(layout)[0]
     unscaled = lambda K: _schur_unscaled(K, design, cross, stats, problem.triple_coef,
                                          problem.augmented)
 
@@ -729,11 +743,10 @@ def deviance_value_grad(problem: LinearProblem, reml: bool):
 _HESSIAN_BATCH_LIMIT = 1 << 25  # n_theta * (m0 + 1)^2 above this: one theta direction at a time
 
 
-def deviance_value_grad_hess(problem: LinearProblem, reml: bool):
+def blocked_value_grad_hess(problem: LinearProblem, reml: bool):
     """theta -> (d, grad d, hess d) of ``profiled_deviance``, exactly, at about the cost of a few
     gradients, where forward-over-reverse autodiff through the dense factorization costs far more
-    (for the general path; one-term models, ``is_single_term``, are cheaper by plain
-    forward-over-reverse autodiff of their elementwise deviance).
+    (the blocked kernel; one-term models have their own, ``one_term_value_grad_hess``).
 
     d = ld1(K) + h(C) + const, where theta gives the term-1 blocks K (and ld1 = log|L1|^2), K gives
     D = D0 - U(K) with U linear (the triples), and C = S D S' + diag(I, 0) with S from the
@@ -758,7 +771,7 @@ def deviance_value_grad_hess(problem: LinearProblem, reml: bool):
         else problem.augmented
 
     def term1(theta):
-        L1, K, _ = _term1_of_theta(theta, layout, cross.A11)
+        L1, K, _ = term1_factor(theta, layout, cross.A11)
         return 2.0 * jnp.sum(jnp.log(jnp.diagonal(L1, axis1=-2, axis2=-1))), K
 
     unscaled = lambda K: _schur_unscaled(K, design, cross, stats, triple_coef, augmented)
@@ -840,39 +853,32 @@ class Solution(NamedTuple):
 
 
 def solve(theta, problem: LinearProblem) -> Solution:
-    """beta-hat and the conditional modes at theta (back-substitution through the blocked factor)."""
-    if problem.level_blocks is not None:
-        return _single_term_solve(theta, problem)
+    """beta-hat and the conditional modes at theta, by the problem's kernel (``kernel_for``)."""
+    if kernel_for(problem.design.layout) == ONE_TERM:
+        return one_term_solve(theta, problem)
+    return blocked_solve(theta, problem)
+
+
+def blocked_solve(theta, problem: LinearProblem) -> Solution:
+    """``solve`` by back-substitution through the blocked factor."""
     design, layout = problem.design, problem.design.layout
-    factor = _problem_factorize(theta, problem)
+    factor = problem_factor(theta, problem)
     m0, q_rest, p = layout.n_trailing, layout.n_trailing_random, layout.n_fixed
     Lt = factor.L22[:m0, :m0]
     trailing = jax.scipy.linalg.solve_triangular(Lt.T, factor.L22[m0, :m0], lower=False)
     u_rest, beta = trailing[:q_rest], trailing[q_rest:]
     factors = covariance_factors(theta, layout)
-    b_rest, start = [], 0
-    for T, l, pi in zip(factors[1:], layout.term_levels[1:], layout.term_columns[1:]):
-        b_rest.append((u_rest[start:start + l * pi].reshape(l, pi) @ T.T).ravel())
-        start += l * pi
-    F_values = jnp.concatenate(b_rest + [beta]) if b_rest else beta
+    b_rest = spherical_to_b(u_rest, factors[1:], layout.term_levels[1:], layout.term_columns[1:])
+    F_values = jnp.concatenate([b_rest, beta])
     fitted_cross = jax.ops.segment_sum(problem.cross.A21 * F_values[design.entry_col][:, None],
                                        design.entry_level, layout.term_levels[0])
     residual_cross = problem.stats.Z1r - fitted_cross
     u1 = jnp.einsum("lab,lb->la", factor.M_inv_T1t, residual_cross)
     b1 = jnp.einsum("lab,lb->la", factor.K, residual_cross)
     u = jnp.concatenate([u1.ravel(), u_rest])
-    b = jnp.concatenate([b1.ravel()] + b_rest)
+    b = jnp.concatenate([b1.ravel(), b_rest])
     RXt = original_RXt(factor.L22[q_rest:q_rest + p, q_rest:q_rest + p], problem)
     return Solution(original_beta(beta, problem), u, b, deviance_components(factor, layout), RXt)
-
-
-def canonical_theta(theta, layout: Layout, xp=jnp):
-    """The same T_i T_i' with non-negative diagonals (the deviance depends on T_i T_i' only: flip
-    the sign of every column whose diagonal is negative), as lme4 reports theta, and
-    correlation angles in [-pi/2, pi/2] (``covariance_structures.canonical``)."""
-    pieces = [covariance_structures.canonical(s, theta[where], p, xp)
-              for s, p, where in _term_slices(layout)]
-    return xp.concatenate(pieces)
 
 
 def snap_to_boundary(objective, theta, value, layout: Layout, tol: float = 1e-4, xp=jnp):

@@ -42,7 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _jax  # noqa: F401  (float64)
-from . import arguments, glmm, lmm
+from . import arguments, covariance_layout, glmm, lmm
 from ._jax import to_host
 from .compilation import jit
 from .families import Link, NegativeBinomial, negative_binomial, poisson
@@ -135,7 +135,7 @@ def fit_joint(data: glmm.GLMMData, z0, link: str, max_iterations: int = 100, obs
     record = minimize_host(evaluate, value, np.asarray(z0, np.float64), max_iterations=max_iterations,
                            polish=True)
     z = np.asarray(record.x, np.float64)
-    theta = lmm.canonical_theta(z[:n_theta], layout, np)
+    theta = covariance_layout.canonical_theta(z[:n_theta], layout, np)
     theta = lmm.snap_to_boundary(lambda t: value(np.concatenate([t, z[n_theta:]])), theta, record.fun,
                                  layout, xp=np)
     z = np.concatenate([theta, z[n_theta:]])
@@ -169,14 +169,14 @@ def glmer_nb(formula: str, data, weights=None, offset=None, link: str = "log", n
     layout = spec.design.layout
     # lme4's start: a Poisson glmer (its estimates also start the joint search)
     start_family = poisson(link)
-    poisson_fit = fit_model(spec, y, prior_weights, start_family, lmm.theta_start(layout), 1, max_iterations,
-                            mustart=starting_means(spec, data, start_family, y, prior_weights))
+    poisson_fit = fit_model(spec, y, prior_weights, start_family, covariance_layout.theta_start(layout), 1,
+                            max_iterations, mustart=starting_means(spec, data, start_family, y, prior_weights))
     theta0, beta0 = poisson_fit.record.theta, poisson_fit.record.beta
     poisson_mu = np.asarray(poisson_fit.pieces.mu)
     size0 = theta_ml(y, poisson_mu, prior_weights) if theta_start is None else theta_start
     mu_start = starting_means(spec, data, family, y, prior_weights)
     fit_data = fit_glmm_data(spec, y, prior_weights, family, mu_start)
-    z0 = np.concatenate([lmm.refit_start(theta0, layout), beta0, [np.log(size0)]])
+    z0 = np.concatenate([covariance_layout.refit_start(theta0, layout), beta0, [np.log(size0)]])
     record, z, pieces = fit_joint(fit_data, z0, link, max_iterations)
     n_theta, size = layout.n_theta, float(np.exp(z[-1]))
     if size >= POISSON_LIKE_SIZE and record.status == MAX_ITERATIONS:

@@ -34,7 +34,7 @@ value costs (one scalar-term GLMMs: (f, g, H) at every trial point, with a warm 
 and f alone, for single fits: compiling a whole loop with its line search costs seconds, while
 dispatching 5-11 iterations costs microseconds. Failures are status codes in the result, never
 exceptions. The caller may supply its own (f, g, H) function
-(``lmm.deviance_value_grad_hess`` is several times cheaper than forward-over-reverse autodiff for
+(``lmm.blocked_value_grad_hess`` is several times cheaper than forward-over-reverse autodiff for
 large models).
 """
 from __future__ import annotations

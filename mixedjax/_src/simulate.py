@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _jax  # noqa: F401  (float64)
+from . import covariance_layout
 from .compilation import jit
 from .families import Family
 from .variance_parameters import term_factors
@@ -40,13 +41,10 @@ class SimulationModel(NamedTuple):
 
 
 def random_effects_product(model: SimulationModel, u, levels: tuple, columns: tuple):
-    """Z Lambda u for spherical u (flattened level-major per term)."""
-    out, start = jnp.zeros_like(model.fixed), 0
-    for T, l, p, codes, Xi in zip(model.factors, levels, columns, model.codes, model.term_X):
-        b = u[start:start + l * p].reshape(l, p) @ T.T
-        out = out + jnp.sum(Xi * b[codes], axis=1)
-        start += l * p
-    return out
+    """Z Lambda u for spherical u (flattened level-major per term,
+    ``covariance_layout.random_effects_product``)."""
+    return covariance_layout.random_effects_product(u, model.factors, levels, columns, model.codes,
+                                                    model.term_X, model.fixed.shape[0])
 
 
 def _random_inverse_gaussian(key, mean, shape):

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _jax  # noqa: F401  (float64)
-from . import blocks, covariance_structures, lmm
+from . import blocks, covariance_layout, covariance_structures, lmm
 from .design import Layout
 from .model import ModelSpec
 
@@ -39,7 +39,7 @@ def sdcor_from_theta(theta, scale, layout: Layout) -> jax.Array:
     """theta (and the scale s) -> SDs and correlations in theta's layout (lme4's .sig values;
     structured terms: ``covariance_structures.sdcor``)."""
     theta, pieces = jnp.asarray(theta), []
-    for structure, p, where in lmm._term_slices(layout):
+    for structure, p, where in covariance_layout.term_slices(layout):
         pieces.append(covariance_structures.sdcor(structure, theta[where], p, scale))
     return jnp.concatenate(pieces) if pieces else jnp.zeros(0)
 
@@ -50,7 +50,7 @@ def theta_from_sdcor(sdcor, scale, layout: Layout) -> jax.Array:
 
     Defined for positive-definite correlation blocks; a zero SD gives a zero column of T."""
     sdcor, pieces = jnp.asarray(sdcor), []
-    for structure, p, where in lmm._term_slices(layout):
+    for structure, p, where in covariance_layout.term_slices(layout):
         # chol(R) by blocks.cholesky: no LAPACK under vmap
         pieces.append(covariance_structures.from_sdcor(structure, sdcor[where], p, scale,
                                                        blocks.cholesky))
@@ -67,7 +67,7 @@ def lmm_deviance(theta, sigma, problem: lmm.LinearProblem, reml: bool):
     """ML deviance or REML criterion at (theta, sigma), beta at its conditional estimate.
 
     Its minimum over sigma is ``lmm.profiled_deviance(theta, problem, reml)``."""
-    factor = lmm._problem_factorize(theta, problem)
+    factor = lmm.problem_factor(theta, problem)
     ldL2, ldRX2, pwrss = lmm.deviance_components(factor, problem.design.layout)
     dof = problem.n_obs - (problem.design.layout.n_fixed if reml else 0)
     value = (ldL2 + (ldRX2 if reml else 0.0) - problem.log_det_weights
@@ -86,5 +86,5 @@ SINGULAR_TOLERANCE = 1e-4  # lme4's getSingTol(): a diagonal of theta below this
 
 
 def term_factors(theta: np.ndarray, spec: ModelSpec) -> list[np.ndarray]:
-    """T_i per term from theta, as numpy (``lmm.covariance_factors``: each term's structure)."""
-    return lmm.covariance_factors(np.asarray(theta, np.float64), spec.design.layout, np)
+    """T_i per term from theta, as numpy (``covariance_layout.covariance_factors``: each term's structure)."""
+    return covariance_layout.covariance_factors(np.asarray(theta, np.float64), spec.design.layout, np)

@@ -38,7 +38,7 @@ import jax.scipy.special as jsp
 import numpy as np
 
 from .. import _jax  # noqa: F401  (float64)
-from .. import glmm, lmm
+from .. import covariance_layout, glmm
 from ..compilation import jit
 from ..families import Family
 from ..optimize import minimize
@@ -103,7 +103,7 @@ def _laplace_fit(data, start, correlation, family=None):
     params = unconstrained(result.x)
     sigma = jnp.abs(params[n_theta])
     # non-negative sds: the deviance depends on D R D (and sigma^2) only
-    theta = lmm.canonical_theta(theta_from_sdcor(params[:n_theta], sigma, data.design.layout),
+    theta = covariance_layout.canonical_theta(theta_from_sdcor(params[:n_theta], sigma, data.design.layout),
                                      data.design.layout)
     params = params.at[:n_theta].set(sdcor_from_theta(theta, sigma, data.design.layout))
     return LaplaceFit(params.at[n_theta].set(sigma), result.fun, result.status, result.grad)

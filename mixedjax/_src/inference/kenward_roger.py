@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _jax  # noqa: F401  (float64)
+from .. import covariance_structures
 from ..variance_parameters import term_factors
 from ..errors import KenwardRogerError
 
@@ -60,13 +61,12 @@ def covariance_structure(spec, theta, sigma) -> tuple[np.ndarray, list[np.ndarra
         Sigma = sigma ** 2 * (T @ T.T)
         same_level = (term.codes[used, None] == term.codes[None, used]).astype(float)
         Xt = term.X[used]
-        for j in range(term.n_columns):
-            for i in range(j, term.n_columns):
-                if term.structure == "diag" and i != j:
-                    continue  # no covariance parameters
-                block = np.outer(Xt[:, i], Xt[:, j]) * same_level
-                G.append(block if i == j else block + block.T)
-                gammas.append(Sigma[i, j])
+        for i, j in zip(*covariance_structures.lower_positions(term.n_columns)):  # theta's order
+            if term.structure == "diag" and i != j:
+                continue  # no covariance parameters
+            block = np.outer(Xt[:, i], Xt[:, j]) * same_level
+            G.append(block if i == j else block + block.T)
+            gammas.append(Sigma[i, j])
     G.append(np.diag(1.0 / weights[used]))
     gammas.append(sigma ** 2)
     return np.asarray(gammas), G

@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 
 from .. import _jax  # noqa: F401  (float64)
-from .. import covariance_structures, glmm, lmm
+from .. import covariance_layout, covariance_structures, glmm, lmm
 from . import dispersion_likelihood
 from ..compilation import jit
 from ..linear_fitting import fit_linear  # the ML refit (lme4's refitML)
@@ -120,7 +120,7 @@ def _canonical(params, layout, scale):
     """Non-negative sds (the deviance depends on D R D only, so a negative sd is the positive
     one with its correlations negated)."""
     n_theta = layout.n_theta
-    theta = lmm.canonical_theta(theta_from_sdcor(params[:n_theta], scale, layout), layout)
+    theta = covariance_layout.canonical_theta(theta_from_sdcor(params[:n_theta], scale, layout), layout)
     return params.at[:n_theta].set(sdcor_from_theta(theta, scale, layout))
 
 

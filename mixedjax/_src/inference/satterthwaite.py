@@ -50,7 +50,7 @@ def beta_covariance(varpar, problem: lmm.LinearProblem):
     """C(phi) = sigma^2 (R_X' R_X)^{-1} at phi = (theta, sigma), R_X from the factorization at theta."""
     layout = problem.design.layout
     theta, sigma = varpar[:-1], varpar[-1]
-    factor = lmm._problem_factorize(theta, problem)
+    factor = lmm.problem_factor(theta, problem)
     q, p = layout.n_trailing_random, layout.n_fixed
     RXt = lmm.original_RXt(factor.L22[q:q + p, q:q + p], problem)
     RXt_inv = jax.scipy.linalg.solve_triangular(RXt, jnp.eye(p), lower=True)

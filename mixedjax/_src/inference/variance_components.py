@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from .. import blocks, covariance_structures, glmm
+from .. import blocks, covariance_layout, covariance_structures, glmm
 from ..model_kinds import GeneralizedKind, LinearKind
 from ..variance_parameters import (_lower_positions, lmm_deviance, sdcor_from_theta, sig_names,
                                    theta_from_sdcor)
@@ -73,10 +73,9 @@ def boundary_parameters(fit, estimates: np.ndarray) -> np.ndarray:
     involve a zero SD (a correlation with a degenerate effect is not identified)."""
     scale = _scale(fit)
     mask = np.zeros(len(estimates), bool)
-    start = 0
-    for term in fit.spec.terms:
+    for term, (_, _, where) in zip(fit.spec.terms, covariance_layout.term_slices(fit.spec.design.layout)):
         rows, cols = covariance_structures.sdcor_positions(term.structure, term.n_columns)
-        values = estimates[start:start + len(rows)]
+        values, start = estimates[where], where.start
         sd = {int(i): v for i, j, v in zip(rows, cols, values) if i == j}
         zero = {i for i, v in sd.items() if v < BOUNDARY_SD * scale}
         for k, (i, j) in enumerate(zip(rows, cols)):
@@ -88,7 +87,6 @@ def boundary_parameters(fit, estimates: np.ndarray) -> np.ndarray:
                     if term.structure in ("cs", "ar1") else -1.0
                 mask[start + k] = (bool(zero) if term.structure in ("cs", "ar1") else i in zero or j in zero) \
                     or values[k] > 1 - BOUNDARY_CORRELATION or values[k] < lowest + BOUNDARY_CORRELATION
-        start += len(rows)
     return mask
 
 
@@ -98,27 +96,24 @@ def _theta_map(fit, psi: np.ndarray):
     correlations are not differentiated anyway)."""
     layout = fit.spec.design.layout
     mask = boundary_parameters(fit, psi[:layout.n_theta])
-    constant, start = {}, 0
-    for k, (p, structure) in enumerate(zip(layout.term_columns, layout.term_structures)):
+    constant = {}
+    for k, (structure, p, where) in enumerate(covariance_layout.term_slices(layout)):
         rows, cols = covariance_structures.sdcor_positions(structure, p)
         off = rows != cols
-        if structure == "us" and p > 1 and mask[start:start + len(rows)][off].all():
+        if structure == "us" and p > 1 and mask[where][off].all():
             R = np.eye(p)
-            R[rows[off], cols[off]] = R[cols[off], rows[off]] = psi[start:start + len(rows)][off]
+            R[rows[off], cols[off]] = R[cols[off], rows[off]] = psi[where][off]
             eigenvalues, vectors = np.linalg.eigh(R)  # a PSD square root, triangularized by QR
             root = vectors * np.sqrt(np.maximum(eigenvalues, 0.0))
             C = np.linalg.qr(root.T)[1].T
             constant[k] = C * np.sign(np.where(np.diag(C) == 0, 1.0, np.diag(C)))[None, :]
-        start += len(rows)
 
     def theta_of(sdcor, scale):
         if not constant:
             return theta_from_sdcor(sdcor, scale, layout)
-        pieces, begin = [], 0
-        for k, (p, structure) in enumerate(zip(layout.term_columns, layout.term_structures)):
-            count = covariance_structures.n_parameters(structure, p)
-            values = sdcor[begin:begin + count]
-            begin += count
+        pieces = []
+        for k, (structure, p, where) in enumerate(covariance_layout.term_slices(layout)):
+            values = sdcor[where]
             if k in constant:
                 rows, cols = _lower_positions(p)
                 sd = values[rows == cols]
