@@ -1,4 +1,5 @@
-"""Models with many covariance parameters (issue 13, goal 1): kb07 with 20 and 72 theta.
+"""Models with many covariance parameters (issue 13, goal 1): kb07 with 20 and 72 theta, InstEval
+with ``(0 + service | dept)`` and a simulated d3-shaped design (``d3_design.py``).
 
 Per case, in a fresh subprocess each (so that peak RSS is the case's own):
 
@@ -7,13 +8,14 @@ Per case, in a fresh subprocess each (so that peak RSS is the case's own):
 - **warm s**: the median of ``--repeats`` further fits of the same model in that process, from the
   DataFrame to the fitted-model object;
 - **peak MB**: ``ru_maxrss`` of that process;
-- **criterion**: our REML criterion, and lme4's beside it;
+- **criterion**: our REML criterion, and lme4's beside it; the largest relative difference of
+  the fixed-effect standard errors from lme4's;
 - **lme4 s**: lme4's time, run now by ``Rscript`` (``--lme4-now``, for the 20-theta model; it
-  takes about 10 s) or the stored ``time_s`` of ``tests/reference_scale/fits`` (the maximal model
-  runs for 30 minutes in lme4 1.1-31 on this machine).
+  takes about 10 s) or the stored ``time_s`` of ``tests/reference_scale/fits``
+  (``make_scale.R``: the maximal model runs for 30 minutes in lme4 1.1-31 on this machine).
 
-Goals: kb07 maximal <= 10 s warm and <= 4 GB peak, 20 theta <= 2 s warm, criteria at or below
-lme4's.
+Goals: kb07 maximal <= 10 s warm and <= 4 GB peak; 20 theta, InstEval and d3 <= 2 s warm;
+criteria at or below lme4's.
 
 MovieLens-shaped crossed designs (goal 2; ``movielens_design.py``, seeded): ``y ~ 1 + (1 | user)
 + (1 | item)`` by REML at 100k, 1M (6,040 x 3,706 levels, 1,000,209 rows) and 3M rows, each in a
@@ -23,7 +25,7 @@ criterion from one stored run (``LME4_MOVIELENS``: lme4 takes many minutes here;
 runs it again, ``movielens_lme4.R``). With ``--plot FILE`` the times are drawn against the rows
 on log-log axes and the fitted slopes printed.
 
-    python benchmarks/bench_scale.py [--repeats 3] [--cases 20,72] [--lme4-now] [--cache]
+    python benchmarks/bench_scale.py [--repeats 3] [--cases 20,72,insteval,d3] [--lme4-now] [--cache]
     nice python benchmarks/bench_scale.py --cases ml100k,ml1m --plot benchmarks/scale_movielens.png
 """
 from __future__ import annotations
@@ -43,22 +45,37 @@ REPO = os.path.dirname(HERE)
 REFERENCE = os.path.join(REPO, "tests", "reference_scale")
 KB07 = os.path.join(REFERENCE, "data", "kb07.csv")
 
+# how each case's process reads its data (the seeded d3-shaped design is drawn again there)
+DATA = {
+    "kb07": f"pd.read_csv({KB07!r}, dtype={{'G': str, 'H': str}})",
+    "InstEval": "mj.datasets.load('InstEval')",
+    "d3_sim": "d3_design.d3_like()",
+}
+
 CASES = {
-    # key: (name, formula, lme4 reference id)
+    # key: (name, formula, lme4 reference id, data)
     "20": ("kb07, 20 theta", "Y ~ 1 + S + T + U + (1 + S + T + U | G) + (1 + S + T + U | H)",
-           "kb07_20theta_reml"),
+           "kb07_20theta_reml", "kb07"),
     "72": ("kb07 maximal, 72 theta",
            ("Y ~ 1 + S + T + U + V + W + X + Z + (1 + S + T + U + V + W + X + Z | G)"
-            " + (1 + S + T + U + V + W + X + Z | H)"), "kb07_maximal_reml"),
+            " + (1 + S + T + U + V + W + X + Z | H)"), "kb07_maximal_reml", "kb07"),
+    "insteval": ("InstEval, (0 + service | dept), 6 theta",
+                 "y ~ 1 + service + (1 | s) + (1 | d) + (1 | dept) + (0 + service | dept)",
+                 "insteval_service_dept_reml", "InstEval"),
+    "d3": ("d3-shaped (simulated), 9 theta", "y ~ 1 + u + (1 + u | g) + (1 + u | h) + (1 + u | i)",
+           "d3_sim_reml", "d3_sim"),
 }
 
 SCRIPT = textwrap.dedent("""
     import json, resource, statistics, sys, time, warnings
+    import numpy as np
     import pandas as pd
     sys.path.insert(0, {repo!r})
+    sys.path.insert(0, {here!r})
     import mixedjax as mj
+    import d3_design
     warnings.simplefilter("ignore")
-    data = pd.read_csv({csv!r}, dtype={{"G": str, "H": str}})
+    data = {data}
     start = time.perf_counter()
     fit = mj.lmer({formula!r}, data)
     cold = time.perf_counter() - start
@@ -68,6 +85,7 @@ SCRIPT = textwrap.dedent("""
         fit = mj.lmer({formula!r}, data)
         warm.append(time.perf_counter() - start)
     print(json.dumps(dict(cold=cold, warm=statistics.median(warm), crit=fit.reml_criterion,
+                          se=list(map(float, np.sqrt(np.diag(fit.vcov_matrix)))),
                           iterations=int(fit.optimizer.iterations),
                           evaluations=int(fit.optimizer.evaluations),
                           status=fit.optimizer.message,
@@ -234,11 +252,11 @@ def movielens_table(results: dict, lme4_now: dict) -> None:
 
 
 def run_case(key: str, repeats: int, cache: bool) -> dict:
-    _, formula, _ = CASES[key]
+    _, formula, _, data = CASES[key]
     env = dict(os.environ)
     if not cache:
         env["MIXEDJAX_CACHE_DIR"] = "off"
-    script = SCRIPT.format(repo=REPO, csv=KB07, formula=formula, repeats=repeats)
+    script = SCRIPT.format(repo=REPO, here=HERE, data=DATA[data], formula=formula, repeats=repeats)
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
     if run.returncode != 0:
         return dict(error=run.stderr.strip().splitlines()[-1] if run.stderr.strip() else "failed")
@@ -246,8 +264,8 @@ def run_case(key: str, repeats: int, cache: bool) -> dict:
 
 
 def lme4_now(key: str):
-    """(seconds, REML criterion) of lme4 fitting the case now, or None without Rscript."""
-    _, formula, _ = CASES[key]
+    """(seconds, REML criterion) of lme4 fitting a kb07 case now, or None without Rscript."""
+    _, formula, _, _ = CASES[key]
     try:
         run = subprocess.run(["Rscript", "-e", R_SCRIPT.format(csv=KB07, formula=formula)],
                              capture_output=True, text=True, timeout=3600)
@@ -262,7 +280,7 @@ def lme4_now(key: str):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--cases", default="20,72")
+    parser.add_argument("--cases", default="20,72,insteval,d3")
     parser.add_argument("--lme4-now", action="store_true",
                         help="time lme4 now on the 20-theta model (the maximal one always uses "
                              "its stored time: 30 minutes)")
@@ -289,31 +307,37 @@ def main():
             print(f"plot: {args.plot}")
     rows = []
     for key in [k for k in keys if k in CASES]:
-        name, _, reference_id = CASES[key]
-        with open(os.path.join(REFERENCE, "fits", f"{reference_id}.json")) as handle:
-            stored = json.load(handle)["results"]
+        name, _, reference_id, data = CASES[key]
+        path = os.path.join(REFERENCE, "fits", f"{reference_id}.json")  # make_scale.R
+        if not os.path.exists(path):  # a reference not made yet: our columns only
+            stored = dict(time_s=np.nan, REMLcrit=np.nan, fixef_se=np.nan)
+        else:
+            with open(path) as handle:
+                stored = json.load(handle)["results"]
         lme4_s, lme4_crit, lme4_source = stored["time_s"], stored["REMLcrit"], "stored"
-        if args.lme4_now and key != "72":
+        if args.lme4_now and key == "20":
             now = lme4_now(key)
             if now is not None:
                 (lme4_s, lme4_crit), lme4_source = now, "now"
         started = time.perf_counter()
         ours = run_case(key, args.repeats, args.cache)
-        print(f"{name}: {time.perf_counter() - started:.0f} s in its process", file=sys.stderr)
-        rows.append((name, ours, lme4_s, lme4_crit, lme4_source))
+        print(f"{name}: {time.perf_counter() - started:.0f} s in its process: {json.dumps(ours)}",
+              file=sys.stderr)
+        rows.append((name, ours, lme4_s, lme4_crit, lme4_source, stored["fixef_se"]))
     if not rows:
         return
     print("| model | cold s | warm s | peak MB | iterations (evaluations) | criterion | lme4 criterion "
-          "| ours - lme4 | lme4 s | lme4 / warm |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for name, ours, lme4_s, lme4_crit, source in rows:
+          "| ours - lme4 | SEs vs lme4 (max rel.) | lme4 s | lme4 / warm |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, ours, lme4_s, lme4_crit, source, lme4_se in rows:
         if "error" in ours:
-            print(f"| {name} | failed: {ours['error']} | | | | | {lme4_crit:.7f} | | {lme4_s:.1f} "
+            print(f"| {name} | failed: {ours['error']} | | | | | {lme4_crit:.7f} | | | {lme4_s:.1f} "
                   f"({source}) | |")
             continue
+        se = np.max(np.abs(np.array(ours["se"]) / np.array(lme4_se) - 1.0))
         print(f"| {name} | {ours['cold']:.1f} | {ours['warm']:.2f} | {ours['peak_mb']:.0f} | "
               f"{ours['iterations']} ({ours['evaluations']}) | {ours['crit']:.7f} | {lme4_crit:.7f} | "
-              f"{ours['crit'] - lme4_crit:.1e} | {lme4_s:.1f} ({source}) | "
+              f"{ours['crit'] - lme4_crit:.1e} | {se:.1e} | {lme4_s:.1f} ({source}) | "
               f"{lme4_s / ours['warm']:.0f}x |")
 
 

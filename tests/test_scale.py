@@ -1,5 +1,5 @@
 """Models with many covariance parameters (issue 13): kb07's 20- and 72-parameter models against
-lme4 (tests/reference_scale, made by make_kb07.R there), the dense per-level Schur update against
+lme4 (tests/reference_scale, made by make_scale.R there), the dense per-level Schur update against
 the triples, and the maximal model's memory in a subprocess."""
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ KB07_CSV = os.path.join(ROOT, "data", "kb07.csv")
 
 
 def kb07() -> pd.DataFrame:
-    # G and H as strings: levels sorted by code point, as make_kb07.R's factor() sorts them
+    # G and H as strings: levels sorted by code point, as make_scale.R's factor() sorts them
     return pd.read_csv(KB07_CSV, dtype={"G": str, "H": str})
 
 
@@ -327,3 +327,42 @@ def test_movielens_1m_block_passes_the_check():
     from mixedjax._src.design import Layout
     layout = Layout(1_000_209, 1, (6_040, 3_706), (1, 1), ("us", "us"))
     assert 2 ** 30 < lmm.dense_memory(layout, dense_update=True) < 4 * 2 ** 30
+
+
+# ---- InstEval's (0 + service | dept) model (issue 13 goal 1) -------------------------------------
+
+INSTEVAL = "y ~ 1 + service + (1 | s) + (1 | d) + (1 | dept) + (0 + service | dept)"
+
+
+@pytest.mark.slow
+def test_thin_term_products_equal_dense_products(crossed, monkeypatch):
+    """The Hessian's products A_b C_k by the rows of a thin trailing term
+    (``lmm._inverse_times_tangents``) are the dense products, to rounding (eager: 157 s at load
+    15)."""
+    data = crossed.assign(grp=[f"g{k % 5}" for k in range(len(crossed))])
+    problem = _problem("y ~ 1 + x + (1 | user) + (1 | item) + (1 + x | grp)", data)
+    layout = problem.design.layout
+    assert layout.term_levels[-1] * layout.term_columns[-1] <= \
+        lmm._THIN_TERM_SHARE * (layout.n_trailing + 1)
+    monkeypatch.setattr(lmm, "_THIN_TERM_MIN_ORDER", 0)  # this block is smaller than InstEval's
+    theta = jnp.asarray(lmm.theta_start(layout) * 0.7 + 0.05)
+    thin = lmm.deviance_value_grad_hess(problem, True)(theta)
+    monkeypatch.setattr(lmm, "_THIN_TERM_SHARE", -1.0)
+    dense = lmm.deviance_value_grad_hess(problem, True)(theta)
+    assert float(thin[0]) == float(dense[0])
+    np.testing.assert_allclose(thin[2], dense[2], rtol=1e-12, atol=1e-12 * np.abs(dense[2]).max())
+
+
+@pytest.mark.slow
+def test_insteval_objective_is_lme4s_at_lme4s_theta_and_ours_is_lower():
+    """lme4 (420 s, 270 evaluations) stops at a singular fit 1.5 above our criterion: the
+    intercept and service's two columns in dept are collinear, and the two fits split dept's
+    variance differently. Our deviance function at lme4's theta is lme4's own."""
+    ref = lme4_fit("insteval_service_dept_reml")["results"]
+    data = mj.datasets.load("InstEval")
+    devfun = mj.lmer(INSTEVAL, data, devfun_only=True)
+    theta = jnp.asarray(list(ref["theta"].values()))
+    np.testing.assert_allclose(float(devfun(theta)), ref["REMLcrit_devfun_at_theta"], rtol=1e-10)
+    fit = mj.lmer(INSTEVAL, data)
+    assert fit.optimizer.status == 0
+    assert fit.reml_criterion <= ref["REMLcrit"] + 1e-6

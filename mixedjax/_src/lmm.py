@@ -742,6 +742,42 @@ def blocked_value_grad(problem: LinearProblem, reml: bool):
 
 _HESSIAN_BATCH_LIMIT = 1 << 25  # n_theta * (m0 + 1)^2 above this: one theta direction at a time
 
+# a trailing term's rows at most this share of a trailing block of at least this order: its
+# directions' products with A_b go by their rows (2 r (m0 + 1)^2 multiply-adds against
+# (m0 + 1)^3); smaller blocks keep the one dense product (cheap there, and the path the reference
+# models were fitted on)
+_THIN_TERM_SHARE = 0.25
+_THIN_TERM_MIN_ORDER = 256
+
+
+def _inverse_times_tangents(A_b, C_dot, layout: Layout):
+    """A_b C_k for every direction k (C_dot (n_theta, n, n)), the Hessian's largest products.
+
+    Term 1's directions give dense C_k (through the Schur update). A direction of trailing term j
+    moves only S's rows J of that term (r = l_j p_j of them), so C_k = d(S) D S' + S D d(S)' lives
+    on rows and columns J: with R = C_k[J, :], C_k = P_J'R + R'P_J - P_J'R[:, J]P_J, and
+    A_b C_k = A_b[:, J] R, plus A_b R' - A_b[:, J] R[:, J] in columns J; for terms whose rows are
+    a small share of the block (``_THIN_TERM_SHARE``: InstEval's dept terms, 14 and 28 of 1,173
+    rows) that costs 2 r n^2 multiply-adds instead of n^3."""
+    n = C_dot.shape[-1]
+    products = []
+    direction, row = 0, 0
+    for i, (levels, columns, count) in enumerate(zip(layout.term_levels, layout.term_columns,
+                                                     layout.term_theta)):
+        C_k = C_dot[direction:direction + count]
+        r = levels * columns
+        if i == 0 or r > _THIN_TERM_SHARE * n or n < _THIN_TERM_MIN_ORDER:
+            products.append(jnp.einsum("ij,kjl->kil", A_b, C_k))
+        else:
+            J = slice(row, row + r)
+            R = C_k[:, J, :]
+            A_J = A_b[:, J]
+            strip = jnp.einsum("il,krl->kir", A_b, R) - jnp.einsum("ir,krs->kis", A_J, R[:, :, J])
+            products.append(jnp.einsum("ir,krl->kil", A_J, R).at[:, :, J].add(strip))
+        direction += count
+        row += r if i > 0 else 0
+    return jnp.concatenate(products)
+
 
 def blocked_value_grad_hess(problem: LinearProblem, reml: bool):
     """theta -> (d, grad d, hess d) of ``profiled_deviance``, exactly, at about the cost of a few
@@ -822,7 +858,7 @@ def blocked_value_grad_hess(problem: LinearProblem, reml: bool):
 
         if batched:
             C_dot = jax.vmap(C_dot_of)(D_dot, basis)
-            P = jnp.einsum("ij,kjl->kil", A_b, C_dot)
+            P = _inverse_times_tangents(A_b, C_dot, layout)
             P_t = jnp.swapaxes(P, 1, 2)
             dense = -jnp.einsum("kij,lij->kl", P, P_t) + second_order_vector(C_dot @ v)
         else:
