@@ -3,7 +3,6 @@ sleepstudy data, and ``fitted``, the one cache of fitted models a test module sh
 tests. The references are read by tests/references.py."""
 from __future__ import annotations
 
-import ctypes
 import gc
 import os
 import re
@@ -55,10 +54,7 @@ def release_compiled_programs() -> None:
     compilation.clear_programs()
     jax.clear_caches()
     gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)  # glibc keeps freed heap pages otherwise
-    except (OSError, AttributeError):  # another C library: its own policy
-        pass
+    compilation.release_free_heap()  # glibc keeps freed heap pages otherwise
 
 
 @pytest.hookimpl(hookwrapper=True)

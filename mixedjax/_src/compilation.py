@@ -40,6 +40,8 @@ backend compilations, and the programs loaded from the store's disk.
 from __future__ import annotations
 
 import concurrent.futures
+import ctypes
+import gc
 import hashlib
 import inspect
 import os
@@ -528,7 +530,23 @@ class MemoryMapGuard:
             self.evictions += 1
             clear_programs()
             jax.clear_caches()
+            gc.collect()  # the executables' last references may sit in reference cycles
+            release_free_heap()
             self._left = memory_map_count() or 0
+
+
+def release_free_heap() -> bool:
+    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim(0)``; False where
+    there is none). XLA's freed executables and compiler state stay in glibc's arenas otherwise:
+    after an eviction a process's RSS stayed at its peak (six GLMM structures: 1,010 MB after
+    dropping every program, 598 MB after the trim), and it drifted up by about 500 MB per
+    eviction over a long run of distinct structures."""
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return False
+    trim(0)
+    return True
 
 
 def default_cache_directory() -> str | None:
