@@ -166,7 +166,7 @@ def test_kb07_20theta_final_point_has_exact_derivatives(fit20):
     """The record's gradient and Hessian are the exact ones at the final point (the convergence
     checks and any Hessian-based standard errors read them), not an L-BFGS approximation."""
     problem = fit20.problem
-    value, grad, hess = linear_fitting._value_grad_hess(problem, True)(jnp.asarray(fit20.optimizer.end))
+    value, grad, hess = lmm.value_grad_hess(problem, True)(jnp.asarray(fit20.optimizer.end))
     np.testing.assert_allclose(fit20.optimizer.value, value, rtol=1e-12)
     np.testing.assert_allclose(np.asarray(jnp.linalg.eigvalsh(hess)).min() > -1e-6, True)
     assert float(jnp.max(jnp.abs(grad))) < 1e-3
@@ -345,10 +345,10 @@ def test_thin_term_products_equal_dense_products(crossed, monkeypatch):
     assert layout.term_levels[-1] * layout.term_columns[-1] <= \
         lmm._THIN_TERM_SHARE * (layout.n_trailing + 1)
     monkeypatch.setattr(lmm, "_THIN_TERM_MIN_ORDER", 0)  # this block is smaller than InstEval's
-    theta = jnp.asarray(lmm.theta_start(layout) * 0.7 + 0.05)
-    thin = lmm.deviance_value_grad_hess(problem, True)(theta)
+    theta = jnp.asarray(covariance_layout.theta_start(layout) * 0.7 + 0.05)
+    thin = lmm.blocked_value_grad_hess(problem, True)(theta)
     monkeypatch.setattr(lmm, "_THIN_TERM_SHARE", -1.0)
-    dense = lmm.deviance_value_grad_hess(problem, True)(theta)
+    dense = lmm.blocked_value_grad_hess(problem, True)(theta)
     assert float(thin[0]) == float(dense[0])
     np.testing.assert_allclose(thin[2], dense[2], rtol=1e-12, atol=1e-12 * np.abs(dense[2]).max())
 
