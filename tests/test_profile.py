@@ -265,3 +265,11 @@ def test_plot_delegates_to_plots_module():
     import matplotlib
     matplotlib.use("Agg")
     _profile("dyestuff_ml").plot()
+
+
+def test_the_first_profile_point_stays_inside_the_bounds():
+    """p * 1.01 of a correlation at -1 or +1 would leave [-1, 1]; the first step then goes inside."""
+    from mixedjax._src.inference.profile import _shifted
+    first = _shifted(np.array([1.0, -1.0, 0.5, 0.0, 2.0]), np.array([-1.0, -1.0, -1.0, 0.0, 0.0]),
+                     np.array([1.0, 1.0, 1.0, np.inf, np.inf]))
+    np.testing.assert_allclose(first, [0.99, -0.99, 0.505, 0.001, 2.02])

@@ -232,11 +232,11 @@ def _bounds(layout, n_fixed: int, has_sigma: bool):
             np.concatenate([upper, np.full(n_fixed, np.inf)]))
 
 
-def _shifted(estimate: np.ndarray, upper: np.ndarray) -> np.ndarray:
-    """lme4's first profile point, p * 1.01 (0.001 at p = 0), or p * 0.99 where p is at its upper
-    bound (a correlation of +1 at a singular fit: the first step goes inside)."""
+def _shifted(estimate: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """lme4's first profile point, p * 1.01 (0.001 at p = 0), or p * 0.99 where that would leave
+    the bounds (a correlation of +-1 at a singular fit: the first step goes inside)."""
     first = np.where(estimate == 0, 0.001, estimate * 1.01)
-    return np.where(estimate >= upper, estimate * 0.99, first)
+    return np.where((first > upper) | (first < lower), estimate * 0.99, first)
 
 
 def _inside(estimate: np.ndarray, correlation: np.ndarray) -> np.ndarray:
@@ -263,7 +263,7 @@ def _linear_setup(fit, delta: float | None, alphamax: float) -> ProfileSetup:
     lower, upper = _bounds(layout, layout.n_fixed, True)
     n_var = layout.n_theta + 1
     delta = _default_delta(len(estimate), alphamax) if delta is None else delta
-    first = _shifted(estimate, upper)
+    first = _shifted(estimate, lower, upper)
     first[n_var:] = estimate[n_var:] + delta * se
     correlation = np.concatenate([_correlation_mask(layout), np.zeros(1 + layout.n_fixed, bool)])
     base = float(linear_deviance(jnp.asarray(_inside(estimate, correlation)[:n_var]), problem, 0, estimate[0])[0])
@@ -306,7 +306,7 @@ def _generalized_setup(fit) -> ProfileSetup:
     evaluate = partial(_generalized_points, fit.problem, family=family, n_agq=n_agq)
     correlation = np.concatenate([_correlation_mask(layout), np.zeros(layout.n_fixed, bool)])
     base = float(generalized_deviance(jnp.asarray(_inside(estimate, correlation)), fit.problem, family, n_agq)[0])
-    return ProfileSetup(names, estimate, lower, upper, _shifted(estimate, upper), correlation,
+    return ProfileSetup(names, estimate, lower, upper, _shifted(estimate, lower, upper), correlation,
                         base, "Laplace" if n_agq == 1 else f"AGQ({n_agq})", evaluate,
                         (lower, upper), _sd_mask(layout, correlation))
 
@@ -332,7 +332,7 @@ def _dispersion_setup(fit) -> ProfileSetup:
     names = sig_names(layout, True) + list(fit.fixef.index)
     lower, upper = _bounds(layout, layout.n_fixed, True)
     evaluate = partial(_dispersion_points, fit.problem, family=family)
-    return ProfileSetup(names, estimate, lower, upper, _shifted(estimate, upper), correlation,
+    return ProfileSetup(names, estimate, lower, upper, _shifted(estimate, lower, upper), correlation,
                         float(optimum.deviance), "Laplace (dispersion as a parameter)", evaluate,
                         (lower, upper), _sd_mask(layout, correlation))
 
