@@ -78,3 +78,22 @@ def test_lbfgs_directions_reach_the_minimum_without_a_hessian():
                                     tol=1e-20, max_iterations=200, direction=quasi.direction)
     np.testing.assert_allclose(result.x, [1.0, 1.0], atol=1e-6)
     assert result.hess is None
+
+
+def test_the_cholesky_newton_step_is_the_modified_step_and_falls_back_where_they_differ():
+    """``_newton_direction_by_cholesky`` (the level-wise batch loop's) gives the eigendecomposition's
+    modified step: by Cholesky where every eigenvalue is provably above the floor, by eigh where H
+    is indefinite or nearly singular (where the two steps differ)."""
+    rng = np.random.default_rng(3)
+    g = jnp.asarray(rng.normal(size=5))
+    Q, _ = np.linalg.qr(rng.normal(size=(5, 5)))
+    spectra = {"well conditioned": [1e-2, 0.3, 1.0, 4.0, 50.0], "indefinite": [-2.0, 0.5, 1.0, 3.0, 9.0],
+               "nearly singular": [1e-13, 0.5, 1.0, 3.0, 9.0], "a zero eigenvalue": [0.0, 1.0, 1.0, 2.0, 2.0]}
+    for name, spectrum in spectra.items():
+        H = jnp.asarray(Q @ np.diag(spectrum) @ Q.T)
+        expected, expected_decrement = optimize._newton_direction(g, H)
+        direction, decrement = jax.jit(optimize._newton_direction_by_cholesky)(g, H)
+        np.testing.assert_allclose(direction, expected, rtol=1e-8, err_msg=name)
+        np.testing.assert_allclose(decrement, expected_decrement, rtol=1e-8, err_msg=name)
+        if name == "well conditioned":  # the plain Newton step
+            np.testing.assert_allclose(direction, -np.linalg.solve(H, g), rtol=1e-10)

@@ -144,3 +144,22 @@ def test_newton_at_trial_points_with_warm_modes_equals_the_value_then_derivative
     np.testing.assert_allclose([warm.fun], [cold.fun], rtol=1e-14)
     np.testing.assert_allclose(warm.hess, cold.hess, rtol=1e-10)
     np.testing.assert_allclose(u, u_cold, rtol=1e-12, atol=1e-13)  # the warm mode: the mode
+
+
+def test_the_mode_from_a_warm_start_is_the_mode_to_rounding():
+    """The mode's loop ends with its first step below tol (Newton's quadratic convergence then
+    leaves about tol^2): from starts 1e-1 to 1e-4 away, as the batch's warm starts are, it ends at
+    the mode found with tol = 1e-15 from u = 0, and a start at the mode takes one iteration."""
+    fit = FITS["binomial(logit)"]()
+    _, (data, start, _) = batch._replicate_setup(fit, 100)
+    level = scalar_term.level_constants(data, fit.family)
+    theta, beta = jnp.asarray(start[:1]), jnp.asarray(start[1:])
+    mode = jax.jit(partial(scalar_term.conditional_mode, data=data, family=fit.family, level=level),
+                   static_argnames="tol")
+    exact, _ = mode(theta, beta, tol=1e-15)
+    noise = np.random.default_rng(5).normal(size=exact.shape)
+    for distance in [1e-1, 1e-2, 1e-3, 1e-4]:
+        u, iterations = mode(theta, beta, u0=exact + distance * noise)
+        np.testing.assert_allclose(u, exact, rtol=0, atol=1e-12, err_msg=f"start {distance} away")
+        assert iterations <= 4
+    assert mode(theta, beta, u0=exact)[1] == 1

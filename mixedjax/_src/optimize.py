@@ -90,6 +90,23 @@ def _newton_direction(grad, hess, xp=jnp):
     return direction, decrement
 
 
+def _newton_direction_by_cholesky(grad, hess):
+    """``_newton_direction`` by a Cholesky factor where it gives the same step, else by the
+    eigendecomposition (compiled loops of one replicate, where ``lax.cond`` runs one branch:
+    LAPACK's eigh of a 5 x 5 costs 7 times its Cholesky). The modified step is the plain Newton
+    step when every eigenvalue is above the floor, which holds where 1 / tr(H^-1) (at most the
+    smallest eigenvalue) is above the floor computed with tr(H) (at least the largest)."""
+    factor = jnp.linalg.cholesky(hess)
+    inverse_factor = jax.scipy.linalg.solve_triangular(factor, jnp.eye(hess.shape[0]), lower=True)
+    inverse_trace = jnp.sum(inverse_factor ** 2)
+    floor = 1e-10 * jnp.maximum(jnp.trace(hess), 1.0)
+    safe = jnp.isfinite(inverse_trace) & (inverse_trace * floor < 1.0)
+
+    def by_cholesky():
+        projected = inverse_factor @ grad
+        return -inverse_factor.T @ projected, jnp.sum(projected ** 2)
+    return jax.lax.cond(safe, by_cholesky, lambda: _newton_direction(grad, hess))
+
 
 def value_grad_hess(fun: Callable):
     """x -> (f, g, H) from one forward-over-reverse pass (one trace of ``fun``)."""
@@ -308,7 +325,8 @@ def minimize_at_trials(evaluate: Callable, x0, aux0, *, tol: float = 1e-10, max_
     def iterate(state):
         x, f, g, H, aux = state["x"], state["f"], state["g"], state["H"], state["aux"]
         ok = finite(f, g, H)
-        direction, decrement = _newton_direction(jnp.where(ok, g, 0.0), jnp.where(ok, H, jnp.eye(H.shape[0])))
+        direction, decrement = _newton_direction_by_cholesky(jnp.where(ok, g, 0.0),
+                                                             jnp.where(ok, H, jnp.eye(H.shape[0])))
         slope = jnp.dot(jnp.where(ok, g, 0.0), direction)
         converged = ok & (decrement < jnp.maximum(tol, _ROUNDING * jnp.abs(f)))
         iterations = state["iterations"] + 1

@@ -65,6 +65,7 @@ class Level(NamedTuple):
     z: jax.Array  # (n,) the term's column
     aic_constant: jax.Array  # aic - deviance, a function of y alone
     largest_z: jax.Array  # (levels,) max |z| per level, for the mode's step limit
+    indicator: jax.Array | None  # (levels, n) 0/1 membership, where small enough (``_level_sum``)
 
 
 def level_constants(data: glmm.GLMMData, family: Family) -> Level:
@@ -72,15 +73,27 @@ def level_constants(data: glmm.GLMMData, family: Family) -> Level:
     at the starting means: its log-gamma terms are a third of the objective's cost otherwise; 0
     for the others, whose aic depends on the means through the dispersion)."""
     codes, z = data.codes[0], data.term_X[0][:, 0]
-    largest_z = jax.ops.segment_max(jnp.abs(z), codes, data.design.layout.term_levels[0])
+    n_levels = data.design.layout.term_levels[0]
+    largest_z = jax.ops.segment_max(jnp.abs(z), codes, n_levels)
+    indicator = (jnp.arange(n_levels)[:, None] == codes[None, :]).astype(z.dtype) \
+        if n_levels * z.shape[0] <= INDICATOR_SIZE else None
     if not closed_form(family):
-        return Level(codes, z, jnp.zeros((), z.dtype), largest_z)
+        return Level(codes, z, jnp.zeros((), z.dtype), largest_z, indicator)
     mu = data.mustart
     deviance = jnp.sum(family.unit_deviance(data.y, mu, data.weights))
-    return Level(codes, z, family.aic(data.y, mu, data.weights, deviance) - deviance, largest_z)
+    return Level(codes, z, family.aic(data.y, mu, data.weights, deviance) - deviance, largest_z,
+                 indicator)
+
+
+INDICATOR_SIZE = 1 << 16  # largest levels x observations summed by a product with the indicator
 
 
 def _level_sum(values, level: Level, n_levels: int):
+    """Per-level sums of the rows of ``values``: a product with the 0/1 indicator matrix where it
+    is small (a scatter is a serial loop on the CPU, and under vmap a batched one), else a
+    segment sum."""
+    if level.indicator is not None:
+        return level.indicator @ values
     return jax.ops.segment_sum(values, level.codes, n_levels)
 
 
@@ -97,7 +110,6 @@ def _level_deviance(u, theta, beta, data, family, level: Level):
 class ModeState(NamedTuple):
     u: jax.Array
     value: jax.Array  # 2 P_j per level
-    small: jax.Array  # the last step was below tol
     iterations: jax.Array
     done: jax.Array
 
@@ -114,8 +126,8 @@ def conditional_mode(theta, beta, data: glmm.GLMMData, family: Family, level: Le
     start) has the lower P_j (observed weights where they give
     a positive curvature, else Fisher's), each step shortened so that no eta moves by more than
     ``MAX_ETA_STEP`` and halved per level until P_j does not rise; until the largest step is below
-    ``tol`` (relative to 1 + |u|), then one step more (quadratic convergence: the mode to
-    rounding). Returns (u, iterations)."""
+    ``tol`` (relative to 1 + |u|), after which the mode is within about tol^2 (Newton's quadratic
+    convergence). Returns (u, iterations)."""
     s = theta[0]
     n_levels = data.design.layout.term_levels[0]
     deviance = lambda u: _level_deviance(u, theta, beta, data, family, level)
@@ -154,9 +166,10 @@ def conditional_mode(theta, beta, data: glmm.GLMMData, family: Family, level: Le
         u = jnp.where(keep, state.u + length * step, state.u)
         change = jnp.max(jnp.where(keep, jnp.abs(length * step), 0.0) / (1.0 + jnp.abs(u)))
         iterations = state.iterations + 1
-        # a step below tol is followed by one more (the mode then to rounding), and the loop ends
-        done = state.small | (change == 0.0) | (iterations >= max_iterations)
-        return ModeState(u, jnp.where(keep, value, state.value), change < tol, iterations, done)
+        # a Newton step of at most tol leaves the mode within about tol^2 (quadratic
+        # convergence; observed weights), or a fraction of tol (Fisher's): the loop ends with it
+        done = (change < tol) | (iterations >= max_iterations)
+        return ModeState(u, jnp.where(keep, value, state.value), iterations, done)
 
     u0 = jnp.zeros(n_levels) if u0 is None else u0
     value0 = deviance(u0)
@@ -164,7 +177,7 @@ def conditional_mode(theta, beta, data: glmm.GLMMData, family: Family, level: Le
         value1 = deviance(alternative)
         lower = value1 < value0  # (False where value1 is not finite)
         u0, value0 = jnp.where(lower, alternative, u0), jnp.where(lower, value1, value0)
-    state = ModeState(u0, value0, jnp.asarray(False), jnp.asarray(0), jnp.asarray(False))
+    state = ModeState(u0, value0, jnp.asarray(0), jnp.asarray(False))
     state = jax.lax.while_loop(lambda state: ~state.done, body, state)
     return state.u, state.iterations
 
