@@ -191,3 +191,19 @@ def test_nagq_above_one_is_refused_with_the_reason():
         fit = mj.glmer("y ~ x + (1 | grupo)", data, family=mj.Gamma("log"), nAGQ=5)
     with pytest.raises(ValueError, match="nAGQ=5"):
         fit.profile()
+
+
+@pytest.mark.slow
+def test_a_fit_started_at_a_correlation_of_one_reaches_the_maximum():
+    """``laplace_fit`` from a singular start (a correlation of exactly +-1, as a bootstrap or a
+    profile starts from a singular estimate) moves the correlation to glmmTMB's maximum: a start
+    at atanh(1 - 1e-12) stayed there, 24 above it, with a converged status."""
+    fit = _fit("seed3_gamma_log_slopes")
+    spec = _glmmtmb("seed3_gamma_log_slopes")
+    correlation = np.array([False, True, False, False, False, False])
+    for rho in (1.0, -1.0):
+        start = np.array(spec["estimate"])
+        start[1] = rho
+        result = dispersion_likelihood.laplace_fit(fit, correlation, start=start)
+        assert float(result.deviance) == pytest.approx(spec["minus_two_loglik"], rel=1e-9), rho
+        _assert_close(np.asarray(result.params), spec["estimate"], 1e-4, f"start at {rho}")

@@ -83,6 +83,11 @@ def laplace_deviance(params, data: glmm.GLMMData, family: Family):
 
 deviance_at = jit(laplace_deviance, static_argnames=("family",))  # compiled, for values alone
 
+# A correlation of +-1 starts at atanh(+-(1 - 1e-6)), z = +-7.25: at atanh(1 - 1e-12) tanh's slope
+# is 2e-12, below the optimizer's tolerance, and a correlation started there never moves (a fit
+# from a singular estimate stopped 24 above the maximum, reporting convergence).
+START_CORRELATION_LIMIT = 1.0 - 1e-6
+
 
 class LaplaceFit(NamedTuple):
     """The Laplace maximum-likelihood estimates (sds/correlations, sigma, beta), -2 log L there,
@@ -98,7 +103,8 @@ class LaplaceFit(NamedTuple):
 def _laplace_fit(data, start, correlation, family=None):
     n_theta = data.design.layout.n_theta
     unconstrained = lambda x: jnp.where(correlation, jnp.tanh(x), x)
-    z0 = jnp.where(correlation, jnp.arctanh(jnp.clip(start, -1 + 1e-12, 1 - 1e-12)), start)
+    z0 = jnp.where(correlation, jnp.arctanh(jnp.clip(start, -START_CORRELATION_LIMIT,
+                                                     START_CORRELATION_LIMIT)), start)
     result = minimize(lambda x: laplace_deviance(unconstrained(x), data, family), z0)
     params = unconstrained(result.x)
     sigma = jnp.abs(params[n_theta])

@@ -55,6 +55,7 @@ import pandas as pd
 from .. import _jax  # noqa: F401  (float64)
 from .. import covariance_layout, covariance_structures, glmm, lmm
 from . import dispersion_likelihood
+from .dispersion_likelihood import START_CORRELATION_LIMIT
 from ..compilation import jit
 from ..linear_fitting import fit_linear  # the ML refit (lme4's refitML)
 from ..model_kinds import GeneralizedKind, LinearKind
@@ -65,7 +66,6 @@ from ..errors import ProfileWarning
 
 CORRELATION_LIMIT = 1.0 - 1e-12  # a correlation fixed at +-1 is evaluated just inside (chol of R)
 SD_START_FLOOR = 1e-10  # an sd of 0 starts a conditional minimization at z = 1e-5
-START_CORRELATION_LIMIT = 1.0 - 1e-6  # a correlation of +-1 starts at atanh(+-(1 - 1e-6)), z = +-7.25
 MIN_STEP = 1e-6  # lme4's step when the last two points have equal or NA zeta
 MAX_MULTIPLE = 10.0  # lme4's maxmult: a step is at most this many times the previous one
 
