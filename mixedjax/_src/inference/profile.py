@@ -132,14 +132,15 @@ def _point(deviance, correlation, layout, head_size, has_sigma, index, value, z)
     ``deviance(head, index, value)`` -> (deviance, tail): ``head`` is the leading block of lme4's
     parameter vector that is optimized numerically, ``head_size`` long (lmer: sds/correlations
     and sigma; glmer: all, with sigma after the sds where the family has a dispersion),
-    ``tail`` the rest at their closed-form conditional values (lmer: beta). A fixed head
-    coordinate is held by masking: it stays at ``value``, its gradient is 0, and Newton's step
-    leaves it alone. ``z`` holds the unconstrained start (correlations as atanh). Returns
-    (deviance, z at the minimum, canonical parameters there, optimizer status, whether the fixed
-    correlation changed sign)."""
+    ``tail`` the rest at their closed-form conditional values (lmer: beta). ``correlation``
+    marks the correlations (a numpy mask). A fixed head coordinate is held by masking: it stays
+    at ``value``, its gradient is 0, and Newton's step leaves it alone. ``z`` holds the
+    unconstrained start (correlations as atanh). Returns (deviance, z at the minimum, canonical
+    parameters there, optimizer status, whether the fixed correlation changed sign)."""
     positions = jnp.arange(head_size)
+    sd = jnp.asarray(_sd_mask(layout, correlation)[:head_size])
+    correlation = jnp.asarray(correlation)
     head_correlation = correlation[:head_size]
-    sd = (positions < layout.n_theta) & ~head_correlation
     fixed = jnp.where(correlation[index], jnp.clip(value, -CORRELATION_LIMIT, CORRELATION_LIMIT), value)
 
     def head(x):
@@ -172,11 +173,16 @@ def _map_points(point, index, value, z):
     return jax.lax.map(lambda args: point(*args), (index, value, z), batch_size=POINT_BATCH)
 
 
+def _parameter_correlations(layout, sigma: bool) -> np.ndarray:
+    """The correlations among the profile's parameters (sds/correlations, sigma where ``sigma``,
+    then beta)."""
+    return np.concatenate([_correlation_mask(layout), np.zeros(int(sigma) + layout.n_fixed, bool)])
+
+
 @jit
 def _linear_points(problem, index, value, z):
     layout = problem.design.layout
-    correlation = jnp.asarray(np.concatenate([_correlation_mask(layout),
-                                              np.zeros(1 + layout.n_fixed, bool)]))
+    correlation = _parameter_correlations(layout, sigma=True)
     deviance = lambda head, index, value: linear_deviance(head, problem, index, value)
     return _map_points(partial(_point, deviance, correlation, layout, layout.n_theta + 1, True),
                        index, value, z)
@@ -185,8 +191,7 @@ def _linear_points(problem, index, value, z):
 @partial(jit, static_argnames=("family", "n_agq"))
 def _generalized_points(data, index, value, z, family=None, n_agq=None):
     layout = data.design.layout
-    correlation = jnp.asarray(np.concatenate([_correlation_mask(layout),
-                                              np.zeros(layout.n_fixed, bool)]))
+    correlation = _parameter_correlations(layout, sigma=False)
     deviance = lambda params, index, value: generalized_deviance(params, data, family, n_agq)
     return _map_points(partial(_point, deviance, correlation, layout, correlation.shape[0], False),
                        index, value, z)
@@ -195,8 +200,7 @@ def _generalized_points(data, index, value, z, family=None, n_agq=None):
 @partial(jit, static_argnames=("family",))
 def _dispersion_points(data, index, value, z, family=None):
     layout = data.design.layout
-    correlation = jnp.asarray(np.concatenate([_correlation_mask(layout),
-                                              np.zeros(1 + layout.n_fixed, bool)]))
+    correlation = _parameter_correlations(layout, sigma=True)
     deviance = lambda params, index, value: (dispersion_likelihood.laplace_deviance(params, data, family),
                                              jnp.zeros(0))
     return _map_points(partial(_point, deviance, correlation, layout, correlation.shape[0], True),
@@ -265,7 +269,7 @@ def _linear_setup(fit, delta: float | None, alphamax: float) -> ProfileSetup:
     delta = _default_delta(len(estimate), alphamax) if delta is None else delta
     first = _shifted(estimate, lower, upper)
     first[n_var:] = estimate[n_var:] + delta * se
-    correlation = np.concatenate([_correlation_mask(layout), np.zeros(1 + layout.n_fixed, bool)])
+    correlation = _parameter_correlations(layout, sigma=True)
     base = float(linear_deviance(jnp.asarray(_inside(estimate, correlation)[:n_var]), problem, 0, estimate[0])[0])
     return ProfileSetup(names, estimate, lower, upper, first, correlation,
                         base, "ML", partial(_linear_points, problem),
@@ -304,7 +308,7 @@ def _generalized_setup(fit) -> ProfileSetup:
     lower, upper = _bounds(layout, layout.n_fixed, False)
     family, n_agq = fit.kind.family, fit.kind.n_agq
     evaluate = partial(_generalized_points, fit.problem, family=family, n_agq=n_agq)
-    correlation = np.concatenate([_correlation_mask(layout), np.zeros(layout.n_fixed, bool)])
+    correlation = _parameter_correlations(layout, sigma=False)
     base = float(generalized_deviance(jnp.asarray(_inside(estimate, correlation)), fit.problem, family, n_agq)[0])
     return ProfileSetup(names, estimate, lower, upper, _shifted(estimate, lower, upper), correlation,
                         base, "Laplace" if n_agq == 1 else f"AGQ({n_agq})", evaluate,
@@ -321,7 +325,7 @@ def _dispersion_setup(fit) -> ProfileSetup:
         raise ValueError(f"profile(): a {family.name} glmer fit is profiled on the Laplace "
                          f"likelihood with the dispersion as a parameter, not AGQ (nAGQ={n_agq}); "
                          "refit with nAGQ=1, or use method='boot'")
-    correlation = np.concatenate([_correlation_mask(layout), np.zeros(1 + layout.n_fixed, bool)])
+    correlation = _parameter_correlations(layout, sigma=True)
     optimum = dispersion_likelihood.laplace_fit(fit, correlation)
     estimate = np.asarray(optimum.params)
     if not (np.isfinite(float(optimum.deviance)) and int(optimum.status) in (0, 2)):
