@@ -65,7 +65,6 @@ class Level(NamedTuple):
     z: jax.Array  # (n,) the term's column
     aic_constant: jax.Array  # aic - deviance, a function of y alone
     largest_z: jax.Array  # (levels,) max |z| per level, for the mode's step limit
-    indicator: jax.Array | None  # (levels, n) 0/1 membership, where small enough (``_level_sum``)
 
 
 def level_constants(data: glmm.GLMMData, family: Family) -> Level:
@@ -73,27 +72,15 @@ def level_constants(data: glmm.GLMMData, family: Family) -> Level:
     at the starting means: its log-gamma terms are a third of the objective's cost otherwise; 0
     for the others, whose aic depends on the means through the dispersion)."""
     codes, z = data.codes[0], data.term_X[0][:, 0]
-    n_levels = data.design.layout.term_levels[0]
-    largest_z = jax.ops.segment_max(jnp.abs(z), codes, n_levels)
-    indicator = (jnp.arange(n_levels)[:, None] == codes[None, :]).astype(z.dtype) \
-        if n_levels * z.shape[0] <= INDICATOR_SIZE else None
+    largest_z = jax.ops.segment_max(jnp.abs(z), codes, data.design.layout.term_levels[0])
     if not closed_form(family):
-        return Level(codes, z, jnp.zeros((), z.dtype), largest_z, indicator)
+        return Level(codes, z, jnp.zeros((), z.dtype), largest_z)
     mu = data.mustart
     deviance = jnp.sum(family.unit_deviance(data.y, mu, data.weights))
-    return Level(codes, z, family.aic(data.y, mu, data.weights, deviance) - deviance, largest_z,
-                 indicator)
-
-
-INDICATOR_SIZE = 1 << 16  # largest levels x observations summed by a product with the indicator
+    return Level(codes, z, family.aic(data.y, mu, data.weights, deviance) - deviance, largest_z)
 
 
 def _level_sum(values, level: Level, n_levels: int):
-    """Per-level sums of the rows of ``values``: a product with the 0/1 indicator matrix where it
-    is small (a scatter is a serial loop on the CPU, and under vmap a batched one), else a
-    segment sum."""
-    if level.indicator is not None:
-        return level.indicator @ values
     return jax.ops.segment_sum(values, level.codes, n_levels)
 
 
