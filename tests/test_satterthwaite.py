@@ -68,9 +68,7 @@ def test_anova_hypotheses_and_table_match_lmerTest(fit_id, anova_type):
     assert max_relative(log_p(table.table), log_p(values(reference)), 1e-3) < tolerance(fit_id)
 
 
-@pytest.mark.parametrize("fit_id", [pytest.param(i, marks=pytest.mark.xfail(
-    reason="lmerTest prints the formula as written, (Days || Subject); display.py expands || as "
-           "lme4 does (open)", strict=True)) if i == "sleepstudy_uncorr_reml" else i for i in IDS])
+@pytest.mark.parametrize("fit_id", IDS)
 def test_printed_anova_and_summary_match_lmerTest(fit_id):
     """Identical text, except where the printed digits resolve the differences that are
     expected: lmerTest's numDeriv Hessian is accurate to ~1e-6 relative (our autodiff one is exact;

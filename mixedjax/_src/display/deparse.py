@@ -357,22 +357,24 @@ def _expand_double_bars(n):
     return n
 
 
-def lme4_formula_lines(formula: str, cutoff: int = 60) -> list:
+def lme4_formula_lines(formula: str, cutoff: int = 60, expand_double_bars: bool = True) -> list:
     """The lines ``deparse(fit@call$formula)`` gives for a formula written as `formula`:
-    R's spacing, lme4's expansion of ``||`` terms and deparse's line breaking."""
+    R's spacing, lme4's expansion of ``||`` terms (unless ``expand_double_bars`` is False: lmerTest
+    keeps the call as written) and deparse's line breaking."""
     tree = _Parser(formula).parse()
-    try:
-        tree = _expand_double_bars(tree)
-    except ValueError:
-        tree = _Parser(formula).parse()
+    if expand_double_bars:
+        try:
+            tree = _expand_double_bars(tree)
+        except ValueError:
+            tree = _Parser(formula).parse()
     return _deparsed(tree, cutoff)
 
 
-def formula_lines(f) -> list:
+def formula_lines(f, expand_double_bars: bool = True) -> list:
     if not isinstance(f, str):
         return [str(x) for x in f]
     try:
-        return lme4_formula_lines(f)
+        return lme4_formula_lines(f, expand_double_bars=expand_double_bars)
     except (ValueError, RecursionError):
         return [f]
 

@@ -44,7 +44,7 @@ def format_summary_html(d: SummaryData) -> str:
     if d.kind == "glmer" and d.family is not None:
         info.append(("Family", d.family + ("" if d.link is None else " ( %s )" % d.link)))
     if d.formula is not None:
-        info.append(("Formula", " ".join(x.strip() for x in formula_lines(d.formula))))
+        info.append(("Formula", " ".join(x.strip() for x in formula_lines(d.formula, d.expand_double_bars))))
     for lab, v in (("Data", d.data_name), ("Weights", d.weights), ("Offset", d.offset),
                    ("Control", d.control if (d.control is not None and
                                              expression_lines(d.control) != ["lmerControl()"]) else None),

@@ -62,6 +62,7 @@ class SummaryData:
     object_name: str = "summary(fit)"   # name used in lme4's "Correlation matrix not shown" note
     title_suffix: str = ""         # lmerTest: ". t-tests use Satterthwaite's method"
     object_class: str | None = None   # lmerTest: "lmerModLmerTest" (None: lmerMod / glmerMod)
+    expand_double_bars: bool = True   # lme4 prints ``||`` expanded; lmerTest the formula as written
 
 
 def method_title(d: SummaryData) -> str:
@@ -100,7 +101,7 @@ def _prt_call(d: SummaryData) -> list:
             objs.append(" ( " + d.link + " )")
         lines += cat_fill(objs)
     if d.formula is not None:
-        lines += cat_fill(["Formula:", formula_lines(d.formula)])
+        lines += cat_fill(["Formula:", formula_lines(d.formula, d.expand_double_bars)])
     if d.data_name is not None:
         lines += cat_fill(["   Data:", expression_lines(d.data_name)])
     if d.weights is not None:

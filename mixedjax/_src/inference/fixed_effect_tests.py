@@ -174,4 +174,4 @@ def summary_data_with_tests(fit, data, ddf):
     table = coef_table(fit, method)
     return replace(data, formula=fit.spec.formula.text, coef_columns=tuple(T_COLUMNS),
                    coef_values=table.to_numpy(dtype=float), title_suffix=f". t-tests use {method}'s method",
-                   object_class="lmerModLmerTest")
+                   object_class="lmerModLmerTest", expand_double_bars=False)
