@@ -107,15 +107,15 @@ MOVIELENS_ROWS = {"ml100k": 100_000, "ml1m": 1_000_209, "ml3m": 3_000_000}
 # lme4 1.1-31 (R 4, its reference BLAS), one run each of movielens_lme4.R on this 2-core machine,
 # niced, with the other work of the day beside it, on the CSV that movielens_design.py writes for
 # these rows (seed 20181). ``y_sum`` fingerprints the data lme4 saw: numpy's Generator does not
-# promise the same stream across numpy versions, and the 1M run below was made on data that the
-# generator no longer gives (numpy 2.4.6 gives a REML criterion 190 higher at 1M; at 100k lme4 was
-# refitted on numpy 2.4.6's data, 2026-12-02); a stored run whose data differ is not compared
+# promise the same stream across numpy versions (the first 1M run, 2026-12-01, was on data that
+# numpy 2.4.6's generator no longer gives; both cases were refitted on its data); a stored run
+# whose data differ is not compared
 LME4_MOVIELENS = {
     "ml100k": dict(date="2026-12-02", time_s=52.29, cpu_s=8.38, REMLcrit=265288.7079290418,
                    theta=(0.529996109979875, 0.436608482893718), evaluations=39, y_sum=350424.0),
-    # CPU seconds from ps at the run's end (the script then printed elapsed time only)
-    "ml1m": dict(date="2026-12-01", time_s=5815.75, cpu_s=1022, REMLcrit=2593836.4432766899,
-                 theta=(0.468030836286629, 0.510556151106941), evaluations=33, y_sum=None),
+    # numpy 2.4.6's data (y_sum), 2026-12-02, at a load average of 5-7 (stop 23)
+    "ml1m": dict(date="2026-12-02", time_s=4303.46, cpu_s=3757.88, REMLcrit=2594026.4709271425,
+                 theta=(0.468254912173476, 0.512001714756271), evaluations=33, y_sum=3543382.0),
 }
 
 
