@@ -2,8 +2,12 @@
 ## predict(fit, newdata, re.form, allow.new.levels, type) and, for the population-level part,
 ## standard errors sqrt(diag(X V X')) with X from the fit's fixed-effects terms and contrasts on
 ## newdata and V = vcov(fit); on the response scale times |d mu / d eta| at the prediction.
-## R 4.2.2, lme4 1.1-31.  Rerun: cd tests/reference_inference && Rscript make_predict.R
-suppressPackageStartupMessages({ library(lme4); library(jsonlite) })
+## For glmer fits also se_fit_tmb: the same with V from glmmTMB's fit of the same model (the
+## inverse of the Laplace deviance's exact Hessian, TMB's autodiff), because lme4's vcov of a
+## glmer fit inverts a finite-difference Hessian (deriv12, step 1e-4) of a deviance that PIRLS
+## leaves ~1e-5 short; on poisson_offset that moves SE(x) by 4e-3 relative.
+## R 4.2.2, lme4 1.1-31, glmmTMB 1.1.5 (TMB 1.9.2).  Rerun: cd tests/reference_inference && Rscript make_predict.R
+suppressPackageStartupMessages({ library(lme4); library(glmmTMB); library(jsonlite) })
 invisible(Sys.setlocale("LC_COLLATE", "C"))
 load_csv <- function(path, factors) {
   d <- read.csv(path, stringsAsFactors = FALSE)
@@ -21,15 +25,22 @@ fixed_levels <- function(fit, tt) {  # the fitted levels of the factors in the f
   levels <- lapply(Filter(is.factor, model.frame(fit)), levels)
   levels[intersect(names(levels), all.vars(tt))]
 }
-fixed_se <- function(fit, newdata) {
+fixed_se <- function(fit, newdata, V = as.matrix(vcov(fit))) {
   tt <- delete.response(terms(fit, fixed.only = TRUE))
   X <- if (length(attr(tt, "term.labels")) == 0) matrix(1, nrow(newdata), 1)  # ~ 1: one row per case
        else model.matrix(tt, model.frame(tt, newdata, xlev = fixed_levels(fit, tt)), contrasts.arg = attr(getME(fit, "X"), "contrasts"))
-  sqrt(rowSums((X %*% as.matrix(vcov(fit))) * X))
+  sqrt(rowSums((X %*% V) * X))
+}
+tmb_vcov <- function(fit, data) {  # glmmTMB's V of the same glmer model, converged tightly
+  m <- glmmTMB(formula(fit), data = data, family = family(fit),
+               control = glmmTMBControl(optCtrl = list(rel.tol = 1e-14, eval.max = 1e4, iter.max = 1e4)))
+  stopifnot(max(abs(fixef(m)$cond - fixef(fit))) < 1e-4)
+  vcov(m)$cond
 }
 
 case <- function(id, fit, data_name, csv, newdata, predictions) {
   data <- get(data_name)
+  if (!isLMM(fit)) V_tmb <- tmb_vcov(fit, data)
   out <- list()
   for (p in predictions) {
     re <- if (is.null(p$re_form)) NULL else if (p$re_form == "~0") NA else as.formula(p$re_form)
@@ -37,8 +48,13 @@ case <- function(id, fit, data_name, csv, newdata, predictions) {
                      type = p$type)
     eta <- predict(fit, newdata = newdata, re.form = re, allow.new.levels = p$allow_new_levels)
     se <- fixed_se(fit, newdata)
-    if (p$type == "response" && !isLMM(fit)) se <- se * abs(family(fit)$mu.eta(eta))
-    out[[length(out) + 1]] <- c(p, list(fit = I(unname(value)), se_fit = I(unname(se))))
+    extra <- list()
+    if (!isLMM(fit)) {
+      scale <- if (p$type == "response") abs(family(fit)$mu.eta(eta)) else 1
+      se <- se * scale
+      extra$se_fit_tmb <- I(unname(fixed_se(fit, newdata, V_tmb) * scale))
+    }
+    out[[length(out) + 1]] <- c(p, list(fit = I(unname(value)), se_fit = I(unname(se))), extra)
   }
   nd <- lapply(newdata, function(v) I(as.character(v)))
   list(id = id, data_name = data_name, csv = csv, call = deparse1(getCall(fit)),
