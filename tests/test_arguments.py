@@ -101,6 +101,8 @@ def test_refit_batch_sizes_and_responses(fit):
         fit.refit_batch(Y, chunk_size=0)
     with pytest.raises(mj.ArgumentError, match="vmap_width must be at least 1"):
         fit.refit_batch(Y, vmap_width=0)
+    with pytest.raises(mj.ArgumentError, match="threads must be at least 1, got 0"):
+        fit.refit_batch(Y, threads=0)
     with pytest.raises(mj.ArgumentError, match=r"shape \(nobs, nsim\) = \(180, nsim\).*\(100, 2\)"):
         fit.refit_batch(Y[:100])
     with pytest.raises(mj.ArgumentError, match=r"nsim >= 1, got \(180, 0\)"):

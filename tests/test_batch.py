@@ -98,6 +98,34 @@ def test_glmer_batch_equals_single_fit():
     np.testing.assert_allclose(batch.beta[2], single.beta, rtol=1e-5)
 
 
+def test_chunks_in_threads_equal_one_thread_and_run_at_once(sleep_fit, monkeypatch):
+    """threads=3 runs a batch's chunks at once, in as many threads (a batch with fewer chunks
+    than threads is cut shorter), to the same results as one thread, bit for bit."""
+    import threading
+    from mixedjax._src import batch as batch_module
+    Y = sleep_fit.simulate(40, seed=5, as_frame=False)
+    one = sleep_fit.refit_batch(Y, vmap_width=4, threads=1, progress=False)
+    seen, inside, most = set(), [0], [0]
+    lock, run_chunk = threading.Lock(), batch_module._run_chunk
+
+    def counting(*args):
+        with lock:
+            seen.add(threading.get_ident())
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        try:
+            return run_chunk(*args)
+        finally:
+            with lock:
+                inside[0] -= 1
+    monkeypatch.setattr(batch_module, "_run_chunk", counting)
+    three = sleep_fit.refit_batch(Y, vmap_width=4, threads=3, progress=False)
+    assert len(seen) == 3 and 1 <= most[0] <= 3
+    for field in ("theta", "beta", "se", "sigma", "criterion", "status"):
+        np.testing.assert_array_equal(getattr(three, field), getattr(one, field), err_msg=field)
+    assert batch_module.default_threads() >= 1
+
+
 def test_power_study_recovers_parameters():
     rng = np.random.default_rng(1)
     design = pd.DataFrame({"g": np.repeat([f"s{i}" for i in range(20)], 8),

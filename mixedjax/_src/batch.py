@@ -5,8 +5,9 @@ jitted call, ``lax.map(..., batch_size=vmap_width)`` runs ``vmap_width`` fits in
 vmapped while loop runs until its slowest member finishes, so narrow vmaps keep one hard replicate
 from slowing the rest); the host loops over chunks of one length (``chunk_length``: 256
 replicates in large batches, at most ``chunk_size``), which bounds memory at about a chunk x
-(nobs + parameters) numbers plus one vmap width of working arrays, lets batches of every size
-share one compiled program, and is the unit of the progress bar (``progress.py``).
+(nobs + parameters) numbers plus one vmap width of working arrays per running chunk, lets batches
+of every size share one compiled program, and is the unit of the progress bar (``progress.py``).
+On a CPU, chunks run in threads, one per usable core (``default_threads``).
 With several JAX devices the replicates of a chunk are split across them with ``jax.shard_map``.
 
 Every replicate reports its own status: a singular or non-converged replicate never raises; the
@@ -14,6 +15,8 @@ iteration cap (``max_iterations``) bounds how long it can hold its lane.
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache, partial, singledispatch
 from typing import NamedTuple
@@ -277,36 +280,59 @@ def chunk_length(n_replicates: int, vmap_width: int, chunk_size: int, n_devices:
     return -(-length // unit) * unit
 
 
+def default_threads() -> int:
+    """Chunks run at once on a CPU backend with one device: the cores this process may use. A
+    chunk's compiled loop runs on one core (its work is many small operations, which XLA does
+    not spread over threads), and JAX releases the GIL while it runs, so chunks in threads fill
+    the cores (cbpp, 1,024 replicates on 2 cores: 0.25 -> 0.13 s, the same results to the bit).
+    Elsewhere 1: several devices take the chunk sharded, an accelerator takes it whole."""
+    if jax.default_backend() != "cpu" or len(jax.devices()) > 1:
+        return 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def _run_chunks(kind: ReplicateKind, constants, responses: np.ndarray, chunk_size: int,
-                vmap_width: int, progress) -> list[ReplicateFit]:
+                vmap_width: int, progress, threads: int) -> list[ReplicateFit]:
     """Every replicate, in chunks of one length (the last padded with copies of the first
-    response, dropped by the caller), reporting progress per chunk."""
+    response, dropped by the caller), ``threads`` chunks at a time (a batch with fewer chunks than
+    threads is cut into one shorter chunk per thread), reporting progress per chunk."""
     n = responses.shape[0]
     vmap_width = min(vmap_width, chunk_size)
     n_devices = len(jax.devices())
     length = chunk_length(n, vmap_width, chunk_size, n_devices)
+    if -(-n // length) < threads:  # (large batches keep the one length that they share)
+        length = chunk_length(-(-n // threads), vmap_width, chunk_size, n_devices)
     padded = np.concatenate([responses, np.repeat(responses[:1], -n % length, axis=0)])
+    starts = range(0, n, length)
+    run = lambda start: jax.device_get(_run_chunk(kind, constants, jnp.asarray(padded[start:start + length]),
+                                                  vmap_width))
     reporter = ProgressReporter(n, progress)
     pieces = []
-    for start in range(0, n, length):
-        pieces.append(jax.device_get(_run_chunk(kind, constants, jnp.asarray(padded[start:start + length]),
-                                                vmap_width)))
-        reporter.advance(min(length, n - start))
+    with ThreadPoolExecutor(min(threads, len(starts))) as pool:
+        try:
+            for start, piece in zip(starts, pool.map(run, starts)):
+                pieces.append(piece)
+                reporter.advance(min(length, n - start))
+        except BaseException:  # an error or an interrupt: start no further chunks
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
     reporter.close()
     return pieces
 
 
 def refit_batch(fit, Y, chunk_size: int = 2000, vmap_width: int | None = None, progress: bool | None = None,
-                max_iterations: int = 100) -> BatchResult:
-    """Refit ``fit``'s design to every column of ``Y`` (nobs x nsim) in compiled, vmapped chunks."""
+                max_iterations: int = 100, threads: int | None = None) -> BatchResult:
+    """Refit ``fit``'s design to every column of ``Y`` (nobs x nsim) in compiled, vmapped chunks,
+    ``threads`` chunks at a time (default ``default_threads()``: the usable cores on a CPU)."""
     Y = batch_responses(fit, Y)
     chunk_size = arguments.integer(chunk_size, "chunk_size", minimum=1)
     max_iterations = arguments.integer(max_iterations, "max_iterations", minimum=1)
     kind, constants, response_offset = _replicate_inputs(fit.kind, fit, max_iterations)
     vmap_width = default_vmap_width(fit) if vmap_width is None else \
         arguments.integer(vmap_width, "vmap_width", minimum=1)
+    threads = default_threads() if threads is None else arguments.integer(threads, "threads", minimum=1)
     responses = (Y - response_offset[:, None]).T
-    pieces = _run_chunks(kind, constants, responses, chunk_size, vmap_width, progress)
+    pieces = _run_chunks(kind, constants, responses, chunk_size, vmap_width, progress, threads)
     n = responses.shape[0]
     stacked = ReplicateFit(*(np.concatenate([getattr(p, f) for p in pieces])[:n] for f in ReplicateFit._fields))
     return batch_result(fit, stacked)

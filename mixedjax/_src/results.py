@@ -144,7 +144,9 @@ class BatchMethods:
                               columns=[f"sim_{i + 1}" for i in range(nsim)])
 
     def refit_batch(self, Y, **options):
-        """Refit the design to every column of Y (nobs x nsim) in one compiled, vmapped call."""
+        """Refit the design to every column of Y (nobs x nsim) in compiled, vmapped chunks.
+        Options: ``chunk_size``, ``vmap_width``, ``progress``, ``max_iterations`` and ``threads``
+        (chunks at once; default: the usable cores on a CPU, 1 on an accelerator)."""
         from .batch import refit_batch
         return refit_batch(self, Y, **options)
 
