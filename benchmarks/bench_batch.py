@@ -10,8 +10,11 @@ For each case: simulate nsim responses from the fitted model, refit them all wit
 * lme4        fits per second of lme4's serial refit loop (``refit(fit, y)`` over simulate()),
               run now when ``Rscript`` is available, else the figures measured on this machine class
               (13 ms per sleepstudy bootMer refit, 12 ms per seed-model refit, 99 ms per cbpp refit);
-* glmm        fits per second of glmm (Rust core), the fastest serial Python peer, from the
-              figures measured on this machine class (0.39 ms per sleepstudy fit, 0.68 ms per cbpp fit);
+* glmm        fits per second of glmm (Rust core), the fastest serial Python peer, in a serial
+              loop of ``glmm.fit`` over the same simulated responses, run now in
+              ``benchmarks/.venv`` when it has glmm (``python benchmarks/bench_lmer.py
+              --install-peers`` creates it), else the figures measured on this machine class
+              (0.39 ms per sleepstudy fit, 0.68 ms per cbpp fit);
 * peak RSS    of this process so far (MB).
 
     python benchmarks/bench_batch.py            # all cases
@@ -102,6 +105,55 @@ def lme4_seconds_per_fit(case, n):
         os.unlink(script.name)
 
 
+PEER_PYTHON = os.path.join(HERE, ".venv", "bin", "python")
+GLMM_LOOP = r"""
+import sys, time, warnings
+import pandas as pd
+import glmm
+warnings.simplefilter("ignore")
+formula, family, reml, responses, csv = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4], sys.argv[5]
+frame = pd.read_csv(csv, dtype={c: str for c in sys.argv[6:]})
+data = {c: frame[c].to_numpy() for c in frame}  # numpy columns: glmm's fastest input (0.7 ms cbpp, a frame 1.1)
+Y = pd.read_csv(responses).to_numpy()
+response = formula.split("~")[0].strip()
+if family == "binomial":
+    data["fail"] = data["size"] - data["incidence"]
+fit = lambda d: glmm.fit(d, formula, family=family, **({"reml": True} if reml else {}))
+fit(data)  # (any one-time setup outside the timing)
+start = time.perf_counter()
+for j in range(Y.shape[1]):
+    if family == "binomial":  # Y holds proportions; glmm's cbind takes two columns
+        data["incidence"] = (Y[:, j] * data["size"]).round()
+        data["fail"] = data["size"] - data["incidence"]
+    else:
+        data[response] = Y[:, j]
+    fit(data)
+print((time.perf_counter() - start) / Y.shape[1])
+"""
+GLMM_FORMULAS = {"cbpp": "cbind(incidence, fail) ~ period + (1 | herd)"}
+FACTORS = {"sleepstudy": ["Subject"], "seed1": ["grupo"], "cbpp": ["herd", "period"],
+           "grouseticks": ["BROOD", "YEAR"]}
+
+
+def glmm_seconds_per_fit(case, Y, n):
+    """glmm's serial loop over the first n simulated responses, now, or its stored figure."""
+    stored = STORED_GLMM_SECONDS.get(case, float("nan")), "stored"
+    if not os.path.exists(PEER_PYTHON):
+        return stored
+    formula, csv, fun, family, _ = CASES[case]
+    with tempfile.TemporaryDirectory() as folder:
+        responses = os.path.join(folder, "Y.csv")
+        pd.DataFrame(Y[:, :n]).to_csv(responses, index=False)
+        try:
+            out = subprocess.run([PEER_PYTHON, "-c", GLMM_LOOP, GLMM_FORMULAS.get(case, formula),
+                                  family or "gaussian", "1" if fun == "lmer" else "0", responses,
+                                  os.path.join(DATA_FOLDERS.get(case, DATA), csv), *FACTORS[case]],
+                                 capture_output=True, text=True, timeout=1800)
+            return float(out.stdout.split()[0]), "measured now"
+        except Exception:  # glmm missing from the venv, a failed fit...
+            return stored
+
+
 def serial_fits_per_second(fit, Y, n=30):
     warnings.simplefilter("ignore")
     fit.refit(Y[:, 0])
@@ -111,7 +163,7 @@ def serial_fits_per_second(fit, Y, n=30):
     return n / (time.perf_counter() - start)
 
 
-def run_case(case, nsim, r_refits):
+def run_case(case, nsim, r_refits, glmm_refits):
     fit = load(case)
     Y = fit.simulate(nsim, seed=42, as_frame=False)
     small = Y[:, : min(nsim, 2000)]
@@ -131,12 +183,12 @@ def run_case(case, nsim, r_refits):
     rate = nsim / seconds
     serial = serial_fits_per_second(fit, Y)
     lme4_s, source = lme4_seconds_per_fit(case, r_refits)
-    glmm_s = STORED_GLMM_SECONDS.get(case, float("nan"))
+    glmm_s, glmm_source = glmm_seconds_per_fit(case, Y, glmm_refits)
     return dict(case=case, nsim=nsim, compile_s=compile_seconds, batch_s=seconds, fits_per_s=rate,
                 converged=float(batch.converged.mean()), serial_fits_per_s=serial,
                 lme4_fits_per_s=1.0 / lme4_s, lme4_source=source, x_lme4=rate * lme4_s,
                 x_serial=rate / serial if serial == serial else float("nan"),
-                glmm_fits_per_s=1.0 / glmm_s, x_glmm=rate * glmm_s,
+                glmm_fits_per_s=1.0 / glmm_s, glmm_source=glmm_source, x_glmm=rate * glmm_s,
                 peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
@@ -144,13 +196,14 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--r-refits", type=int, default=100, help="lme4 loop length when R runs")
+    parser.add_argument("--glmm-refits", type=int, default=300, help="glmm loop length when it runs")
     args = parser.parse_args()
     import jax
     print(f"devices: {jax.devices()}  (2-core CPU unless a GPU is listed)")
     plan = [("sleepstudy", 1000), ("seed1", 1000), ("cbpp", 1000), ("grouseticks", 1000)]
     if not args.quick:
         plan.insert(1, ("sleepstudy", 10000))
-    rows = [run_case(case, n, args.r_refits) for case, n in plan]
+    rows = [run_case(case, n, args.r_refits, args.glmm_refits) for case, n in plan]
     table = pd.DataFrame(rows)
     pd.set_option("display.width", 200)
     print(table.to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
