@@ -120,10 +120,63 @@ def test_chunks_in_threads_equal_one_thread_and_run_at_once(sleep_fit, monkeypat
                 inside[0] -= 1
     monkeypatch.setattr(batch_module, "_run_chunk", counting)
     three = sleep_fit.refit_batch(Y, vmap_width=4, threads=3, progress=False)
-    assert len(seen) == 3 and 1 <= most[0] <= 3
+    assert len(seen) == 3 and 1 <= most[0] <= 3  # (its LAPACK calls are small: threads allowed)
     for field in ("theta", "beta", "se", "sigma", "criterion", "status"):
         np.testing.assert_array_equal(getattr(three, field), getattr(one, field), err_msg=field)
     assert batch_module.default_threads() >= 1
+
+
+def test_largest_lapack_work_reads_a_compiled_program():
+    import jax
+    import jax.numpy as jnp
+    from mixedjax._src.batch import largest_lapack_work
+    batched = jax.jit(jnp.linalg.cholesky).lower(jnp.eye(64)[None].repeat(16, 0)).compile().as_text()
+    single = jax.jit(jnp.linalg.cholesky).lower(jnp.eye(3)).compile().as_text()
+    assert largest_lapack_work(batched) == 16 * 64 ** 3
+    assert largest_lapack_work(single) == 27
+    assert largest_lapack_work("no custom calls") == 0
+
+
+CROSSED_BATCH_IN_THREADS = """
+import json, warnings, numpy as np, pandas as pd, jax.numpy as jnp
+warnings.simplefilter("ignore")
+import mixedjax as mj
+from mixedjax._src import batch
+rng = np.random.default_rng(1)
+a, b = np.repeat(np.arange(40), 20), rng.integers(0, 80, 800)
+y = rng.normal(size=800) + rng.normal(size=40)[a] + rng.normal(size=80)[b]
+fit = mj.lmer("y ~ 1 + (1 | a) + (1 | b)", pd.DataFrame({"y": y, "a": a.astype(str), "b": b.astype(str)}))
+kind, constants, _ = batch._replicate_inputs(fit.kind, fit, 100)
+chunk = jnp.zeros((16, fit.nobs))
+text = batch._map_replicates.program_text(kind, constants, chunk, 4)
+Y = fit.simulate(40, seed=3, as_frame=False)
+two = fit.refit_batch(Y, vmap_width=4, threads=2, progress=False)
+one = fit.refit_batch(Y, vmap_width=4, threads=1, progress=False)
+print(json.dumps({"work": batch.largest_lapack_work(text),
+                  "threads": batch._concurrent_chunks(kind, constants, chunk, 4, 2),
+                  "equal": bool(np.array_equal(one.criterion, two.criterion))}))
+"""
+
+
+def test_chunks_whose_lapack_calls_could_deadlock_run_one_at_a_time():
+    """A crossed lmer (trailing block of order 84, 4 lanes: batched Cholesky of 4 x 84^3 work)
+    asked for 2 threads runs its chunks one at a time and finishes: in two threads jaxlib 0.10's
+    batched LAPACK kernels deadlocked XLA's pool (this batch hung with the threads forced)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    try:
+        out = subprocess.run([sys.executable, "-c", CROSSED_BATCH_IN_THREADS], cwd=root, env=env,
+                             capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a batch with threads=2 hung")
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    from mixedjax._src.batch import THREADED_LAPACK_WORK
+    assert result["work"] > THREADED_LAPACK_WORK and result["threads"] == 1 and result["equal"], result
 
 
 def test_power_study_recovers_parameters():

@@ -15,7 +15,9 @@ iteration cap (``max_iterations``) bounds how long it can hold its lane.
 """
 from __future__ import annotations
 
+import math
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache, partial, singledispatch
@@ -291,11 +293,43 @@ def default_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+# jaxlib 0.10's CPU LAPACK kernels split a large batch of matrices over XLA's thread pool and
+# block a pool thread until the pieces are done: two such calls at once, from two chunks in two
+# threads on 2 cores, deadlock (measured: lapack_dpotrf_ffi on 16 x 64 x 64 and 512 x 16 x 16 hung
+# in two threads, never in one; 8 x 64 x 64, 64 x 32 x 32 and 2,048 x 8 x 8 did not). A chunk
+# program runs in threads only where every LAPACK call's work, batch x n^3, is under this bound,
+# 8x below the smallest that hung (dense_inverse.py: the same kernels inside one program).
+THREADED_LAPACK_WORK = 250_000
+_LAPACK_CALL = re.compile(r'custom_call_target="lapack_\w+", operand_layout_constraints=\{([^}]*)\}')
+_SHAPE = re.compile(r"\[([\d,]*)\]")
+
+
+def largest_lapack_work(program_text: str) -> int:
+    """The largest batch x n^3 over the LAPACK calls of an optimized HLO text (n: the last
+    dimension of an operand, the batch: the product of its dimensions before the last two)."""
+    largest = 0
+    for operands in _LAPACK_CALL.findall(program_text):
+        for shape in _SHAPE.findall(operands):
+            dims = [int(d) for d in shape.split(",") if d]
+            if len(dims) >= 2:
+                largest = max(largest, math.prod(dims[:-2]) * dims[-1] ** 3)
+    return largest
+
+
+def _concurrent_chunks(kind: ReplicateKind, constants, chunk, vmap_width: int, threads: int) -> int:
+    """``threads``, or 1 where the chunk's program could deadlock in threads (or is sharded)."""
+    if threads == 1 or len(jax.devices()) > 1:
+        return 1
+    text = _map_replicates.program_text(kind, constants, chunk, vmap_width)
+    return threads if text is not None and largest_lapack_work(text) <= THREADED_LAPACK_WORK else 1
+
+
 def _run_chunks(kind: ReplicateKind, constants, responses: np.ndarray, chunk_size: int,
                 vmap_width: int, progress, threads: int) -> list[ReplicateFit]:
     """Every replicate, in chunks of one length (the last padded with copies of the first
     response, dropped by the caller), ``threads`` chunks at a time (a batch with fewer chunks than
-    threads is cut into one shorter chunk per thread), reporting progress per chunk."""
+    threads is cut into one shorter chunk per thread; one at a time where ``_concurrent_chunks``
+    says threads could deadlock), reporting progress per chunk."""
     n = responses.shape[0]
     vmap_width = min(vmap_width, chunk_size)
     n_devices = len(jax.devices())
@@ -306,9 +340,11 @@ def _run_chunks(kind: ReplicateKind, constants, responses: np.ndarray, chunk_siz
     starts = range(0, n, length)
     run = lambda start: jax.device_get(_run_chunk(kind, constants, jnp.asarray(padded[start:start + length]),
                                                   vmap_width))
+    threads = _concurrent_chunks(kind, constants, jnp.asarray(padded[:length]), vmap_width,
+                                 min(threads, len(starts)))
     reporter = ProgressReporter(n, progress)
     pieces = []
-    with ThreadPoolExecutor(min(threads, len(starts))) as pool:
+    with ThreadPoolExecutor(threads) as pool:
         try:
             for start, piece in zip(starts, pool.map(run, starts)):
                 pieces.append(piece)

@@ -180,6 +180,19 @@ class _TopLevelJit:
     def lower(self, *args, **kwargs):
         return self._top.lower(*args, **kwargs)
 
+    def program_text(self, *args, **kwargs) -> str | None:
+        """The optimized HLO text of the executable these arguments run (built or loaded now if
+        it is not yet); None where it cannot be read (a function left to ``jax.jit``)."""
+        if not self._by_name:
+            return None
+        dynamic, static = self._split(args, kwargs)
+        key = _call_key(dynamic, static)
+        executable = self._ready.get(key) or self._executable(key, dynamic, static)
+        try:
+            return executable.as_text()
+        except Exception:  # noqa: BLE001 (an executable without its text: the caller assumes the worst)
+            return None
+
     def prefetch(self, *args, **kwargs) -> None:
         """Compile (or load) the executable for these arguments (arrays or
         ``jax.ShapeDtypeStruct``s) in a background thread."""
