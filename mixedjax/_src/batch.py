@@ -290,7 +290,10 @@ def default_threads() -> int:
     Elsewhere 1: several devices take the chunk sharded, an accelerator takes it whole."""
     if jax.default_backend() != "cpu" or len(jax.devices()) > 1:
         return 1
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # (not Linux)
+        return os.cpu_count() or 1
 
 
 # jaxlib 0.10's CPU LAPACK kernels split a large batch of matrices over XLA's thread pool and
