@@ -779,6 +779,66 @@ def _inverse_times_tangents(A_b, C_dot, layout: Layout):
     return jnp.concatenate(products)
 
 
+def _row_blocks(layout: Layout) -> list[tuple[int, int]]:
+    """(levels, columns) of each block of rows of the trailing system: the trailing terms, then
+    the fixed effects and the response as one block of one level."""
+    return (list(zip(layout.term_levels[1:], layout.term_columns[1:]))
+            + [(1, layout.n_trailing + 1 - layout.n_trailing_random)])
+
+
+def _scaled_form_hessian(G, D, theta, layout: Layout):
+    """The Hessian over the trailing terms' theta of <G, S(theta) D S(theta)'> with G and D fixed.
+
+    With S = blockdiag(I (x) T_i', I), the form is sum_ij sum_abcd T_i[b, a] T_j[c, d] W_ij[a, b, c, d]
+    over pairs of row blocks (``_row_blocks``; the last one's T is I), where
+    W_ij[a, b, c, d] = sum_gh G_ij[g, a, h, d] D_ij[g, b, h, c] is formed once, one pass over the
+    matrices; the Hessian of that small polynomial (through any covariance structure) replaces
+    forward-over-reverse autodiff through the n x n scaling (InstEval: 0.31 s -> 4 ms, the same
+    to 7e-15 relative)."""
+    shapes = _row_blocks(layout)
+    starts = np.cumsum([0] + [levels * columns for levels, columns in shapes])
+
+    def block(X, i, j):
+        rows, cols = slice(starts[i], starts[i + 1]), slice(starts[j], starts[j + 1])
+        return X[rows, cols].reshape(shapes[i] + shapes[j])
+
+    last = len(shapes) - 1
+    W = {(i, j): jnp.einsum("gahd,gbhc->abcd", block(G, i, j), block(D, i, j))
+         for i in range(len(shapes)) for j in range(len(shapes)) if min(i, j) < last}
+    n1 = layout.term_theta[0]
+
+    def form(trailing_theta):
+        factors = covariance_factors(theta.at[n1:].set(trailing_theta), layout)[1:]
+        factors.append(jnp.eye(shapes[-1][1], dtype=D.dtype))
+        return sum(jnp.einsum("ba,cd,abcd->", factors[i], factors[j], w) for (i, j), w in W.items())
+    return jax.hessian(form)(theta[n1:])
+
+
+def _scaled_tangents(D, D_dot, theta, layout: Layout):
+    """C_k = dC/dtheta_k for every direction, (n_theta, m0 + 1, m0 + 1), from term 1's tangents
+    D_dot of D (C_k = S dD_k S') and, for a trailing term's direction, C_k = M_k + M_k' with
+    M_k = d_k(S) D S', which lives on that term's rows: (I (x) dT_k') (D S')[J]. Formed directly,
+    where forward mode through the blockwise scaling (``_scale_trailing``) ran its transposes
+    inside loop fusions (InstEval: 0.37 s of a 0.96 s derivative evaluation)."""
+    n = D.shape[-1]
+    n1 = layout.term_theta[0]
+    factors = covariance_factors(theta, layout)
+    tangents = [jax.vmap(lambda dD: _scale_trailing(dD, factors, layout))(D_dot)]
+    D_St = _scale_trailing_rows(D, factors, layout).T
+    dT = jax.jacfwd(lambda t: covariance_factors(theta.at[n1:].set(t), layout)[1:])(theta[n1:])
+    row, direction = 0, 0
+    for dT_j, levels, p, count in zip(dT, layout.term_levels[1:], layout.term_columns[1:],
+                                      layout.term_theta[1:]):
+        r = levels * p
+        dT_k = jnp.moveaxis(dT_j[..., direction:direction + count], -1, 0)
+        M_rows = jnp.einsum("kba,lbc->klac", dT_k, D_St[row:row + r].reshape(levels, p, n))
+        M_rows = M_rows.reshape(count, r, n)
+        C_k = jnp.zeros((count, n, n), D.dtype).at[:, row:row + r, :].set(M_rows)
+        tangents.append(C_k.at[:, :, row:row + r].add(jnp.swapaxes(M_rows, 1, 2)))
+        row, direction = row + r, direction + count
+    return jnp.concatenate(tangents)
+
+
 def blocked_value_grad_hess(problem: LinearProblem, reml: bool):
     """theta -> (d, grad d, hess d) of ``profiled_deviance``, exactly, at about the cost of a few
     gradients, where forward-over-reverse autodiff through the dense factorization costs far more
@@ -792,8 +852,8 @@ def blocked_value_grad_hess(problem: LinearProblem, reml: bool):
         d2h[Ck, Cl] = -tr(A_b Ck A_b Cl) - c (2 (Ck v)' A_F (Cl v) + (v'Ck v)(v'Cl v)).
     The Hessian of d is d2h at Ck = dC/dtheta_k plus <G, d2C/dtheta^2>, which splits into
     (a) the Hessian of ld1 + <K_bar, K(theta)> (K_bar = U'(S'GS), tiny blocks), (b) the Hessian
-    of <G, S(theta) D S(theta)'> with D fixed, and (c) the mixed terms <G, d_l S dD_k S' + ...>;
-    only the term-1 directions need a pass over the triples.
+    of <G, S(theta) D S(theta)'> with D fixed (``_scaled_form_hessian``), and (c) the mixed terms
+    <G, d_l S dD_k S' + ...>; only the term-1 directions need a pass over the triples.
     """
     design, cross, stats = problem.design, problem.cross, problem.stats
     layout = design.layout
@@ -835,8 +895,7 @@ def blocked_value_grad_hess(problem: LinearProblem, reml: bool):
         hess = jnp.zeros((n_theta, n_theta), theta.dtype).at[:n1, :n1].set(
             jax.hessian(linear_in_K)(theta[:n1]))
         if n_theta > n1:
-            scaled_part = lambda t2: jnp.sum(G * scaled(D, theta.at[n1:].set(t2)))
-            hess = hess.at[n1:, n1:].add(jax.hessian(scaled_part)(theta[n1:]))
+            hess = hess.at[n1:, n1:].add(_scaled_form_hessian(G, D, theta, layout))
         # tangents of K and D along term 1's directions (the others leave K and D unchanged)
         basis = jnp.eye(n_theta, dtype=theta.dtype)
         K_dot = jax.vmap(lambda e: jax.jvp(lambda t: term1(t)[1], (theta,), (e,))[1])(basis[:n1])
@@ -846,6 +905,8 @@ def blocked_value_grad_hess(problem: LinearProblem, reml: bool):
         mixed = jnp.zeros((n_theta, n_theta), theta.dtype).at[:n1].set(mixed)
         hess = hess + mixed + mixed.T
         # the second-order term of h, from C_dot_k = S dD_k S' + d_k(S) D S' + S D d_k(S)'
+        if batched:
+            C_dot = _scaled_tangents(D, D_dot, theta, layout)
         D_dot = jnp.concatenate([D_dot, jnp.zeros((n_theta - n1,) + D.shape, D.dtype)])
         C_dot_of = lambda dD, e: jax.jvp(scaled, (D, theta), (dD, e))[1]
         R = U[:, b:m0]  # A_F = A_b + R R'
@@ -857,7 +918,6 @@ def blocked_value_grad_hess(problem: LinearProblem, reml: bool):
             return -scale * (2.0 * u @ A_F_u.T + s[:, None] * s[None, :])
 
         if batched:
-            C_dot = jax.vmap(C_dot_of)(D_dot, basis)
             P = _inverse_times_tangents(A_b, C_dot, layout)
             P_t = jnp.swapaxes(P, 1, 2)
             dense = -jnp.einsum("kij,lij->kl", P, P_t) + second_order_vector(C_dot @ v)
