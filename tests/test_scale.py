@@ -353,6 +353,27 @@ def test_thin_term_products_equal_dense_products(crossed, monkeypatch):
     np.testing.assert_allclose(thin[2], dense[2], rtol=1e-12, atol=1e-12 * np.abs(dense[2]).max())
 
 
+def test_scalar_term_products_equal_dense_products(crossed, monkeypatch):
+    """The Hessian's product A_b C_k for a wide scalar trailing term by the other rows only
+    (``lmm._inverse_times_scalar_tangent``: item, 60 of 63 rows) is the dense product, to
+    rounding, for REML and ML, at a factor far from 0, one just above the switch and one below it
+    (where the dense product is taken)."""
+    problem = _problem(CROSSED, crossed)
+    layout = problem.design.layout
+    assert layout.term_columns[1] == 1
+    assert layout.term_levels[1] > lmm._THIN_TERM_SHARE * (layout.n_trailing + 1)
+    monkeypatch.setattr(lmm, "_THIN_TERM_MIN_ORDER", 0)  # this block is smaller than InstEval's
+    by_rows = {reml: jax.jit(lmm.blocked_value_grad_hess(problem, reml)) for reml in (True, False)}
+    monkeypatch.setattr(lmm, "_SCALAR_FACTOR_MIN", np.inf)
+    dense = {reml: jax.jit(lmm.blocked_value_grad_hess(problem, reml)) for reml in (True, False)}
+    for reml in (True, False):
+        for theta in ([0.7, 1.3], [0.4, 2e-3], [0.6, 1e-4]):
+            theta = jnp.asarray(theta)
+            new, old = by_rows[reml](theta), dense[reml](theta)
+            assert float(new[0]) == float(old[0])
+            np.testing.assert_allclose(new[2], old[2], rtol=1e-12, atol=1e-12 * np.abs(old[2]).max())
+
+
 @pytest.mark.slow
 def test_insteval_objective_is_lme4s_at_lme4s_theta_and_ours_is_lower():
     """lme4 (420 s, 270 evaluations) stops at a singular fit 1.5 above our criterion: the

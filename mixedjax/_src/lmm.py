@@ -750,7 +750,7 @@ _THIN_TERM_SHARE = 0.25
 _THIN_TERM_MIN_ORDER = 256
 
 
-def _inverse_times_tangents(A_b, C_dot, layout: Layout):
+def _inverse_times_tangents(A_b, C, C_dot, theta, layout: Layout, b: int):
     """A_b C_k for every direction k (C_dot (n_theta, n, n)), the Hessian's largest products.
 
     Term 1's directions give dense C_k (through the Schur update). A direction of trailing term j
@@ -758,18 +758,28 @@ def _inverse_times_tangents(A_b, C_dot, layout: Layout):
     on rows and columns J: with R = C_k[J, :], C_k = P_J'R + R'P_J - P_J'R[:, J]P_J, and
     A_b C_k = A_b[:, J] R, plus A_b R' - A_b[:, J] R[:, J] in columns J; for terms whose rows are
     a small share of the block (``_THIN_TERM_SHARE``: InstEval's dept terms, 14 and 28 of 1,173
-    rows) that costs 2 r n^2 multiply-adds instead of n^3."""
+    rows) that costs 2 r n^2 multiply-adds instead of n^3. A wide scalar term's direction goes
+    by ``_inverse_times_scalar_tangent`` (InstEval's d, 1,128 rows), no n^3 product either."""
     n = C_dot.shape[-1]
     products = []
     direction, row = 0, 0
+    A_C_hat = None
     for i, (levels, columns, count) in enumerate(zip(layout.term_levels, layout.term_columns,
                                                      layout.term_theta)):
         C_k = C_dot[direction:direction + count]
         r = levels * columns
-        if i == 0 or r > _THIN_TERM_SHARE * n or n < _THIN_TERM_MIN_ORDER:
+        J = slice(row, row + r)
+        if i == 0 or n < _THIN_TERM_MIN_ORDER:
+            products.append(jnp.einsum("ij,kjl->kil", A_b, C_k))
+        elif r > _THIN_TERM_SHARE * n and columns == 1:
+            if A_C_hat is None:
+                A_C_hat = _inverse_times_scaled(A_b, C, b, layout.n_trailing_random)
+            products.append(_inverse_times_scalar_tangent(
+                A_b, C, C_k, A_C_hat, _scalar_factor_ratio(theta, layout, i), J,
+                layout.n_trailing_random))
+        elif r > _THIN_TERM_SHARE * n:
             products.append(jnp.einsum("ij,kjl->kil", A_b, C_k))
         else:
-            J = slice(row, row + r)
             R = C_k[:, J, :]
             A_J = A_b[:, J]
             strip = jnp.einsum("il,krl->kir", A_b, R) - jnp.einsum("ir,krs->kis", A_J, R[:, :, J])
@@ -777,6 +787,47 @@ def _inverse_times_tangents(A_b, C_dot, layout: Layout):
         direction += count
         row += r if i > 0 else 0
     return jnp.concatenate(products)
+
+
+# a scalar term's factor t at least this large takes ``_inverse_times_scalar_tangent``, whose
+# rounding grows like 1 / t; below it (a variance at or near zero) the dense product is taken
+_SCALAR_FACTOR_MIN = 1e-3
+
+
+def _scalar_factor_ratio(theta, layout: Layout, term: int):
+    """(t, dt/dtheta / t) of a scalar term's factor T = [t] at theta."""
+    structure, p, where = term_slices(layout)[term]
+    t, t_dot = jax.jvp(lambda s: covariance_structures.factor(structure, s, p)[0, 0],
+                       (theta[where],), (jnp.ones_like(theta[where]),))
+    return t, t_dot / jnp.where(t == 0.0, 1.0, t)
+
+
+def _inverse_times_scaled(A_b, C, b: int, q: int):
+    """A_b (C - diag(I_q, 0)) without a product of order n: A_b C = [I_b, C_b^{-1} C[:b, b:]; 0]
+    (A_b is C_b's inverse, zero-padded), and A_b diag(I_q, 0) is A_b's first q columns."""
+    top = jnp.concatenate([jnp.eye(b, dtype=C.dtype), A_b[:b, :b] @ C[:b, b:]], axis=1)
+    return jnp.zeros_like(C).at[:b].set(top).at[:, :q].add(-A_b[:, :q])
+
+
+def _inverse_times_scalar_tangent(A_b, C, C_k, A_C_hat, factor_ratio, J: slice, q: int):
+    """A_b C_k for the direction of a scalar trailing term on rows J whose factor is t, with
+    C_hat = C - diag(I_q, 0) = S D S' and A_C_hat = A_b C_hat (``_inverse_times_scaled``).
+
+    S is t I on rows J, so C_k = E_J'X + X'E_J with X = t' (D S')[J, :] = (t'/t) C_hat[J, :], and
+    A_b[:, J] C_hat[J, :] = A_C_hat - A_b[:, J^c] C_hat[J^c, :] over the other n - r rows: with
+    rho = t'/t, A_b C_k = rho (A_C_hat - A_b[:, J^c] C_hat[J^c, :]) plus rho A_C_hat[:, J] in
+    columns J, (n - r) n^2 multiply-adds in place of n^3. Near t = 0 the dense product is taken."""
+    t, rho = factor_ratio
+    n = C.shape[0]
+    others = np.r_[0:J.start, J.stop:n]
+    C_hat = C.at[:q, :q].add(-jnp.eye(q, dtype=C.dtype))
+
+    def by_rows(_):
+        first = A_C_hat - A_b[:, others] @ C_hat[others, :]
+        return (rho * first.at[:, J].add(A_C_hat[:, J]))[None]
+
+    dense = lambda _: jnp.einsum("ij,kjl->kil", A_b, C_k)
+    return jax.lax.cond(jnp.abs(t) >= _SCALAR_FACTOR_MIN, by_rows, dense, None)
 
 
 def _row_blocks(layout: Layout) -> list[tuple[int, int]]:
@@ -918,7 +969,7 @@ def blocked_value_grad_hess(problem: LinearProblem, reml: bool):
             return -scale * (2.0 * u @ A_F_u.T + s[:, None] * s[None, :])
 
         if batched:
-            P = _inverse_times_tangents(A_b, C_dot, layout)
+            P = _inverse_times_tangents(A_b, C, C_dot, theta, layout, b)
             P_t = jnp.swapaxes(P, 1, 2)
             dense = -jnp.einsum("kij,lij->kl", P, P_t) + second_order_vector(C_dot @ v)
         else:
