@@ -134,14 +134,11 @@ def predict(fit, newdata: pd.DataFrame | None = None, re_form=None, allow_new_le
     na_action = arguments.na_action(na_action)  # (newdata has no dropped rows: checked, unused)
     spec = fit.spec
     included = terms_in(re_form, spec)
-    modes = fit._term_modes()
     if newdata is None:
         X = spec.fixed.X
-        eta = X @ fit.beta + spec.offset
-        for i in included:
-            term = spec.terms[i]
-            eta = eta + np.sum(term.X * modes[i][term.codes], axis=1)
+        eta = fit.linear_predictor(included)
     else:
+        modes = fit._term_modes()
         _check_newdata(fit, newdata, included)
         _check_fixed_levels(fit, newdata, included)
         X = _matrix(spec.fixed.spec, newdata, "fixed-effects matrix")[:, spec.fixed.kept_index]

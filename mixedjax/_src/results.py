@@ -473,10 +473,12 @@ class MixedModelResults(BatchMethods):
         return -2.0 * self.loglik + math.log(self.nobs) * self.n_params
 
     # ---- linear predictor ------------------------------------------------------------------------
-    def _random_part(self) -> np.ndarray:
+    def _random_part(self, included=None) -> np.ndarray:
+        """Z b over the random-effects terms numbered in ``included`` (default: all)."""
         eta = np.zeros(self.nobs)
-        for term, modes in zip(self.spec.terms, self._term_modes()):
-            eta += np.sum(term.X * modes[term.codes], axis=1)
+        for i, (term, modes) in enumerate(zip(self.spec.terms, self._term_modes())):
+            if included is None or i in included:
+                eta += np.sum(term.X * modes[term.codes], axis=1)
         return eta
 
     def _link_inverse(self, eta: np.ndarray) -> np.ndarray:
@@ -486,8 +488,11 @@ class MixedModelResults(BatchMethods):
         """d mu / d eta (1 for lmer)."""
         return np.ones_like(eta)
 
-    def linear_predictor(self) -> np.ndarray:
-        return self.spec.fixed.X @ self.beta + self._random_part() + self.spec.offset
+    def linear_predictor(self, included=None) -> np.ndarray:
+        """X beta + Z b + offset on the fit's rows, Z b over the terms numbered in ``included``
+        (default: all); fitted values and predict() without newdata both read it, so they agree
+        to the last bit."""
+        return self.spec.fixed.X @ self.beta + self._random_part(included) + self.spec.offset
 
     # ---- summary ---------------------------------------------------------------------------------
     def _varcorr_blocks(self) -> tuple[VarCorrBlock, ...]:
