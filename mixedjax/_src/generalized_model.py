@@ -92,8 +92,7 @@ class GeneralizedLinearMixedModel(MixedModelResults):
         self.beta = record.beta
         self.u = np.asarray(pieces.u)
         self.b = self._spherical_to_b(self.u)
-        # (from the same linear predictor predict() reads, not PIRLS's own mu: one number, once)
-        self.mu = self._link_inverse(self.linear_predictor())
+        self.mu = np.asarray(pieces.mu)
         self.y = np.asarray(data.y)
         self.prior_weights = np.asarray(data.weights)
         self._ussq = float(pieces.ussq)

@@ -151,7 +151,12 @@ def predict(fit, newdata: pd.DataFrame | None = None, re_form=None, allow_new_le
             Xi = _matrix(term.spec, newdata, f"columns of {term.bar}")
             effect = np.where(codes[:, None] >= 0, modes[i][np.maximum(codes, 0)], 0.0)
             eta = eta + np.sum(Xi * effect, axis=1)
-    value = fit._link_inverse(eta) if type == "response" else eta
+    if type == "link":
+        value = eta
+    elif newdata is None and len(included) == len(spec.terms):
+        value = fit._fitted_values()  # the fit's own mean, not recomputed (to the last bit)
+    else:
+        value = fit._link_inverse(eta)
     columns = [value]
     if se_fit:
         se = np.sqrt(np.einsum("ij,jk,ik->i", X, fit.vcov_matrix, X))
