@@ -71,6 +71,24 @@ def test_host_newton_agrees_with_the_compiled_loop(x0):
     np.testing.assert_allclose(host.x, [1.0, 1.0], atol=1e-5)
 
 
+def test_escaping_a_saddle_takes_few_newton_iterations():
+    """f = x^4 - 2 x^2 + (y - 1)^2 from x = 1e-6, a variance near 0 whose optimum is inside: the
+    modified Newton step only doubles x per iteration (21 iterations to leave the saddle, each
+    with a Hessian); ``escape_saddles`` multiplies the step's negative-curvature part by 4, 16,
+    ... while f falls (value evaluations), and Newton finishes from there at the same minimum."""
+    f = lambda v: v[0] ** 4 - 2 * v[0] ** 2 + (v[1] - 1.0) ** 2
+    evaluate = jax.jit(optimize.value_grad_hess(f))
+    run = lambda escape: optimize.minimize_host(
+        lambda x: tuple(np.asarray(a) for a in evaluate(x)), lambda x: float(f(jnp.asarray(x))),
+        np.array([1e-6, 0.0]), escape_saddles=escape)
+    plain, escaped = run(False), run(True)
+    for result in (plain, escaped):
+        assert result.status == CONVERGED
+        np.testing.assert_allclose(result.x, [1.0, 1.0], atol=1e-7)
+    assert plain.iterations >= 20
+    assert escaped.iterations <= 10
+
+
 def test_lbfgs_directions_reach_the_minimum_without_a_hessian():
     value_and_grad = jax.jit(jax.value_and_grad(rosenbrock))
     quasi = optimize.LbfgsDirections(lambda x: tuple(np.asarray(a) for a in value_and_grad(x)), 2)

@@ -154,7 +154,7 @@ def _fit_linear_host(design, weights, response, theta0, reml: bool, max_iteratio
     scale = lmm.theta_scale(design, np.asarray(weights), xp=np)
     result = minimize_host(_scaled_derivatives(evaluate, scale, np), lambda theta: value(theta * scale),
                            start / scale, max_iterations=max_iterations, log_steps=log_steps,
-                           polish=cheap_derivatives)
+                           polish=cheap_derivatives, escape_saddles=True)
     result = _unscaled(result, scale, np)
     if quasi is not None:
         result = result._replace(x0=theta0, iterations=quasi.iterations + result.iterations,
