@@ -89,6 +89,19 @@ def test_escaping_a_saddle_takes_few_newton_iterations():
     assert escaped.iterations <= 10
 
 
+def test_halved_start_halves_while_the_value_falls():
+    """(log2 c + 3)^2 along x0 c: 1, 1/2, 1/4 and 1/8 fall, 1/16 rises (5 evaluations); a
+    non-finite value ends the halving as a rise does."""
+    x0 = np.array([2.0, -1.0])
+    value = lambda x: (np.log2(abs(x[0]) / 2.0) + 3.0) ** 2
+    x, spent = optimize.halved_start(value, x0)
+    np.testing.assert_array_equal(x, x0 / 8)
+    assert spent == 5
+    x, spent = optimize.halved_start(lambda x: np.inf if x[0] < 1.5 else value(x), x0)
+    np.testing.assert_array_equal(x, x0)
+    assert spent == 2
+
+
 def test_lbfgs_directions_reach_the_minimum_without_a_hessian():
     value_and_grad = jax.jit(jax.value_and_grad(rosenbrock))
     quasi = optimize.LbfgsDirections(lambda x: tuple(np.asarray(a) for a in value_and_grad(x)), 2)

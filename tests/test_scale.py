@@ -18,6 +18,7 @@ import pytest
 
 import mixedjax as mj
 from mixedjax._src import covariance_layout, linear_fitting, lmm, optimize
+from mixedjax._src import design as design_module
 from mixedjax._src.model import model_spec, numeric_response
 from mixedjax._src.optimize import value_grad_hess
 from references import read_json
@@ -63,13 +64,35 @@ def test_kb07_chooses_dense_update_and_a_sparse_design_the_triples():
     assert not lmm.level_dense_update(model_spec("y ~ x + (1 | g) + (1 | h)", sparse).design)
 
 
+def test_a_large_newton_fit_starts_from_the_halved_standardized_start():
+    """A model with a trailing block of 64 rows or more and at most QUASI_NEWTON_THETA theta
+    (here 66 rows, 6 theta) starts from ``lmm.standardized_start`` times a power of 1/2 chosen by
+    the deviance (``optimize.halved_start``); a start given by the user is kept, and both reach
+    the same optimum."""
+    data = kb07()
+    spec = model_spec(SMALL, data)
+    assert spec.design.layout.n_trailing >= 64
+    assert spec.design.layout.n_theta <= linear_fitting.QUASI_NEWTON_THETA
+    standardized = lmm.standardized_start(spec.design, spec.frame.weights)
+    lme4_start = covariance_layout.theta_start(spec.design.layout)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mj.SingularFitWarning)
+        refined, given = mj.lmer(SMALL, data), mj.lmer(SMALL, data, start=lme4_start)
+    ratios = refined.optimizer.start[standardized != 0] / standardized[standardized != 0]
+    assert np.all(ratios == ratios[0]) and ratios[0] in 2.0 ** -np.arange(1, 7)  # kb07's effects
+    # are well below the residual's size: half the start is already better
+    np.testing.assert_array_equal(given.optimizer.start, lme4_start)
+    np.testing.assert_allclose(refined.reml_criterion, given.reml_criterion, rtol=1e-12)
+    np.testing.assert_allclose(refined.beta, given.beta, rtol=1e-7)
+
+
 def test_dense_update_equals_triples_update(small_theta, monkeypatch):
     data = kb07()
     dense = _problem(SMALL, data)
     assert dense.triple_coef is None  # the triples' weights are never formed on the dense path
     results = {}
-    for name, cost in (("dense", lmm._TRIPLE_COST), ("triples", 0.0)):
-        monkeypatch.setattr(lmm, "_TRIPLE_COST", cost)  # 0: never dense
+    for name, cost in (("dense", design_module._TRIPLE_COST), ("triples", 0.0)):
+        monkeypatch.setattr(design_module, "_TRIPLE_COST", cost)  # 0: never dense
         problem = _problem(SMALL, data)
         assert lmm.level_dense_update(problem.design) == (name == "dense")
         results[name] = [np.asarray(a) for a in lmm.blocked_value_grad_hess(problem, True)(small_theta)]

@@ -76,9 +76,9 @@ class Design:
     Dense scatter: the augmented trailing matrix over [F, r] is (m0 + 1) x (m0 + 1); position
     ``dense_index[u]`` (flattened, increasing, each once) receives value ``dense_source[u]`` of
     [pair values (P), F'r updates (m0), r'r update (1)] -- both triangles of every pair.
-    ``triples_omitted`` (static): the triples were not listed (more than ``TRIPLE_LIMIT``; the
-    arrays then hold no real triples or pairs), so the update must be formed densely
-    (``lmm.level_dense_update``).
+    ``triples_omitted`` (static): the triples were not listed (more than ``TRIPLE_LIMIT``, or
+    ``dense_update_cheaper``; the arrays then hold no real triples or pairs), and the update is
+    formed densely (``lmm.level_dense_update``).
     """
 
     layout: Layout
@@ -157,14 +157,39 @@ def _stable_order(keys: np.ndarray) -> np.ndarray:
 TRIPLE_LIMIT = 1 << 25
 
 
-def _triples(entry_level: np.ndarray, entry_col: np.ndarray, m0: int):
-    """All pairs of entries within one level (entries are sorted by level, then column); None
-    where there are more than ``TRIPLE_LIMIT``."""
+def _level_runs(entry_level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first entry, number of entries) of each level's run (entries are sorted by level)."""
     starts = np.flatnonzero(np.r_[True, entry_level[1:] != entry_level[:-1]]) if len(entry_level) \
         else np.zeros(0, int)
-    counts = np.diff(np.r_[starts, len(entry_level)])
-    if np.sum(counts * (counts + 1) // 2) > TRIPLE_LIMIT:
-        return None
+    return starts, np.diff(np.r_[starts, len(entry_level)])
+
+
+# Dense products run about this many times more multiply-adds per second than the triples'
+# gather, multiply and segment sum (kb07's 20-theta model, 2 cores: 562k triples of 16 weights
+# in 145 ms, the same update as one (133 x 256) (256 x 133) product in under 2 ms)
+_TRIPLE_COST = 64
+# below this many triple weights (2 MB) the triples stay, whatever the fill: small models keep
+# the path they were tuned on
+_DENSE_MIN_TRIPLE_VALUES = 1 << 18
+
+
+def dense_update_cheaper(layout: Layout, n_triples: int) -> bool:
+    """Whether the Schur-complement update sum_g B_g K_g B_g' costs less from dense per-level
+    blocks B_g ((m0 + 1) x p1, one matrix product) than from the ``n_triples`` triples: when term
+    1's levels each meet most trailing columns (kb07's subjects see every item: 2.2M triples,
+    1.2 GB of triple weights for the maximal model, against 64 x 265 x 8 dense values), the
+    product's multiply-adds cost less than the triples' gathers and scatters, and the triples'
+    weights are large enough to matter. Such designs list no triples (``Design.triples_omitted``):
+    building them took 0.6 s of a d3-shaped model's 16M."""
+    l1, p1, size = layout.term_levels[0], layout.term_columns[0], layout.n_trailing + 1
+    triple_values = n_triples * p1 * p1
+    return (triple_values >= _DENSE_MIN_TRIPLE_VALUES
+            and l1 * size * size * p1 <= _TRIPLE_COST * triple_values)
+
+
+def _triples(starts: np.ndarray, counts: np.ndarray, entry_col: np.ndarray, m0: int):
+    """All pairs of entries within one level (entries are sorted by level, then column; ``starts``
+    and ``counts`` from ``_level_runs``)."""
     firsts, seconds = [], []
     for k in np.unique(counts):
         rows, cols = np.tril_indices(k)
@@ -219,10 +244,11 @@ def build_design(X: np.ndarray, terms, padded: bool = False, like: Layout | None
     slot_entry = np.full(key.shape, len(unique_keys), dtype=np.int64)  # dummy entry for zeros
     slot_entry[touched] = inverse
     entry_level, entry_col = unique_keys // m0, unique_keys % m0
-    triples = _triples(entry_level, entry_col, m0)
-    triples_omitted = triples is None
-    if triples_omitted:
-        triples = (np.zeros(0, np.int64),) * 5
+    starts, counts = _level_runs(entry_level)
+    n_triples = int(np.sum(counts * (counts + 1) // 2))
+    triples_omitted = n_triples > TRIPLE_LIMIT or dense_update_cheaper(layout, n_triples)
+    triples = (np.zeros(0, np.int64),) * 5 if triples_omitted else \
+        _triples(starts, counts, entry_col, m0)
     first, second, pair_index, pair_row, pair_col = triples
     sizes = _sparse_sizes(layout, len(entry_level), len(first), pair_row, pair_col) \
         if padded and m0 else None

@@ -24,11 +24,13 @@ from ._jax import is_traced, to_host
 from . import blocks, covariance_layout, lmm
 from .fit_record import FitRecord, is_singular
 from .model import ModelSpec
-from .optimize import LbfgsDirections, Memo, OptimizeResult, minimize, minimize_host, packed, unpacked
+from .optimize import (LbfgsDirections, Memo, OptimizeResult, halved_start, minimize, minimize_host,
+                       packed, unpacked)
 from .variance_parameters import term_factors
 
 
-def fit_linear(design, weights, response, theta0, reml: bool, max_iterations: int = 100):
+def fit_linear(design, weights, response, theta0, reml: bool, max_iterations: int = 100,
+               refine_start: bool = False):
     """Minimize the profiled deviance over theta and solve for beta and b at the optimum.
 
     ``response`` is y - offset. Returns the problem (cross-products), the optimizer's record,
@@ -40,15 +42,19 @@ def fit_linear(design, weights, response, theta0, reml: bool, max_iterations: in
     compiled loop. Under a transformation (vmap, jit: batches) it is traced as one pure function
     with the loop compiled in. For large models (a trailing block of 64 rows or more, factored
     blockwise with many small LAPACK calls) LAPACK runs single-threaded
-    (``blocks.single_threaded_lapack``)."""
+    (``blocks.single_threaded_lapack``).
+
+    ``refine_start``: theta0 is the default start, and a host fit of a large model (where a
+    Hessian costs several deviances) may start instead from ``lmm.standardized_start`` scaled by
+    the best of 1, 1/2, 1/4, ... (``optimize.halved_start``)."""
     args = (design, weights, response, theta0)
     if is_traced(args):
         return _fit_linear(*args, reml, max_iterations)
     if design.layout.n_trailing < blocks.LAPACK_BLOCK:
         # (a trailing matrix this small is one LAPACK call per evaluation: nothing to gain)
-        return _fit_linear_host(*args, reml, max_iterations)
+        return _fit_linear_host(*args, reml, max_iterations, refine_start)
     with blocks.single_threaded_lapack():
-        return _fit_linear_host(*args, reml, max_iterations)
+        return _fit_linear_host(*args, reml, max_iterations, refine_start)
 
 
 @partial(jit, static_argnames="reml")
@@ -112,7 +118,8 @@ def _split_value(vector):
     return vector[0], vector[1:]
 
 
-def _fit_linear_host(design, weights, response, theta0, reml: bool, max_iterations: int):
+def _fit_linear_host(design, weights, response, theta0, reml: bool, max_iterations: int,
+                     refine_start: bool):
     layout = design.layout
     # compiled in the background while the cross-products' program compiles and runs (a first
     # fit's programs overlap on the cores, tracing aside, which holds the GIL)
@@ -146,9 +153,16 @@ def _fit_linear_host(design, weights, response, theta0, reml: bool, max_iteratio
     else:
         value = lambda theta: float(_deviance(theta, problem, reml))
     log_steps = np.isfinite(covariance_layout.theta_lower_bounds(layout))
-    theta0 = np.asarray(theta0, np.float64)
+    theta0, start_evaluations = np.asarray(theta0, np.float64), 0
+    quasi_newton = layout.n_theta > QUASI_NEWTON_THETA
+    if refine_start and not (cheap_derivatives or quasi_newton):
+        # lme4's start puts every standardized random effect at the residual's size, usually far
+        # too large: the d3-shaped fit took 11 Newton iterations (43 evaluations) from it and 9
+        # (31) from here, InstEval 10 (29) and 8 (26), a Newton iteration costing several
+        # deviances; the L-BFGS phase gains nothing (kb07: 52 (104) -> 54 (114) iterations)
+        theta0, start_evaluations = halved_start(value, lmm.standardized_start(design, np.asarray(weights)))
     quasi = None
-    if layout.n_theta > QUASI_NEWTON_THETA:
+    if quasi_newton:
         quasi = _quasi_newton_start(problem, theta0, reml, max_iterations)
     start = theta0 if quasi is None else quasi.x
     scale = lmm.theta_scale(design, np.asarray(weights), xp=np)
@@ -156,6 +170,7 @@ def _fit_linear_host(design, weights, response, theta0, reml: bool, max_iteratio
                            start / scale, max_iterations=max_iterations, log_steps=log_steps,
                            polish=cheap_derivatives, escape_saddles=True)
     result = _unscaled(result, scale, np)
+    result = result._replace(evaluations=result.evaluations + start_evaluations)
     if quasi is not None:
         result = result._replace(x0=theta0, iterations=quasi.iterations + result.iterations,
                                  evaluations=quasi.evaluations + result.evaluations)
@@ -190,7 +205,8 @@ class LinearFit(NamedTuple):
     vcov: np.ndarray                # vcov(beta) = sigma^2 (R_X' R_X)^{-1}
 
 
-def fit_model(spec: ModelSpec, y, theta0, reml: bool, max_iterations: int = 100) -> LinearFit:
+def fit_model(spec: ModelSpec, y, theta0, reml: bool, max_iterations: int = 100,
+              refine_start: bool = False) -> LinearFit:
     """``fit_linear`` on the spec's fit design (``ModelSpec.fit_design``: padded to shape classes,
     so that nearby sizes share compiled programs), with the conditional modes returned on the
     model's own levels, and the fit's record. The problem returned is the fit design's. A model
@@ -198,7 +214,7 @@ def fit_model(spec: ModelSpec, y, theta0, reml: bool, max_iterations: int = 100)
     lmm.check_dense_fits(spec.design, spec.group_names())
     weights, response = spec.fit_rows(spec.frame.weights), spec.fit_rows(y - spec.offset)
     problem, result, theta, solution = fit_linear(spec.fit_design, weights, response, theta0,
-                                                  reml, max_iterations)
+                                                  reml, max_iterations, refine_start)
     if spec.padded:
         solution = solution._replace(u=spec.unpad_random(solution.u), b=spec.unpad_random(solution.b))
     record, vcov = fit_record(spec, problem, result, theta, solution, reml)

@@ -50,8 +50,9 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights=None, offs
     else:
         theta0 = arguments.start_vector(start, spec.theta_names())
     name = data_name if data_name is not None else caller_data_name(data)
-    return LinearMixedModel(spec, y, fit_model(spec, y, np.asarray(theta0, float), REML, max_iterations),
-                            REML, name, max_iterations)
+    fitted = fit_model(spec, y, np.asarray(theta0, float), REML, max_iterations,
+                       refine_start=start is None)
+    return LinearMixedModel(spec, y, fitted, REML, name, max_iterations)
 
 
 class LinearMixedModel(MixedModelResults):

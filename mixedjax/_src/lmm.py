@@ -40,13 +40,27 @@ from . import _jax  # noqa: F401  (float64)
 from .compilation import jit
 from .errors import ModelSizeError
 from . import blocks, covariance_structures
-from .covariance_layout import covariance_factors, spherical_to_b, term_slices, theta_lower_bounds
+from .covariance_layout import (covariance_factors, spherical_to_b, term_slices, theta_lower_bounds,
+                                theta_start)
 from .dense_inverse import gauss_jordan_inverse
 from .design import (CrossProducts, Design, Layout, ResponseStatistics, crossproducts,
                      response_statistics)
 
 
 OPTIMIZER_FREE_OCTAVES = 5  # random-effects columns of RMS within 2^+-4 keep lme4's coordinates
+
+
+def _column_rms(design: Design, weights, xp=jnp) -> list:
+    """Per random-effects term, the root mean square of its model-matrix columns over the rows of
+    positive weight (the design's padding rows have weight 0)."""
+    layout = design.layout
+    used = xp.asarray(weights) > 0
+    count = xp.maximum(xp.sum(used), 1)
+    columns, start = [xp.asarray(design.X1)], 0
+    for p in layout.term_columns[1:]:
+        columns.append(xp.asarray(design.slot_val)[:, start:start + p])
+        start += p
+    return [xp.sqrt(xp.sum(xp.where(used[:, None], Z * Z, 0.0), axis=0) / count) for Z in columns]
 
 
 def theta_scale(design: Design, weights, xp=jnp):
@@ -58,20 +72,25 @@ def theta_scale(design: Design, weights, xp=jnp):
     infinite criterion). Columns of ordinary scale (RMS in 2^-4 .. 2^4) keep d = 1 exactly, so
     those fits follow lme4's coordinates and start; powers of two make the scaling exact."""
     layout = design.layout
-    used = xp.asarray(weights) > 0
-    count = xp.maximum(xp.sum(used), 1)
-    columns, start = [xp.asarray(design.X1)], 0
-    for p in layout.term_columns[1:]:
-        columns.append(xp.asarray(design.slot_val)[:, start:start + p])
-        start += p
     pieces = []
-    for Z, p, structure in zip(columns, layout.term_columns, layout.term_structures):
-        rms = xp.sqrt(xp.sum(xp.where(used[:, None], Z * Z, 0.0), axis=0) / count)
+    for rms, p, structure in zip(_column_rms(design, weights, xp), layout.term_columns,
+                                 layout.term_structures):
         octave = xp.round(xp.log2(xp.where(rms > 0, rms, 1.0)))
         octave = xp.where(xp.isfinite(octave) & (xp.abs(octave) >= OPTIMIZER_FREE_OCTAVES), octave, 0.0)
         pieces.append(covariance_structures.column_scale(
             structure, xp.ldexp(1.0, -octave.astype(np.int32)), p, xp))
     return xp.concatenate(pieces)
+
+
+def standardized_start(design: Design, weights) -> np.ndarray:
+    """lme4's start (T_i = I) for Z's columns scaled to RMS 1 (numpy): T_i = D_i^-1 with D_i the
+    columns' RMS, so that every random effect starts with the residual's variance per unit of
+    its column's typical size (a slope on u in 0..29 starts at about 1/16, not at 1)."""
+    layout = design.layout
+    pieces = [covariance_structures.column_scale(structure, 1.0 / np.where(rms > 0, rms, 1.0), p, np)
+              for rms, p, structure in zip(_column_rms(design, weights, np), layout.term_columns,
+                                           layout.term_structures)]
+    return theta_start(layout) * np.concatenate(pieces)
 
 
 def _scale_trailing_rows(D: jax.Array, factors: list[jax.Array], layout: Layout) -> jax.Array:
@@ -133,31 +152,13 @@ def _scale_trailing(D: jax.Array, factors: list[jax.Array], layout: Layout) -> j
     return _scale_trailing_rows(_scale_trailing_rows(D, factors, layout).T, factors, layout)
 
 
-# Dense products run about this many times more multiply-adds per second than the triples'
-# gather, multiply and segment sum (kb07's 20-theta model, 2 cores: 562k triples of 16 weights
-# in 145 ms, the same update as one (133 x 256) (256 x 133) product in under 2 ms)
-_TRIPLE_COST = 64
-# below this many triple weights (2 MB) the triples stay, whatever the fill: small models keep
-# the path they were tuned on
-_DENSE_MIN_TRIPLE_VALUES = 1 << 18
-
-
 def level_dense_update(design: Design) -> bool:
     """Whether the Schur-complement update sum_g B_g K_g B_g' is formed from dense per-level blocks
-    B_g = [A21_g; r_g'] ((m0 + 1) x p1, one matrix product) rather than from the triples: when
-    term 1's levels each meet most trailing columns (kb07's subjects see every item: 2.2M
-    triples, 1.2 GB of triple weights for the maximal model, against 64 x 265 x 8 dense values),
-    the product's multiply-adds cost less than the triples' gathers and scatters, and the
-    triples' weights are large enough to matter; and always where the triples were too many to
-    list (``design.TRIPLE_LIMIT``: MovieLens-1M-shaped designs, 182M triples). Decided once per
-    design, from its shapes (static)."""
-    if design.triples_omitted:
-        return True
-    layout = design.layout
-    l1, p1, size = layout.term_levels[0], layout.term_columns[0], layout.n_trailing + 1
-    triple_values = design.triple_first.shape[0] * p1 * p1
-    return (triple_values >= _DENSE_MIN_TRIPLE_VALUES
-            and l1 * size * size * p1 <= _TRIPLE_COST * triple_values)
+    B_g = [A21_g; r_g'] ((m0 + 1) x p1, one matrix product) rather than from the triples: where
+    the design lists none, because they were too many (``design.TRIPLE_LIMIT``: MovieLens-1M-shaped
+    designs, 182M triples) or the dense product costs less (``design.dense_update_cheaper``).
+    Decided once per design, when it is built (static)."""
+    return design.triples_omitted
 
 
 # (m0 + 1)^2 matrices alive at once in one derivative evaluation: C, its factor and inverse,

@@ -483,6 +483,25 @@ def _escape_along(value, x, f, g, x_best, f_best, bend):
     return x_best, f_best, spent
 
 
+_START_HALVINGS = 6  # ``halved_start``: down to 1/64 of the start
+
+
+def halved_start(value: Callable, x0) -> tuple[np.ndarray, int]:
+    """The lowest of value(x0), value(x0 / 2), value(x0 / 4), ... (numpy), stopping at the first
+    that does not fall: a common scale for a start whose shape is right and whose size is a
+    guess (``linear_fitting``'s standardized start). Returns the point and the evaluations."""
+    x_best = np.asarray(x0, np.float64)
+    f_best, spent = value(x_best), 1
+    for _ in range(_START_HALVINGS):
+        trial = 0.5 * x_best
+        f_trial = value(trial)
+        spent += 1
+        if not (np.isfinite(f_trial) and f_trial < f_best):
+            break
+        x_best, f_best = trial, f_trial
+    return x_best, spent
+
+
 def minimize_host(evaluate: Callable, value: Callable, x0, *, tol: float = 1e-12,
                   max_iterations: int = 100, max_halvings: int = 40, log_steps=None,
                   max_log_step: float = 3.0, polish: bool = False,

@@ -490,8 +490,10 @@ class MixedModelResults(BatchMethods):
 
     def linear_predictor(self, included=None) -> np.ndarray:
         """X beta + Z b + offset on the fit's rows, Z b over the terms numbered in ``included``
-        (default: all); fitted values and predict() without newdata both read it, so they agree
-        to the last bit."""
+        (default: all). predict() without newdata reads it (type "link", or "response" over some
+        of the terms), and so do lmer's fitted values, so those agree to the last bit; glmer's
+        fitted values are PIRLS's mean at the optimum, which predict(type="response") over all
+        terms returns itself."""
         return self.spec.fixed.X @ self.beta + self._random_part(included) + self.spec.offset
 
     # ---- summary ---------------------------------------------------------------------------------
