@@ -313,9 +313,24 @@ def test_symmetric_product_is_the_plain_product():
     B = jnp.asarray(rng.standard_normal((1100, 40)))
     K = jnp.asarray(rng.uniform(0.1, 1.0, 40))
     plain = (B * K) @ B.T
-    blocked = lmm._symmetric_product(B * K, B, base=256)
+    blocked = lmm._symmetric_product((B * K).T, B.T, base=256)
     np.testing.assert_allclose(blocked, plain, rtol=1e-12, atol=1e-12 * float(jnp.max(jnp.abs(plain))))
     assert bool(jnp.all(blocked == blocked.T))
+
+
+def test_dense_update_tangents_are_the_updates_along_each_direction():
+    """The directions side by side in one product equal the update of each direction, and are
+    exactly symmetric, below and above the order where the lower-triangle product takes over."""
+    rng = np.random.default_rng(5)
+    for levels, size, p1, n_dir in ((200, 90, 2, 3), (30, lmm._SYMMETRIC_BASE + 20, 1, 2)):
+        Bt = jnp.asarray(rng.standard_normal((levels, p1, size)) * (rng.random((levels, 1, size)) < 0.3))
+        K_dot = jnp.asarray(rng.standard_normal((n_dir, levels, p1, p1)))
+        K_dot = K_dot + jnp.swapaxes(K_dot, -1, -2)
+        stacked = lmm._dense_update_tangents(K_dot, Bt)
+        for k in range(n_dir):
+            one = lmm._dense_update(K_dot[k], Bt)
+            np.testing.assert_allclose(stacked[k], one, rtol=1e-12, atol=1e-12 * float(jnp.max(jnp.abs(one))))
+        assert bool(jnp.all(stacked == jnp.swapaxes(stacked, 1, 2)))
 
 
 def test_trailing_block_too_large_fails_early_naming_block_and_memory(monkeypatch):
