@@ -132,7 +132,7 @@ ML_SCRIPT = textwrap.dedent("""
     import jax
     import numpy as np
     import mixedjax as mj
-    from mixedjax._src import blocks, linear_fitting
+    from mixedjax._src import blocks, linear_fitting, lmm
     import movielens_design
     warnings.simplefilter("ignore")
     data = movielens_design.movielens_like({rows})
@@ -160,7 +160,7 @@ ML_SCRIPT = textwrap.dedent("""
                           value_s=value_s, derivatives_s=derivatives_s, crit=fit.reml_criterion,
                           theta=list(map(float, fit.theta_values)), sigma=float(fit.sigma),
                           y_sum=float(data["y"].sum()),
-                          levels=list(layout.term_levels), dense=bool(problem.triple_coef is None),
+                          levels=list(layout.term_levels), dense=bool(lmm.level_dense_update(problem.design)),
                           iterations=int(fit.optimizer.iterations),
                           evaluations=int(fit.optimizer.evaluations),
                           status=fit.optimizer.message,

@@ -89,7 +89,7 @@ def test_a_large_newton_fit_starts_from_the_halved_standardized_start():
 def test_dense_update_equals_triples_update(small_theta, monkeypatch):
     data = kb07()
     dense = _problem(SMALL, data)
-    assert dense.triple_coef is None  # the triples' weights are never formed on the dense path
+    assert dense.update_weights.ndim == 3  # the dense path's level blocks: no triples' weights formed
     results = {}
     for name, cost in (("dense", design_module._TRIPLE_COST), ("triples", 0.0)):
         monkeypatch.setattr(design_module, "_TRIPLE_COST", cost)  # 0: never dense
@@ -275,7 +275,7 @@ def test_design_above_triple_limit_lists_no_triples_and_takes_dense_update(cross
     omitted = model_spec(CROSSED, crossed).design
     assert omitted.triples_omitted and omitted.triple_first.shape[0] == 0
     assert lmm.level_dense_update(omitted)
-    assert _problem(CROSSED, crossed).triple_coef is None
+    assert _problem(CROSSED, crossed).update_weights.ndim == 3  # level blocks, no triples
     # the flag survives flattening (jit) and dataclasses.replace (conditioning)
     assert jax.tree_util.tree_unflatten(*reversed(jax.tree_util.tree_flatten(omitted))).triples_omitted
 

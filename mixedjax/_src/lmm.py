@@ -266,17 +266,27 @@ def _symmetric_product(X, Y, base: int = _SYMMETRIC_BASE):
                       [off, _symmetric_product(X[:, k:], Y[:, k:], base)]])
 
 
+def schur_update_weights(design: Design, cross: CrossProducts, stats: ResponseStatistics):
+    """The theta-free weights of the Schur-complement update, formed once per problem: the
+    per-level blocks on the dense path (``level_dense_update``, ``_level_blocks_dense``; their
+    scatter ran in every evaluation before), the triples' coefficients otherwise
+    (``triple_coefficients``)."""
+    if level_dense_update(design):
+        return _level_blocks_dense(design, cross, stats)
+    return triple_coefficients(design, cross)
+
+
 def _schur_unscaled(K, design: Design, cross: CrossProducts, stats: ResponseStatistics,
-                    triple_coef, augmented):
+                    update_weights, augmented):
     """D = [[A22, F'r], [r'F, r'r]] - sum_g [A21_g; r_g'] K_g [A21_g; r_g']' ((m0 + 1)^2), affine in
     the term-1 blocks K: one gather of K per triple, a segment sum over the pairs of trailing
     columns, and one scatter into both triangles (or one dense product, ``level_dense_update``)."""
     if level_dense_update(design):
-        return augmented - _dense_update(K, _level_blocks_dense(design, cross, stats))
+        return augmented - _dense_update(K, update_weights)
     layout = design.layout
     l1, p1, m0 = layout.term_levels[0], layout.term_columns[0], layout.n_trailing
     K_triples = K.reshape(l1, p1 * p1).at[design.triple_level].get(mode="promise_in_bounds")
-    pair_values = jax.ops.segment_sum(jnp.sum(triple_coef * K_triples, axis=-1), design.triple_pair,
+    pair_values = jax.ops.segment_sum(jnp.sum(update_weights * K_triples, axis=-1), design.triple_pair,
                                       design.pair_row.shape[0])
     Kc = jnp.einsum("lab,lb->la", K, stats.Z1r)
     Fr_update = jax.ops.segment_sum(
@@ -303,24 +313,24 @@ def term1_factor(theta, layout: Layout, A11):
 
 
 def _trailing_system(theta, design: Design, cross: CrossProducts, stats: ResponseStatistics,
-                     triple_coef=None, augmented=None):
+                     update_weights=None, augmented=None):
     """Term 1's blocks and C = S (D - sum_g A21_g K_g A21_g') S' + diag(I, 0), the Schur
     complement over [Z_2..Z_k, X, r] (symmetric, (m0 + 1) x (m0 + 1))."""
     layout = design.layout
     L1, K, M_inv_T1t = term1_factor(theta, layout, cross.A11)
-    if triple_coef is None and not level_dense_update(design):
-        triple_coef = triple_coefficients(design, cross)
+    if update_weights is None:
+        update_weights = schur_update_weights(design, cross, stats)
     if augmented is None:
         augmented = augmented_crossproducts(cross, stats)
-    D = _schur_unscaled(K, design, cross, stats, triple_coef, augmented)
+    D = _schur_unscaled(K, design, cross, stats, update_weights, augmented)
     return L1, K, M_inv_T1t, _schur_scaled(D, theta, layout)
 
 
 def factorize(theta, design: Design, cross: CrossProducts, stats: ResponseStatistics,
-              triple_coef=None, augmented=None) -> Factorization:
-    """The blocked factor at theta. ``triple_coef`` and ``augmented`` (from
-    ``triple_coefficients`` and ``augmented_crossproducts``) may be passed when precomputed."""
-    L1, K, M_inv_T1t, C = _trailing_system(theta, design, cross, stats, triple_coef, augmented)
+              update_weights=None, augmented=None) -> Factorization:
+    """The blocked factor at theta. ``update_weights`` and ``augmented`` (from
+    ``schur_update_weights`` and ``augmented_crossproducts``) may be passed when precomputed."""
+    L1, K, M_inv_T1t, C = _trailing_system(theta, design, cross, stats, update_weights, augmented)
     L22 = _cholesky(C)
     return Factorization(L1, K, M_inv_T1t, L22)
 
@@ -352,7 +362,7 @@ def log_det_precision(factor: Factorization, layout: Layout):
 def problem_factor(theta, problem: LinearProblem) -> Factorization:
     """The blocked factor of a linear problem at theta (``factorize`` with its precomputations),
     whichever kernel fits it: the factor callers read L22 and R_X from."""
-    return factorize(theta, problem.design, problem.cross, problem.stats, problem.triple_coef,
+    return factorize(theta, problem.design, problem.cross, problem.stats, problem.update_weights,
                      problem.augmented)
 
 
@@ -433,7 +443,7 @@ def objective(components: DevianceComponents, n_obs, n_fixed: int, log_det_weigh
 class LinearProblem(NamedTuple):
     """Everything the profiled deviance needs besides theta (a pytree; traced under jit/vmap).
 
-    ``triple_coef`` and ``augmented`` are theta-free precomputations (``triple_coefficients``,
+    ``update_weights`` and ``augmented`` are theta-free precomputations (``schur_update_weights``,
     ``augmented_crossproducts``); None means "compute on use". ``design`` and ``stats`` hold the
     conditioned fixed-effects columns and response of ``conditioned_fixed_effects`` and
     ``response_shift``; ``fixed_centre`` and ``fixed_shift`` (p,) undo them (``original_beta``, ``original_RXt``)."""
@@ -443,7 +453,7 @@ class LinearProblem(NamedTuple):
     stats: ResponseStatistics
     n_obs: jax.Array
     log_det_weights: jax.Array
-    triple_coef: jax.Array | None = None
+    update_weights: jax.Array | None = None
     augmented: jax.Array | None = None
     level_blocks: jax.Array | None = None
     fixed_centre: jax.Array | None = None
@@ -533,7 +543,7 @@ def linear_problem(design: Design, weights, response) -> LinearProblem:
         else None
     return LinearProblem(design, cross, stats, jnp.sum(positive).astype(jnp.float64),
                          jnp.sum(jnp.where(positive, jnp.log(jnp.where(positive, weights, 1.0)), 0.0)),
-                         None if level_dense_update(design) else triple_coefficients(design, cross),
+                         schur_update_weights(design, cross, stats),
                          augmented_crossproducts(cross, stats), blocks_of_levels, centre, shift)
 
 
@@ -667,7 +677,7 @@ def one_term_solve(theta, problem: LinearProblem) -> Solution:
 def _deviance_parts(theta, problem: LinearProblem):
     """(2 sum log diag L1, C): the term-1 log-determinant and the trailing Schur complement."""
     L1, _, _, C = _trailing_system(theta, problem.design, problem.cross, problem.stats,
-                                   problem.triple_coef, problem.augmented)
+                                   problem.update_weights, problem.augmented)
     return 2.0 * jnp.sum(jnp.log(jnp.diagonal(L1, axis1=-2, axis2=-1))), C
 
 
@@ -739,8 +749,9 @@ def blocked_value_grad(problem: LinearProblem, reml: bool):
     design, cross, stats = problem.design, problem.cross, problem.stats
     layout = design.layout
     structure1, p1, where1 = term_slices(layout)[0]
-    unscaled = lambda K: _schur_unscaled(K, design, cross, stats, problem.triple_coef,
-                                         problem.augmented)
+    weights = schur_update_weights(design, cross, stats) if problem.update_weights is None \
+        else problem.update_weights
+    unscaled = lambda K: _schur_unscaled(K, design, cross, stats, weights, problem.augmented)
 
     def evaluate(theta):
         b, scale, constant = _dense_weights(problem, reml)
@@ -934,8 +945,8 @@ def blocked_value_grad_hess(problem: LinearProblem, reml: bool):
     size, n_theta = m0 + 1, layout.n_theta
     n1 = layout.term_theta[0]  # term 1's share of theta
     batched = n_theta * size * size <= _HESSIAN_BATCH_LIMIT
-    triple_coef = triple_coefficients(design, cross) \
-        if problem.triple_coef is None and not level_dense_update(design) else problem.triple_coef
+    update_weights = schur_update_weights(design, cross, stats) if problem.update_weights is None \
+        else problem.update_weights
     augmented = augmented_crossproducts(cross, stats) if problem.augmented is None \
         else problem.augmented
 
@@ -943,7 +954,7 @@ def blocked_value_grad_hess(problem: LinearProblem, reml: bool):
         L1, K, _ = term1_factor(theta, layout, cross.A11)
         return 2.0 * jnp.sum(jnp.log(jnp.diagonal(L1, axis1=-2, axis2=-1))), K
 
-    unscaled = lambda K: _schur_unscaled(K, design, cross, stats, triple_coef, augmented)
+    unscaled = lambda K: _schur_unscaled(K, design, cross, stats, update_weights, augmented)
     scaled = lambda D, theta: _schur_scaled(D, theta, layout)
 
     def evaluate(theta):
@@ -973,7 +984,7 @@ def blocked_value_grad_hess(problem: LinearProblem, reml: bool):
         basis = jnp.eye(n_theta, dtype=theta.dtype)
         K_dot = jax.vmap(lambda e: jax.jvp(lambda t: term1(t)[1], (theta,), (e,))[1])(basis[:n1])
         if level_dense_update(design):  # D = D0 - U(K) with U linear: D_dot_k = -U(K_dot_k)
-            D_dot = -_dense_update_tangents(K_dot, _level_blocks_dense(design, cross, stats))
+            D_dot = -_dense_update_tangents(K_dot, update_weights)
         else:
             D_dot = jax.vmap(lambda k: jax.jvp(unscaled, (K,), (k,))[1])(K_dot)
         # (c): d/dtheta_l <G, S dD_k S'> for term-1 directions k
