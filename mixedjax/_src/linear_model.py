@@ -36,6 +36,11 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights=None, offs
     ``offset`` take a column name or an array; ``data_name`` is what summary prints after
     ``Data:`` (default: the caller's variable name for ``data``, when it can be found).
     With ``devfun_only=True`` the profiled deviance function of theta is returned instead of a fit.
+    ``start``: theta to start from (one value per covariance parameter, in lme4's order); by
+    default lme4's (T = I), except that a large model fitted by exact Newton steps (a trailing
+    block of 64 rows or more, at most 10 theta) starts from T = diag(1 / RMS of each term's
+    columns) times the best of 1, 1/2, 1/4, ... by the deviance, which saves Newton iterations.
+    ``fit.optimizer.start`` is the start used.
     """
     # (R coerces REML = "FALSE" to FALSE, Python's bool("FALSE") is True: strings are errors here)
     REML = arguments.boolean(REML, "REML")
