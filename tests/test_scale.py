@@ -73,7 +73,8 @@ def test_a_large_newton_fit_starts_from_the_halved_standardized_start():
     spec = model_spec(SMALL, data)
     assert spec.design.layout.n_trailing >= 64
     assert spec.design.layout.n_theta <= linear_fitting.QUASI_NEWTON_THETA
-    standardized = lmm.standardized_start(spec.design, spec.frame.weights)
+    standardized = lmm.standardized_start(lmm.column_rms(spec.design, np.asarray(spec.frame.weights), np),
+                                          spec.design.layout)
     lme4_start = covariance_layout.theta_start(spec.design.layout)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", mj.SingularFitWarning)

@@ -155,17 +155,18 @@ def _fit_linear_host(design, weights, response, theta0, reml: bool, max_iteratio
     log_steps = np.isfinite(covariance_layout.theta_lower_bounds(layout))
     theta0, start_evaluations = np.asarray(theta0, np.float64), 0
     quasi_newton = layout.n_theta > QUASI_NEWTON_THETA
+    rms = lmm.column_rms(design, np.asarray(weights), np)
     if refine_start and not (cheap_derivatives or quasi_newton):
         # lme4's start puts every standardized random effect at the residual's size, usually far
         # too large: the d3-shaped fit took 11 Newton iterations (43 evaluations) from it and 9
         # (31) from here, InstEval 10 (29) and 8 (26), a Newton iteration costing several
         # deviances; the L-BFGS phase gains nothing (kb07: 52 (104) -> 54 (114) iterations)
-        theta0, start_evaluations = halved_start(value, lmm.standardized_start(design, np.asarray(weights)))
+        theta0, start_evaluations = halved_start(value, lmm.standardized_start(rms, layout))
     quasi = None
     if quasi_newton:
         quasi = _quasi_newton_start(problem, theta0, reml, max_iterations)
     start = theta0 if quasi is None else quasi.x
-    scale = lmm.theta_scale(design, np.asarray(weights), xp=np)
+    scale = lmm.scale_from_rms(rms, layout, np)
     result = minimize_host(_scaled_derivatives(evaluate, scale, np), lambda theta: value(theta * scale),
                            start / scale, max_iterations=max_iterations, log_steps=log_steps,
                            polish=cheap_derivatives, escape_saddles=True)

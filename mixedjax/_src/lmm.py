@@ -50,7 +50,7 @@ from .design import (CrossProducts, Design, Layout, ResponseStatistics, crosspro
 OPTIMIZER_FREE_OCTAVES = 5  # random-effects columns of RMS within 2^+-4 keep lme4's coordinates
 
 
-def _column_rms(design: Design, weights, xp=jnp) -> list:
+def column_rms(design: Design, weights, xp=jnp) -> list:
     """Per random-effects term, the root mean square of its model-matrix columns over the rows of
     positive weight (the design's padding rows have weight 0)."""
     layout = design.layout
@@ -64,32 +64,35 @@ def _column_rms(design: Design, weights, xp=jnp) -> list:
 
 
 def theta_scale(design: Design, weights, xp=jnp):
+    """``scale_from_rms`` of the design's column RMS (``column_rms``)."""
+    return scale_from_rms(column_rms(design, weights, xp), design.layout, xp)
+
+
+def scale_from_rms(rms: list, layout: Layout, xp=jnp):
     """Per theta element, the power of two d with theta = d theta~, where the optimizer works in
-    theta~ (``linear_model``). T_i = D_i^-1 T~_i, with D_i the RMS of Z_i's columns rounded to
+    theta~ (``linear_model``), from the per-term column RMS ``rms`` (``column_rms``).
+    T_i = D_i^-1 T~_i, with D_i the RMS of Z_i's columns rounded to
     a power of two, is the same model with Z_i's columns scaled to about 1: a slope in x * 1e9
     has theta about 1e-9 otherwise, whose Newton step the eigenvalue floor of the Hessian
     (``optimize._newton_direction``) and lme4's start at 1 both defeat (the start gave an
     infinite criterion). Columns of ordinary scale (RMS in 2^-4 .. 2^4) keep d = 1 exactly, so
     those fits follow lme4's coordinates and start; powers of two make the scaling exact."""
-    layout = design.layout
     pieces = []
-    for rms, p, structure in zip(_column_rms(design, weights, xp), layout.term_columns,
-                                 layout.term_structures):
-        octave = xp.round(xp.log2(xp.where(rms > 0, rms, 1.0)))
+    for term_rms, p, structure in zip(rms, layout.term_columns, layout.term_structures):
+        octave = xp.round(xp.log2(xp.where(term_rms > 0, term_rms, 1.0)))
         octave = xp.where(xp.isfinite(octave) & (xp.abs(octave) >= OPTIMIZER_FREE_OCTAVES), octave, 0.0)
         pieces.append(covariance_structures.column_scale(
             structure, xp.ldexp(1.0, -octave.astype(np.int32)), p, xp))
     return xp.concatenate(pieces)
 
 
-def standardized_start(design: Design, weights) -> np.ndarray:
-    """lme4's start (T_i = I) for Z's columns scaled to RMS 1 (numpy): T_i = D_i^-1 with D_i the
-    columns' RMS, so that every random effect starts with the residual's variance per unit of
-    its column's typical size (a slope on u in 0..29 starts at about 1/16, not at 1)."""
-    layout = design.layout
-    pieces = [covariance_structures.column_scale(structure, 1.0 / np.where(rms > 0, rms, 1.0), p, np)
-              for rms, p, structure in zip(_column_rms(design, weights, np), layout.term_columns,
-                                           layout.term_structures)]
+def standardized_start(rms: list, layout: Layout) -> np.ndarray:
+    """lme4's start (T_i = I) for Z's columns scaled to RMS 1 (numpy), from the per-term column
+    RMS ``rms`` (``column_rms``): T_i = D_i^-1 with D_i the columns' RMS, so that every random
+    effect starts with the residual's variance per unit of its column's typical size (a slope on
+    u in 0..29 starts at about 1/16, not at 1)."""
+    pieces = [covariance_structures.column_scale(structure, 1.0 / np.where(term_rms > 0, term_rms, 1.0), p, np)
+              for term_rms, p, structure in zip(rms, layout.term_columns, layout.term_structures)]
     return theta_start(layout) * np.concatenate(pieces)
 
 
@@ -209,10 +212,12 @@ def check_dense_fits(design: Design, group_names=None) -> None:
         f"after {names[0]}.")
 
 
-def _level_blocks_dense(design: Design, cross: CrossProducts, stats: ResponseStatistics):
-    """B_g' = [A21_g; r_g']' per level of term 1, (l1, p1, m0 + 1): level-major, so that the
-    levels' blocks stacked are one (l1 p1, m0 + 1) matrix without a transpose; zeros where a
-    level does not meet a column (padding entries carry exact zeros)."""
+def level_blocks(design: Design, cross: CrossProducts, stats: ResponseStatistics) -> jax.Array:
+    """B_g' = Z_g' W [Z_trailing, X, r]_g = [A21_g; r_g']' per level g of term 1, (l1, p1, m0 + 1):
+    level-major, so that the levels' blocks stacked are one (l1 p1, m0 + 1) matrix without a
+    transpose; zeros where a level does not meet a column (padding entries carry exact zeros).
+    The dense update's weights (``schur_update_weights``) and, for a model of one term
+    (m0 = p), the one-term kernel's B_g = Z_g' W [X_g, r_g]."""
     layout = design.layout
     l1, p1, m0 = layout.term_levels[0], layout.term_columns[0], layout.n_trailing
     A21 = jnp.zeros((l1, p1, m0), cross.A21.dtype).at[design.entry_level, :, design.entry_col].add(
@@ -222,7 +227,7 @@ def _level_blocks_dense(design: Design, cross: CrossProducts, stats: ResponseSta
 
 def _dense_update(K, Bt):
     """sum_g B_g K_g B_g' = X' Y for X = [B_g'] and Y = [K_g B_g'] stacked ((l1 p1) x (m0 + 1);
-    from ``_level_blocks_dense``'s layout: the d3-shaped design's update took 0.136 s with the
+    from ``level_blocks``'s layout: the d3-shaped design's update took 0.136 s with the
     blocks transposed into a wide matrix and 0.079 s so, the bare product 0.078 s), exactly
     symmetric (the Cholesky's derivative assumes a symmetric tangent)."""
     l1, p1, size = Bt.shape
@@ -268,12 +273,25 @@ def _symmetric_product(X, Y, base: int = _SYMMETRIC_BASE):
 
 def schur_update_weights(design: Design, cross: CrossProducts, stats: ResponseStatistics):
     """The theta-free weights of the Schur-complement update, formed once per problem: the
-    per-level blocks on the dense path (``level_dense_update``, ``_level_blocks_dense``; their
+    per-level blocks on the dense path (``level_dense_update``, ``level_blocks``; their
     scatter ran in every evaluation before), the triples' coefficients otherwise
     (``triple_coefficients``)."""
     if level_dense_update(design):
-        return _level_blocks_dense(design, cross, stats)
+        return level_blocks(design, cross, stats)
     return triple_coefficients(design, cross)
+
+
+def _schur_unscaled_tangents(K_dot, design: Design, cross: CrossProducts, stats: ResponseStatistics,
+                             update_weights):
+    """``_schur_unscaled``'s tangents D_dot_k = -U(K_dot_k) along the term-1 directions K_dot
+    (n_dir, l1, p1, p1), the same at every K (D = D0 - U(K) is affine in K): one product with the directions
+    side by side on the dense path (``_dense_update_tangents``), a pass over the triples per
+    direction otherwise. Returns (n_dir, m0 + 1, m0 + 1)."""
+    if level_dense_update(design):
+        return -_dense_update_tangents(K_dot, update_weights)
+    size = design.layout.n_trailing + 1
+    zero = jnp.zeros((size, size), K_dot.dtype)
+    return jax.vmap(lambda k: _schur_unscaled(k, design, cross, stats, update_weights, zero))(K_dot)
 
 
 def _schur_unscaled(K, design: Design, cross: CrossProducts, stats: ResponseStatistics,
@@ -539,12 +557,14 @@ def linear_problem(design: Design, weights, response) -> LinearProblem:
         response = shifted_response(response, design.slot_val[:, -p:], shift)
     cross = crossproducts(design, weights)
     stats = response_statistics(design, weights, response)
-    blocks_of_levels = level_blocks(design, cross, stats) if kernel_for(design.layout) == ONE_TERM \
-        else None
+    update_weights = schur_update_weights(design, cross, stats)
+    blocks_of_levels = None
+    if kernel_for(design.layout) == ONE_TERM:  # the dense path's weights are these same blocks
+        blocks_of_levels = update_weights if level_dense_update(design) else level_blocks(design, cross, stats)
     return LinearProblem(design, cross, stats, jnp.sum(positive).astype(jnp.float64),
                          jnp.sum(jnp.where(positive, jnp.log(jnp.where(positive, weights, 1.0)), 0.0)),
-                         schur_update_weights(design, cross, stats),
-                         augmented_crossproducts(cross, stats), blocks_of_levels, centre, shift)
+                         update_weights, augmented_crossproducts(cross, stats), blocks_of_levels,
+                         centre, shift)
 
 
 # ---- one random-effects term and few fixed effects (most simulation studies) --------------------
@@ -566,14 +586,6 @@ def kernel_for(layout: Layout) -> str:
     if len(layout.term_levels) == 1 and layout.n_fixed + 1 <= blocks.UNROLLED_LIMIT:
         return ONE_TERM
     return BLOCKED
-
-
-def level_blocks(design: Design, cross: CrossProducts, stats: ResponseStatistics) -> jax.Array:
-    """B_g = Z_g' W [X_g, r_g] per level g of the only term, (l1, p1, p + 1)."""
-    layout = design.layout
-    l1, p1, p = layout.term_levels[0], layout.term_columns[0], layout.n_fixed
-    B = jnp.zeros((l1, p1, p), cross.A21.dtype).at[design.entry_level, :, design.entry_col].add(cross.A21)
-    return jnp.concatenate([B, stats.Z1r[:, :, None]], axis=2)
 
 
 def _one_term_factor(theta, problem: LinearProblem):
@@ -983,10 +995,7 @@ def blocked_value_grad_hess(problem: LinearProblem, reml: bool):
         # tangents of K and D along term 1's directions (the others leave K and D unchanged)
         basis = jnp.eye(n_theta, dtype=theta.dtype)
         K_dot = jax.vmap(lambda e: jax.jvp(lambda t: term1(t)[1], (theta,), (e,))[1])(basis[:n1])
-        if level_dense_update(design):  # D = D0 - U(K) with U linear: D_dot_k = -U(K_dot_k)
-            D_dot = -_dense_update_tangents(K_dot, update_weights)
-        else:
-            D_dot = jax.vmap(lambda k: jax.jvp(unscaled, (K,), (k,))[1])(K_dot)
+        D_dot = _schur_unscaled_tangents(K_dot, design, cross, stats, update_weights)
         # (c): d/dtheta_l <G, S dD_k S'> for term-1 directions k
         mixed = jax.vmap(lambda dD: jax.grad(lambda t: jnp.sum(G * scaled(dD, t)))(theta))(D_dot)
         mixed = jnp.zeros((n_theta, n_theta), theta.dtype).at[:n1].set(mixed)

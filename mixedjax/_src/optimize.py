@@ -466,6 +466,12 @@ def _negative_curvature_part(grad, hess):
     return -vectors[:, negative] @ ((vectors[:, negative].T @ grad) / -eigenvalues[negative])
 
 
+def _sufficient_decrease(f0, f_new, step, slope) -> bool:
+    """Armijo's condition on the host: f_new finite and f_new <= f0 + 1e-4 step slope
+    (``_armijo``'s rule, in numpy)."""
+    return bool(np.isfinite(f_new) and f_new <= f0 + 1e-4 * step * slope)
+
+
 def _escape_along(value, x, f, g, x_best, f_best, bend):
     """From the accepted point x_best, add the step's negative-curvature part ``bend`` again,
     (m - 1) bend for m = 4, 16, 64, ..., while f keeps falling and Armijo's condition from
@@ -476,8 +482,7 @@ def _escape_along(value, x, f, g, x_best, f_best, bend):
         trial = start + (m - 1.0) * bend
         f_trial = value(trial)
         spent += 1
-        sufficient = np.isfinite(f_trial) and f_trial <= f + 1e-4 * float(g @ (trial - x))
-        if not (sufficient and f_trial < f_best):
+        if not (_sufficient_decrease(f, f_trial, 1.0, float(g @ (trial - x))) and f_trial < f_best):
             break
         x_best, f_best, m = trial, f_trial, _ESCAPE_GROWTH * m
     return x_best, f_best, spent
@@ -534,9 +539,6 @@ def minimize_host(evaluate: Callable, value: Callable, x0, *, tol: float = 1e-12
     f, g, H = np.inf, np.zeros(n), np.eye(n)
     evaluations, iterations, status = 0, 0, MAX_ITERATIONS
 
-    def armijo(f0, f_new, step, slope):
-        return bool(np.isfinite(f_new) and f_new <= f0 + 1e-4 * step * slope)
-
     while iterations < max_iterations:
         f_x, g, H = _host_arrays(evaluate(x))
         iterations += 1
@@ -566,16 +568,16 @@ def minimize_host(evaluate: Callable, value: Callable, x0, *, tol: float = 1e-12
             x_log = _log_trial(x, g, H, log_mask, max_log_step, np)
             f_log = value(x_log)
             evaluations += 1
-            if f_log < f_new and g @ (x_log - x) < 0 and armijo(f, f_log, 1.0, g @ (x_log - x)):
+            if f_log < f_new and g @ (x_log - x) < 0 and _sufficient_decrease(f, f_log, 1.0, g @ (x_log - x)):
                 x_new, f_new, accepted = x_log, f_log, True
         step, halvings = 1.0, 0
-        while not accepted and not armijo(f, f_new, step, slope):
+        while not accepted and not _sufficient_decrease(f, f_new, step, slope):
             if halvings >= max_halvings or -0.25 * step * slope <= _ROUNDING * max(abs(f), 1.0):
                 break
             step, halvings = 0.5 * step, halvings + 1
             x_new, f_new = x + step * search, value(x + step * search)
             evaluations += 1
-        accepted = accepted or armijo(f, f_new, step, slope)
+        accepted = accepted or _sufficient_decrease(f, f_new, step, slope)
         if not accepted:
             status = NO_PROGRESS
             break
