@@ -89,6 +89,38 @@ def test_escaping_a_saddle_takes_few_newton_iterations():
     assert escaped.iterations <= 10
 
 
+def test_secant_steps_finish_with_gradients_at_the_same_minimum():
+    """Rosenbrock from (-1.2, 1): with ``gradient``, once the Newton decrement is below
+    ``_SECANT_DECREMENT`` the steps go on from the exact Hessian by BFGS updates, each costing a
+    gradient: the same minimum to 1e-8, fewer Hessians, and the record's Hessian is the exact
+    one at a point the Newton iterations reached (not the updated matrix)."""
+    evaluate = jax.jit(optimize.value_grad_hess(rosenbrock))
+    value_and_grad = jax.jit(jax.value_and_grad(rosenbrock))
+    hessian_points = []
+
+    def counted(x):
+        hessian_points.append(np.array(x))
+        return tuple(np.asarray(a) for a in evaluate(x))
+
+    def run(gradient):
+        hessian_points.clear()
+        result = optimize.minimize_host(counted, lambda x: float(rosenbrock(jnp.asarray(x))),
+                                        np.array([-1.2, 1.0]), tol=1e-20, gradient=gradient)
+        return result, list(hessian_points)
+
+    newton, newton_points = run(None)
+    secant, secant_points = run(lambda x: tuple(np.asarray(a) for a in value_and_grad(jnp.asarray(x))))
+    for result in (newton, secant):
+        assert result.status == CONVERGED
+        np.testing.assert_allclose(result.x, [1.0, 1.0], atol=1e-8)
+    assert len(secant_points) < len(newton_points)
+    np.testing.assert_allclose(secant.hess, jax.hessian(rosenbrock)(jnp.asarray(secant_points[-1])),
+                               rtol=1e-12)
+    assert not np.allclose(secant_points[-1], secant.x, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(secant.grad, jax.grad(rosenbrock)(jnp.asarray(secant.x)), rtol=0,
+                               atol=1e-15)  # the gradient at the point returned: rounding apart
+
+
 def test_halved_start_halves_while_the_value_falls():
     """(log2 c + 3)^2 along x0 c: 1, 1/2, 1/4 and 1/8 fall, 1/16 rises (5 evaluations); a
     non-finite value ends the halving as a rise does."""
