@@ -499,7 +499,7 @@ def _secant_steps(gradient, x, f, g, H, tol: float, budget: int):
     definite Hessian H and updated by BFGS (B s = y for the step s and the change y in g), each
     step costing one ``gradient(x) -> (f, g)`` and no trial point. Near the optimum the exact
     Hessian costs several gradients (d3-shaped: 0.6 s against 0.25 s) and the updated B keeps
-    Newton's fast convergence: InstEval's last Newton iterations took 3 Hessians and 3 values,
+    Newton's fast convergence: InstEval's last Newton iterations took 3 Hessians and 5 deviances,
     these steps 4 gradients. H itself is not changed. A step is taken where f falls by Armijo's
     rule and the decrement g'B^-1 g falls by ``_SECANT_CONTRACTION``; the steps stop at the
     first that is not taken (the caller then forms H afresh at the point reached), or where
