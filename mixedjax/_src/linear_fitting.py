@@ -88,6 +88,21 @@ def _deviance_gradient(theta, problem, reml: bool):
     return jnp.concatenate([value[None], grad])
 
 
+@jit
+def _term1_state(theta, problem):
+    return lmm.term1_state(theta, problem)
+
+
+@partial(jit, static_argnames="reml")
+def _conditional_deviance(theta, state, problem, reml: bool):
+    return lmm.conditional_deviance(theta, state, problem, reml)
+
+
+@partial(jit, static_argnames="reml")
+def _conditional_derivatives(theta, state, problem, reml: bool):
+    return packed(*lmm.conditional_value_grad_hess(problem, reml)(theta, state))
+
+
 # Above this many covariance parameters a fit starts with L-BFGS iterations on exact gradients
 # and finishes with exact Newton steps (one or two exact Hessians, which the convergence checks
 # read). The exact Hessian costs tens of gradients: kb07 maximal (72 theta), CPU time, 9.5 ms a
@@ -113,6 +128,33 @@ def _quasi_newton_start(problem, theta0, reml: bool, max_iterations: int):
 _QUASI_NEWTON_TOL = 1e-9  # decrement by the L-BFGS Hessian: close enough for Newton to finish
 
 
+def _conditional_start(problem, theta, reml: bool, scale, log_steps, max_iterations: int):
+    """theta with its trailing terms' share minimized by Newton's method with term 1's share
+    held (``lmm.conditional_deviance``), where an evaluation skips the Schur update: term 1's
+    share then moves little in the full Newton iteration that follows, which needs fewer of its
+    costly Hessians (the d3-shaped design: 6 -> 3, InstEval 5 -> 2; the conditional iterations
+    cost 1/10 to 1/4 of a full one). The iteration runs in the optimizer's coordinates
+    theta / scale. Returns (theta, the conditional iteration's record in theta's trailing share)."""
+    n1 = problem.design.layout.term_theta[0]
+    state = _term1_state(theta, problem)
+    held = lambda trailing: np.concatenate([theta[:n1], trailing])
+    evaluate = lambda trailing: unpacked(_conditional_derivatives(held(trailing), state, problem, reml))
+    value = lambda trailing: float(_conditional_deviance(held(trailing), state, problem, reml))
+    trailing_scale = scale[n1:]
+    result = minimize_host(_scaled_derivatives(evaluate, trailing_scale, np),
+                           lambda x: value(x * trailing_scale), theta[n1:] / trailing_scale,
+                           tol=_CONDITIONAL_TOL, max_iterations=max_iterations,
+                           log_steps=log_steps[n1:], escape_saddles=True)
+    result = _unscaled(result, trailing_scale, np)
+    return held(result.x), result
+
+
+# the conditional iteration's stopping rule on its decrement: the full iteration goes on from its
+# point, so closer only costs conditional iterations (InstEval: 10 iterations at 1e-6, 7 at 1; the
+# full iteration then took 2 and 4 Hessians)
+_CONDITIONAL_TOL = 1e-6
+
+
 def _split_value(vector):
     vector = np.asarray(vector)
     return vector[0], vector[1:]
@@ -134,8 +176,21 @@ def _fit_linear_host(design, weights, response, theta0, reml: bool, max_iteratio
     cheap_derivatives = layout.n_trailing < blocks.LAPACK_BLOCK
     if not (one_term or cheap_derivatives):  # the secant steps' (and L-BFGS's) gradient
         _deviance_gradient.prefetch(theta_shape, problem_shapes, reml=reml)
-    if layout.n_theta > QUASI_NEWTON_THETA:
+    quasi_newton = layout.n_theta > QUASI_NEWTON_THETA
+    if quasi_newton:
         LbfgsDirections.prefetch(layout.n_theta)
+    # the trailing terms' theta first, term 1's held (``_conditional_start``), where the Schur
+    # update is most of an evaluation's work (d3-shaped: 1.6e9 multiply-adds against the dense
+    # factor's 7e7; InstEval's triples, 2.7e6 against 1.6e9, gain nothing: its conditional
+    # derivatives cost 0.19 s against 0.29 s for the full ones)
+    conditional = not (one_term or cheap_derivatives or quasi_newton) and (
+        layout.n_theta > layout.term_theta[0] and lmm.conditional_batched(layout)
+        and lmm.schur_update_work(design) > (layout.n_trailing + 1) ** 3)
+    if conditional:
+        _term1_state.prefetch(theta_shape, problem_shapes)
+        state_shapes = jax.eval_shape(lmm.term1_state, theta_shape, problem_shapes)
+        _conditional_deviance.prefetch(theta_shape, state_shapes, problem_shapes, reml=reml)
+        _conditional_derivatives.prefetch(theta_shape, state_shapes, problem_shapes, reml=reml)
     problem = lmm.linear_problem_compiled(design, weights, response)
     if one_term:
         # one program: the solution shares the factor the derivatives need, at about no cost
@@ -160,7 +215,6 @@ def _fit_linear_host(design, weights, response, theta0, reml: bool, max_iteratio
         gradient = lambda theta: _split_value(_deviance_gradient(theta, problem, reml))
     log_steps = np.isfinite(covariance_layout.theta_lower_bounds(layout))
     theta0, start_evaluations = np.asarray(theta0, np.float64), 0
-    quasi_newton = layout.n_theta > QUASI_NEWTON_THETA
     rms = lmm.column_rms(design, np.asarray(weights), np)
     if refine_start and not (cheap_derivatives or quasi_newton):
         # lme4's start puts every standardized random effect at the residual's size, usually far
@@ -173,12 +227,18 @@ def _fit_linear_host(design, weights, response, theta0, reml: bool, max_iteratio
         quasi = _quasi_newton_start(problem, theta0, reml, max_iterations)
     start = theta0 if quasi is None else quasi.x
     scale = lmm.scale_from_rms(rms, layout, np)
+    held = None
+    if conditional:
+        start, held = _conditional_start(problem, start, reml, scale, log_steps, max_iterations)
     result = minimize_host(_scaled_derivatives(evaluate, scale, np), lambda theta: value(theta * scale),
                            start / scale, max_iterations=max_iterations, log_steps=log_steps,
                            polish=cheap_derivatives, escape_saddles=True,
                            gradient=None if gradient is None else _scaled_gradient(gradient, scale))
     result = _unscaled(result, scale, np)
     result = result._replace(evaluations=result.evaluations + start_evaluations)
+    if held is not None:
+        result = result._replace(x0=theta0, iterations=held.iterations + result.iterations,
+                                 evaluations=held.evaluations + result.evaluations)
     if quasi is not None:
         result = result._replace(x0=theta0, iterations=quasi.iterations + result.iterations,
                                  evaluations=quasi.evaluations + result.evaluations)
