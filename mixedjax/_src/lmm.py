@@ -825,46 +825,23 @@ _THIN_TERM_SHARE = 0.25
 _THIN_TERM_MIN_ORDER = 256
 
 
-def _inverse_times_tangents(A_b, C, C_dot, theta, layout: Layout, b: int, term1: bool = True):
-    """A_b C_k for every direction k (C_dot (n_theta, n, n); without term 1's directions where
-    ``term1`` is False), the Hessian's largest products.
+def _thin_term(layout: Layout, term: int, n: int) -> bool:
+    """Whether a trailing term's directions go by their rows in the Hessian's second-order term
+    (``_log_det_second_order``): its rows are at most ``_THIN_TERM_SHARE`` of a trailing block
+    of order n >= ``_THIN_TERM_MIN_ORDER`` (static)."""
+    rows = layout.term_levels[term] * layout.term_columns[term]
+    return term > 0 and n >= _THIN_TERM_MIN_ORDER and rows <= _THIN_TERM_SHARE * n
 
-    Term 1's directions give dense C_k (through the Schur update). A direction of trailing term j
-    moves only S's rows J of that term (r = l_j p_j of them), so C_k = d(S) D S' + S D d(S)' lives
-    on rows and columns J: with R = C_k[J, :], C_k = P_J'R + R'P_J - P_J'R[:, J]P_J, and
-    A_b C_k = A_b[:, J] R, plus A_b R' - A_b[:, J] R[:, J] in columns J; for terms whose rows are
-    a small share of the block (``_THIN_TERM_SHARE``: InstEval's dept terms, 14 and 28 of 1,173
-    rows) that costs 2 r n^2 multiply-adds instead of n^3. A wide scalar term's direction goes
-    by ``_inverse_times_scalar_tangent`` (InstEval's d, 1,128 rows), no n^3 product either."""
-    n = C_dot.shape[-1]
-    products = []
-    direction, row = 0, 0
-    A_C_hat = None
-    for i, (levels, columns, count) in enumerate(zip(layout.term_levels, layout.term_columns,
-                                                     layout.term_theta)):
-        if i == 0 and not term1:
-            continue
-        C_k = C_dot[direction:direction + count]
-        r = levels * columns
-        J = slice(row, row + r)
-        if i == 0 or n < _THIN_TERM_MIN_ORDER:
-            products.append(jnp.einsum("ij,kjl->kil", A_b, C_k))
-        elif r > _THIN_TERM_SHARE * n and columns == 1:
-            if A_C_hat is None:
-                A_C_hat = _inverse_times_scaled(A_b, C, b, layout.n_trailing_random)
-            products.append(_inverse_times_scalar_tangent(
-                A_b, C, C_k, A_C_hat, _scalar_factor_ratio(theta, layout, i), J,
-                layout.n_trailing_random))
-        elif r > _THIN_TERM_SHARE * n:
-            products.append(jnp.einsum("ij,kjl->kil", A_b, C_k))
-        else:
-            R = C_k[:, J, :]
-            A_J = A_b[:, J]
-            strip = jnp.einsum("il,krl->kir", A_b, R) - jnp.einsum("ir,krs->kis", A_J, R[:, :, J])
-            products.append(jnp.einsum("ir,krl->kil", A_J, R).at[:, :, J].add(strip))
-        direction += count
-        row += r if i > 0 else 0
-    return jnp.concatenate(products)
+
+def _inverse_times_trailing_tangent(A_b, C, C_k, theta, layout: Layout, b: int, term: int, J: slice,
+                                    A_C_hat):
+    """A_b C_k for the directions C_k (count, n, n) of a trailing term that is not thin: by the
+    other rows for a wide scalar term (``_inverse_times_scalar_tangent``, InstEval's d, 1,128 of
+    1,173 rows; A_C_hat from ``_inverse_times_scaled``), else the dense product."""
+    if C.shape[0] >= _THIN_TERM_MIN_ORDER and layout.term_columns[term] == 1:
+        return _inverse_times_scalar_tangent(A_b, C, C_k, A_C_hat, _scalar_factor_ratio(theta, layout, term),
+                                             J, layout.n_trailing_random)
+    return jnp.einsum("ij,kjl->kil", A_b, C_k)
 
 
 # a scalar term's factor t at least this large takes ``_inverse_times_scalar_tangent``, whose
@@ -943,36 +920,32 @@ def _scaled_form_hessian(G, D, theta, layout: Layout):
     return jax.hessian(form)(theta[n1:])
 
 
-def _scaled_tangents(D, D_dot, theta, layout: Layout):
-    """C_k = dC/dtheta_k for every direction, (n_theta, m0 + 1, m0 + 1), from term 1's tangents
-    D_dot of D (C_k = S dD_k S') and, for a trailing term's direction, C_k = M_k + M_k' with
-    M_k = d_k(S) D S', which lives on that term's rows: (I (x) dT_k') (D S')[J]. Formed directly,
-    where forward mode through the blockwise scaling (``_scale_trailing``) ran its transposes
-    inside loop fusions (InstEval: 0.37 s of a 0.96 s derivative evaluation)."""
-    factors = covariance_factors(theta, layout)
-    term1 = jax.vmap(lambda dD: _scale_trailing(dD, factors, layout))(D_dot)
-    return jnp.concatenate([term1, _trailing_scaled_tangents(D, theta, layout)])
-
-
-def _trailing_scaled_tangents(D, theta, layout: Layout):
-    """``_scaled_tangents`` along the trailing terms' directions alone, (n_theta - n1, m0 + 1, m0 + 1)."""
+def _tangent_rows(D, theta, layout: Layout) -> list[tuple[slice, jax.Array]]:
+    """The trailing terms' directions of C = S D S' + diag(I, 0) by their rows: per term, its rows
+    J and M (count, r, m0 + 1) with C_k = E_J'M_k + M_k'E_J (E_J selects rows J), where
+    M_k = (I (x) dT_k') (D S')[J] = d_k(S) D S' on those rows. Formed directly, where forward
+    mode through the blockwise scaling (``_scale_trailing``) ran its transposes inside loop
+    fusions (InstEval: 0.37 s of a 0.96 s derivative evaluation)."""
     n = D.shape[-1]
     n1 = layout.term_theta[0]
     factors = covariance_factors(theta, layout)
-    tangents = [jnp.zeros((0, n, n), D.dtype)]  # (a model whose trailing block is X alone has none)
     D_St = _scale_trailing_rows(D, factors, layout).T
     dT = jax.jacfwd(lambda t: covariance_factors(theta.at[n1:].set(t), layout)[1:])(theta[n1:])
-    row, direction = 0, 0
+    rows, row, direction = [], 0, 0
     for dT_j, levels, p, count in zip(dT, layout.term_levels[1:], layout.term_columns[1:],
                                       layout.term_theta[1:]):
         r = levels * p
         dT_k = jnp.moveaxis(dT_j[..., direction:direction + count], -1, 0)
-        M_rows = jnp.einsum("kba,lbc->klac", dT_k, D_St[row:row + r].reshape(levels, p, n))
-        M_rows = M_rows.reshape(count, r, n)
-        C_k = jnp.zeros((count, n, n), D.dtype).at[:, row:row + r, :].set(M_rows)
-        tangents.append(C_k.at[:, :, row:row + r].add(jnp.swapaxes(M_rows, 1, 2)))
+        M = jnp.einsum("kba,lbc->klac", dT_k, D_St[row:row + r].reshape(levels, p, n))
+        rows.append((slice(row, row + r), M.reshape(count, r, n)))
         row, direction = row + r, direction + count
-    return jnp.concatenate(tangents)
+    return rows
+
+
+def _dense_tangents(J: slice, M, n: int):
+    """C_k = E_J'M_k + M_k'E_J as (count, n, n) matrices."""
+    C_k = jnp.zeros((M.shape[0], n, n), M.dtype).at[:, J, :].set(M)
+    return C_k.at[:, :, J].add(jnp.swapaxes(M, 1, 2))
 
 
 def _pivot_second_order(u, A_b, U, b: int, m0: int, scale):
@@ -984,15 +957,65 @@ def _pivot_second_order(u, A_b, U, b: int, m0: int, scale):
     return -scale * (2.0 * u @ A_F_u.T + s[:, None] * s[None, :])
 
 
-def _log_det_second_order(A_b, C, C_dot, U, theta, layout: Layout, b: int, scale,
-                          term1: bool = True):
-    """d2h[C_k, C_l] over the directions C_dot (``_inverse_times_tangents``'s; term 1's
-    included where ``term1``): -tr(A_b C_k A_b C_l) plus the last pivot's term."""
-    P = _inverse_times_tangents(A_b, C, C_dot, theta, layout, b, term1)
-    P_t = jnp.swapaxes(P, 1, 2)
+def _thin_traces(A, thin, P):
+    """tr(A C_k A C_l) for thin directions l, C_l = E_J'X_l + X_l'E_J (``_tangent_rows``), without
+    n x n matrices: with Y_l = X_l A (r n^2 multiply-adds a direction),
+        thin k, l:  2 tr(Y_k[:, J_l] Y_l[:, J_k]) + 2 tr(A[J_l, J_k] Y_k X_l'),
+        dense k:    2 tr(X_l (P_k A[:, J_l]))  (P_k = A C_k, rows of P).
+    Returns (the thin-thin block, the dense-thin block; None without dense directions)."""
+    Y = [jnp.einsum("krj,ji->kri", M, A) for _, M in thin]
+    rows = []
+    for (J_s, _), Y_s in zip(thin, Y):
+        rows.append(jnp.concatenate([
+            2.0 * (jnp.einsum("kab,lba->kl", Y_s[:, :, J_t], Y_t[:, :, J_s])
+                   + jnp.einsum("ba,kan,lbn->kl", A[J_t, J_s], Y_s, M_t))
+            for (J_t, M_t), Y_t in zip(thin, Y)], axis=1))
+    dense_thin = None if P is None else jnp.concatenate(
+        [2.0 * jnp.einsum("lrn,knr->kl", M, jnp.einsum("kij,jr->kir", P, A[:, J])) for J, M in thin], axis=1)
+    return jnp.concatenate(rows), dense_thin
+
+
+def _log_det_second_order(A_b, C, term1_C_dot, D, theta, layout: Layout, U, b: int, scale):
+    """d2h[C_k, C_l] = -tr(A_b C_k A_b C_l) + the last pivot's term over theta's directions from
+    term 1's (``term1_C_dot`` (n1, n, n), dense through the Schur update; None: the trailing
+    terms' alone) to the last: a direction of trailing term j moves only S's rows J of that term
+    (r = l_j p_j), so C_k lives on rows and columns J. A thin term's directions
+    (``_thin_term``: InstEval's dept terms, 14 and 28 of 1,173 rows) go by their rows
+    (``_thin_traces``), the others by the products P_k = A_b C_k
+    (``_inverse_times_trailing_tangent``), whose traces are sum(P_k * P_l')."""
+    n = C.shape[0]
     m0 = layout.n_trailing
-    return -jnp.einsum("kij,lij->kl", P, P_t) + _pivot_second_order(C_dot @ U[:, m0], A_b, U, b,
-                                                                     m0, scale)
+    v = U[:, m0]
+    dense_C, dense_P, thin, dense_order, thin_order = [], [], [], [], []
+    if term1_C_dot is not None:
+        dense_C.append(term1_C_dot)
+        dense_P.append(jnp.einsum("ij,kjl->kil", A_b, term1_C_dot))
+        dense_order.extend(range(layout.term_theta[0]))
+    direction, A_C_hat = layout.term_theta[0], None
+    for term, (J, M) in enumerate(_tangent_rows(D, theta, layout), start=1):
+        directions = list(range(direction, direction + M.shape[0]))
+        direction += M.shape[0]
+        if _thin_term(layout, term, n):
+            thin.append((J, M))
+            thin_order.extend(directions)
+            continue
+        if A_C_hat is None and n >= _THIN_TERM_MIN_ORDER and layout.term_columns[term] == 1:
+            A_C_hat = _inverse_times_scaled(A_b, C, b, layout.n_trailing_random)
+        C_k = _dense_tangents(J, M, n)
+        dense_C.append(C_k)
+        dense_P.append(_inverse_times_trailing_tangent(A_b, C, C_k, theta, layout, b, term, J, A_C_hat))
+        dense_order.extend(directions)
+    P = jnp.concatenate(dense_P) if dense_P else None
+    u = [jnp.concatenate(dense_C) @ v] if dense_P else []
+    traces = None if P is None else jnp.einsum("kij,lij->kl", P, jnp.swapaxes(P, 1, 2))
+    if thin:
+        thin_thin, dense_thin = _thin_traces(A_b, thin, P)
+        traces = thin_thin if traces is None else jnp.block([[traces, dense_thin], [dense_thin.T, thin_thin]])
+        u += [jnp.zeros((M.shape[0], n), M.dtype).at[:, J].set(M @ v) + jnp.einsum("krn,r->kn", M, v[J])
+              for J, M in thin]
+    second = -traces + _pivot_second_order(jnp.concatenate(u), A_b, U, b, m0, scale)
+    order = np.argsort(np.asarray(dense_order + thin_order))
+    return second[order][:, order]
 
 
 def conditional_batched(layout: Layout) -> bool:
@@ -1031,9 +1054,8 @@ def conditional_value_grad_hess(problem: LinearProblem, reml: bool):
         v = U[:, m0]
         G = A_b + scale * (v[:, None] * v[None, :])
         grad = scaled_pullback(G)[0][n1:]
-        C_dot = _trailing_scaled_tangents(state.D, theta, layout)
         hess = _scaled_form_hessian(G, state.D, theta, layout) + _log_det_second_order(
-            A_b, C, C_dot, U, theta, layout, b, scale, term1=False)
+            A_b, C, None, state.D, theta, layout, U, b, scale)
         hess = 0.5 * (hess + hess.T)
         return value, grad, jnp.where(jnp.isfinite(value), hess, jnp.nan)
     return evaluate
@@ -1106,12 +1128,12 @@ def blocked_value_grad_hess(problem: LinearProblem, reml: bool):
         hess = hess + mixed + mixed.T
         # the second-order term of h, from C_dot_k = S dD_k S' + d_k(S) D S' + S D d_k(S)'
         if batched:
-            C_dot = _scaled_tangents(D, D_dot, theta, layout)
-        D_dot = jnp.concatenate([D_dot, jnp.zeros((n_theta - n1,) + D.shape, D.dtype)])
-        C_dot_of = lambda dD, e: jax.jvp(scaled, (D, theta), (dD, e))[1]
-        if batched:
-            dense = _log_det_second_order(A_b, C, C_dot, U, theta, layout, b, scale)
+            factors = covariance_factors(theta, layout)
+            term1_C_dot = jax.vmap(lambda dD: _scale_trailing(dD, factors, layout))(D_dot)
+            dense = _log_det_second_order(A_b, C, term1_C_dot, D, theta, layout, U, b, scale)
         else:
+            D_dot = jnp.concatenate([D_dot, jnp.zeros((n_theta - n1,) + D.shape, D.dtype)])
+            C_dot_of = lambda dD, e: jax.jvp(scaled, (D, theta), (dD, e))[1]
             full = lambda t: scaled(unscaled(term1(t)[1]), t)
 
             def row(args):
