@@ -150,8 +150,8 @@ def _conditional_start(problem, theta, reml: bool, scale, log_steps, max_iterati
 
 
 # the conditional iteration's stopping rule on its decrement: the full iteration goes on from its
-# point, so closer only costs conditional iterations (InstEval: 10 iterations at 1e-6, 7 at 1; the
-# full iteration then took 2 and 4 Hessians)
+# point, but a looser one leaves it more to do (InstEval with the start forced: 10 conditional
+# iterations at 1e-6, 7 at 1, and then 2 and 4 full Hessians)
 _CONDITIONAL_TOL = 1e-6
 
 
@@ -181,8 +181,8 @@ def _fit_linear_host(design, weights, response, theta0, reml: bool, max_iteratio
         LbfgsDirections.prefetch(layout.n_theta)
     # the trailing terms' theta first, term 1's held (``_conditional_start``), where the Schur
     # update is most of an evaluation's work (d3-shaped: 1.6e9 multiply-adds against the dense
-    # factor's 7e7; InstEval's triples, 2.7e6 against 1.6e9, gain nothing: its conditional
-    # derivatives cost 0.19 s against 0.29 s for the full ones)
+    # factor's 7e7; InstEval's triples, 2.7e6 against 1.6e9, lose: its conditional derivatives
+    # cost 0.09 s against 0.19 s for the full ones, and forcing the start took it 2.0 -> 2.3 s)
     conditional = not (one_term or cheap_derivatives or quasi_newton) and (
         layout.n_theta > layout.term_theta[0] and lmm.conditional_batched(layout)
         and lmm.schur_update_work(design) > (layout.n_trailing + 1) ** 3)
