@@ -128,6 +128,23 @@ def _quasi_newton_start(problem, theta0, reml: bool, max_iterations: int):
 _QUASI_NEWTON_TOL = 1e-9  # decrement by the L-BFGS Hessian: close enough for Newton to finish
 
 
+# the conditional start pays where the Schur update's work is at least this many times the dense
+# factor's: d3-shaped 23x (1.6e9 multiply-adds against 7e7; warm fit 4.1 -> 2.4 s); MovieLens-1M-
+# shaped 1.6x (8.3e10 against 5.1e10) lost (53 -> 71 s: a conditional evaluation costs most of a
+# full one there); InstEval's triples, 2.7e6 against 1.6e9, lost too (2.0 -> 2.3 s forced)
+_CONDITIONAL_WORK_RATIO = 8
+
+
+def takes_conditional_start(design) -> bool:
+    """Whether a large exact-Newton fit (``_fit_linear_host``) of this design starts with
+    ``_conditional_start``: it has trailing terms' theta, their Hessian's products fit side by
+    side (``lmm.conditional_batched``), and the Schur update dominates an evaluation
+    (``lmm.schur_update_work`` at least ``_CONDITIONAL_WORK_RATIO`` times (m0 + 1)^3). Static."""
+    layout = design.layout
+    return (layout.n_theta > layout.term_theta[0] and lmm.conditional_batched(layout)
+            and lmm.schur_update_work(design) >= _CONDITIONAL_WORK_RATIO * (layout.n_trailing + 1) ** 3)
+
+
 def _conditional_start(problem, theta, reml: bool, scale, log_steps, max_iterations: int):
     """theta with its trailing terms' share minimized by Newton's method with term 1's share
     held (``lmm.conditional_deviance``), where an evaluation skips the Schur update: term 1's
@@ -179,13 +196,7 @@ def _fit_linear_host(design, weights, response, theta0, reml: bool, max_iteratio
     quasi_newton = layout.n_theta > QUASI_NEWTON_THETA
     if quasi_newton:
         LbfgsDirections.prefetch(layout.n_theta)
-    # the trailing terms' theta first, term 1's held (``_conditional_start``), where the Schur
-    # update is most of an evaluation's work (d3-shaped: 1.6e9 multiply-adds against the dense
-    # factor's 7e7; InstEval's triples, 2.7e6 against 1.6e9, lose: its conditional derivatives
-    # cost 0.09 s against 0.19 s for the full ones, and forcing the start took it 2.0 -> 2.3 s)
-    conditional = not (one_term or cheap_derivatives or quasi_newton) and (
-        layout.n_theta > layout.term_theta[0] and lmm.conditional_batched(layout)
-        and lmm.schur_update_work(design) > (layout.n_trailing + 1) ** 3)
+    conditional = not (one_term or cheap_derivatives or quasi_newton) and takes_conditional_start(design)
     if conditional:
         _term1_state.prefetch(theta_shape, problem_shapes)
         state_shapes = jax.eval_shape(lmm.term1_state, theta_shape, problem_shapes)
