@@ -90,7 +90,7 @@ def test_a_large_newton_fit_starts_from_the_halved_standardized_start():
 def test_dense_update_equals_triples_update(small_theta, monkeypatch):
     data = kb07()
     dense = _problem(SMALL, data)
-    assert dense.update_weights.ndim == 3  # the dense path's level blocks: no triples' weights formed
+    assert isinstance(dense.update_weights, lmm.DenseUpdateWeights)  # no triples' weights formed
     results = {}
     for name, cost in (("dense", design_module._TRIPLE_COST), ("triples", 0.0)):
         monkeypatch.setattr(design_module, "_TRIPLE_COST", cost)  # 0: never dense
@@ -325,7 +325,7 @@ def test_design_above_triple_limit_lists_no_triples_and_takes_dense_update(cross
     omitted = model_spec(CROSSED, crossed).design
     assert omitted.triples_omitted and omitted.triple_first.shape[0] == 0
     assert lmm.level_dense_update(omitted)
-    assert _problem(CROSSED, crossed).update_weights.ndim == 3  # level blocks, no triples
+    assert isinstance(_problem(CROSSED, crossed).update_weights, lmm.DenseUpdateWeights)  # no triples
     # the flag survives flattening (jit) and dataclasses.replace (conditioning)
     assert jax.tree_util.tree_unflatten(*reversed(jax.tree_util.tree_flatten(omitted))).triples_omitted
 
@@ -363,9 +363,23 @@ def test_symmetric_product_is_the_plain_product():
     B = jnp.asarray(rng.standard_normal((1100, 40)))
     K = jnp.asarray(rng.uniform(0.1, 1.0, 40))
     plain = (B * K) @ B.T
-    blocked = lmm._symmetric_product((B * K).T, B.T, base=256)
+    blocked = lmm._symmetric_product((B * K).T, B * K, B.T, base=256)
     np.testing.assert_allclose(blocked, plain, rtol=1e-12, atol=1e-12 * float(jnp.max(jnp.abs(plain))))
     assert bool(jnp.all(blocked == blocked.T))
+
+
+def test_level_gram_derivatives_are_the_plain_products():
+    """``lmm._level_gram`` (X'Y computed from X's stored transpose) has the plain product's
+    derivatives in both modes, in X and in Y."""
+    rng = np.random.default_rng(4)
+    X, Y = (jnp.asarray(rng.standard_normal((300, 20))) for _ in range(2))
+    dX, dY, G = (jnp.asarray(rng.standard_normal(shape)) for shape in ((300, 20), (300, 20), (20, 20)))
+    gram = lambda X, Y: lmm._level_gram(X, X.T, Y)
+    plain = lambda X, Y: X.T @ Y
+    for a, b in zip(jax.jvp(gram, (X, Y), (dX, dY)), jax.jvp(plain, (X, Y), (dX, dY))):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    for a, b in zip(jax.vjp(gram, X, Y)[1](G), jax.vjp(plain, X, Y)[1](G)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
 def test_dense_update_tangents_are_the_updates_along_each_direction():
@@ -374,6 +388,7 @@ def test_dense_update_tangents_are_the_updates_along_each_direction():
     rng = np.random.default_rng(5)
     for levels, size, p1, n_dir in ((200, 90, 2, 3), (30, lmm._SYMMETRIC_BASE + 20, 1, 2)):
         Bt = jnp.asarray(rng.standard_normal((levels, p1, size)) * (rng.random((levels, 1, size)) < 0.3))
+        Bt = lmm.DenseUpdateWeights(Bt, Bt.reshape(levels * p1, size).T)
         K_dot = jnp.asarray(rng.standard_normal((n_dir, levels, p1, p1)))
         K_dot = K_dot + jnp.swapaxes(K_dot, -1, -2)
         stacked = lmm._dense_update_tangents(K_dot, Bt)

@@ -35,6 +35,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.custom_derivatives import SymbolicZero
 
 from . import _jax  # noqa: F401  (float64)
 from .compilation import jit
@@ -217,10 +218,11 @@ _TRAILING_COPIES = 12
 def dense_memory(layout: Layout, dense_update: bool) -> int:
     """Bytes the dense trailing block needs in a fit: ``_TRAILING_COPIES`` + 2 per covariance
     parameter matrices of order m0 + 1, and on the dense-update path (``level_dense_update``)
-    three copies of the per-level blocks B_g (l1 x (m0 + 1) x p1)."""
+    four copies of the per-level blocks B_g (l1 x (m0 + 1) x p1: with their wide copy,
+    ``DenseUpdateWeights``)."""
     size = layout.n_trailing + 1
     matrices = (_TRAILING_COPIES + 2 * layout.n_theta) * size * size
-    level_values = 3 * layout.term_levels[0] * size * layout.term_columns[0] \
+    level_values = 4 * layout.term_levels[0] * size * layout.term_columns[0] \
         if dense_update else 0
     return 8 * (matrices + level_values)
 
@@ -269,31 +271,73 @@ def level_blocks(design: Design, cross: CrossProducts, stats: ResponseStatistics
     return jnp.concatenate([A21, stats.Z1r[:, :, None]], axis=2)
 
 
-def _dense_update(K, Bt):
-    """sum_g B_g K_g B_g' = X' Y for X = [B_g'] and Y = [K_g B_g'] stacked ((l1 p1) x (m0 + 1);
+class DenseUpdateWeights(NamedTuple):
+    """The dense-update path's theta-free weights (``schur_update_weights``): the per-level
+    blocks B_g' ((l1, p1, m0 + 1), ``level_blocks``) and the same blocks as one wide matrix
+    X' = [B_g' stacked]' ((m0 + 1, l1 p1)), kept beside them because XLA's CPU product X'Y with
+    X's transpose taken in the product runs at half the speed of X' stored (d3-shaped: 52
+    against 26 ms)."""
+
+    blocks: jax.Array
+    wide: jax.Array
+
+
+def dense_update_weights(design: Design, cross: CrossProducts, stats: ResponseStatistics) -> DenseUpdateWeights:
+    """``DenseUpdateWeights`` of a design on the dense-update path."""
+    Bt = level_blocks(design, cross, stats)
+    l1, p1, size = Bt.shape
+    return DenseUpdateWeights(Bt, Bt.reshape(l1 * p1, size).T)
+
+
+@jax.custom_jvp
+def _level_gram(X, X_wide, Y):
+    """X'Y for X (rows, n) given with its transpose X_wide = X' (n, rows): computed as X_wide Y.
+    Its derivative is written with X itself (X'dY + dX'Y), whose transpose in reverse mode is
+    the plain product X G (through X_wide it would be X_wide' G, the slow form again)."""
+    return X_wide @ Y
+
+
+@partial(_level_gram.defjvp, symbolic_zeros=True)
+def _level_gram_jvp(primals, tangents):
+    X, X_wide, Y = primals
+    dX, _, dY = tangents
+    product = lambda A, B: jax.lax.dot_general(A, B, (((0,), (0,)), ((), ())))
+    tangent = jnp.zeros((X.shape[1], Y.shape[1]), jnp.result_type(X, Y))
+    if not isinstance(dY, SymbolicZero):
+        tangent = tangent + product(X, dY)
+    if not isinstance(dX, SymbolicZero):
+        tangent = tangent + product(dX, Y)
+    return X_wide @ Y, tangent
+
+
+def _dense_update(K, weights: DenseUpdateWeights):
+    """sum_g B_g K_g B_g' = X'Y for X = [B_g'] and Y = [K_g B_g'] stacked ((l1 p1) x (m0 + 1);
     from ``level_blocks``'s layout: the d3-shaped design's update took 0.136 s with the
-    blocks transposed into a wide matrix and 0.079 s so, the bare product 0.078 s), exactly
-    symmetric (the Cholesky's derivative assumes a symmetric tangent)."""
+    blocks transposed into a wide matrix in each evaluation and 0.079 s so; with the wide
+    matrix formed once per problem, ``DenseUpdateWeights``, 0.03 s), exactly symmetric (the
+    Cholesky's derivative assumes a symmetric tangent)."""
+    Bt = weights.blocks
     l1, p1, size = Bt.shape
     # a broadcast product summed, not an einsum: XLA's CPU batched dot for the pullback's
     # einsum("lqi,lpi->lqp") over 4,726 levels of 2 x 415 took 68 ms, this reduction's 5 ms
     KBt = jnp.sum(K[:, :, :, None] * Bt[:, None, :, :], axis=2)
-    return _symmetric_product(KBt.reshape(l1 * p1, size), Bt.reshape(l1 * p1, size))
+    return _symmetric_product(Bt.reshape(l1 * p1, size), weights.wide, KBt.reshape(l1 * p1, size))
 
 
-def _dense_update_tangents(K_dot, Bt):
+def _dense_update_tangents(K_dot, weights: DenseUpdateWeights):
     """``_dense_update`` along each of the directions K_dot (n_dir, l1, p1, p1) at once: X' [Y_1 ..
     Y_n] for Y_k = [K_dot_k,g B_g'] stacked, one product with the directions side by side, where
     vmap of the single update transposed its (n_dir, l1 p1, m0 + 1) stack first (d3-shaped: a
     copy of 94 MB, 0.06 s of a 0.6 s Hessian). Returns (n_dir, m0 + 1, m0 + 1), each exactly
     symmetric."""
     n_dir = K_dot.shape[0]
+    Bt = weights.blocks
     l1, p1, size = Bt.shape
     if size > _SYMMETRIC_BASE:  # the lower-triangle product saves more than the copy costs
-        return jax.vmap(lambda k: _dense_update(k, Bt))(K_dot)
+        return jax.vmap(lambda k: _dense_update(k, weights))(K_dot)
     by_level = jnp.moveaxis(K_dot, 0, 2)  # (l1, p1, n_dir, p1)
     Y = jnp.sum(by_level[:, :, :, :, None] * Bt[:, None, None, :, :], axis=3)
-    product = Bt.reshape(l1 * p1, size).T @ Y.reshape(l1 * p1, n_dir * size)
+    product = _level_gram(Bt.reshape(l1 * p1, size), weights.wide, Y.reshape(l1 * p1, n_dir * size))
     product = jnp.moveaxis(product.reshape(size, n_dir, size), 1, 0)
     return 0.5 * (product + jnp.swapaxes(product, 1, 2))
 
@@ -301,18 +345,19 @@ def _dense_update_tangents(K_dot, Bt):
 _SYMMETRIC_BASE = 512  # blocks up to this order are one product, symmetrized
 
 
-def _symmetric_product(X, Y, base: int = _SYMMETRIC_BASE):
-    """X' Y where it is known to be symmetric, from its lower block triangle only, recursively by
-    2 x 2 blocks (about 9/16 of the plain product's multiply-adds for MovieLens-1M's order 3,708,
-    where the product of 6,040 users' blocks is most of an evaluation), exactly symmetric."""
+def _symmetric_product(X, X_wide, Y, base: int = _SYMMETRIC_BASE):
+    """X' Y where it is known to be symmetric (X_wide = X', ``_level_gram``), from its lower block
+    triangle only, recursively by 2 x 2 blocks (about 9/16 of the plain product's multiply-adds
+    for MovieLens-1M's order 3,708, where the product of 6,040 users' blocks is most of an
+    evaluation), exactly symmetric."""
     n = X.shape[1]
     if n <= base:
-        product = X.T @ Y
+        product = _level_gram(X, X_wide, Y)
         return 0.5 * (product + product.T)
     k = n // 2
-    off = X[:, k:].T @ Y[:, :k]
-    return jnp.block([[_symmetric_product(X[:, :k], Y[:, :k], base), off.T],
-                      [off, _symmetric_product(X[:, k:], Y[:, k:], base)]])
+    off = _level_gram(X[:, k:], X_wide[k:], Y[:, :k])
+    return jnp.block([[_symmetric_product(X[:, :k], X_wide[:k], Y[:, :k], base), off.T],
+                      [off, _symmetric_product(X[:, k:], X_wide[k:], Y[:, k:], base)]])
 
 
 def schur_update_weights(design: Design, cross: CrossProducts, stats: ResponseStatistics):
@@ -321,7 +366,7 @@ def schur_update_weights(design: Design, cross: CrossProducts, stats: ResponseSt
     scatter ran in every evaluation before), the triples' coefficients otherwise
     (``triple_coefficients``)."""
     if level_dense_update(design):
-        return level_blocks(design, cross, stats)
+        return dense_update_weights(design, cross, stats)
     return triple_coefficients(design, cross)
 
 
@@ -535,7 +580,7 @@ class LinearProblem(NamedTuple):
     stats: ResponseStatistics
     n_obs: jax.Array
     log_det_weights: jax.Array
-    update_weights: jax.Array | None = None
+    update_weights: jax.Array | DenseUpdateWeights | None = None
     augmented: jax.Array | None = None
     level_blocks: jax.Array | None = None
     fixed_centre: jax.Array | None = None
@@ -624,7 +669,8 @@ def linear_problem(design: Design, weights, response) -> LinearProblem:
     update_weights = schur_update_weights(design, cross, stats)
     blocks_of_levels = None
     if kernel_for(design.layout) == ONE_TERM:  # the dense path's weights are these same blocks
-        blocks_of_levels = update_weights if level_dense_update(design) else level_blocks(design, cross, stats)
+        blocks_of_levels = update_weights.blocks if level_dense_update(design) \
+            else level_blocks(design, cross, stats)
     return LinearProblem(design, cross, stats, jnp.sum(positive).astype(jnp.float64),
                          jnp.sum(jnp.where(positive, jnp.log(jnp.where(positive, weights, 1.0)), 0.0)),
                          update_weights, augmented_crossproducts(cross, stats), blocks_of_levels,
