@@ -149,9 +149,9 @@ def _conditional_start(problem, theta, reml: bool, scale, log_steps, max_iterati
     """theta with its trailing terms' share minimized by Newton's method with term 1's share
     held (``lmm.conditional_deviance``), where an evaluation skips the Schur update: term 1's
     share then moves little in the full Newton iteration that follows, which needs fewer of its
-    costly Hessians (the d3-shaped design: 6 -> 3, InstEval 5 -> 2; the conditional iterations
-    cost 1/10 to 1/4 of a full one). The iteration runs in the optimizer's coordinates
-    theta / scale. Returns (theta, the conditional iteration's record in theta's trailing share)."""
+    costly Hessians (the d3-shaped design: 6 -> 3, its conditional iterations costing about a
+    tenth of a full one). The iteration runs in the optimizer's coordinates theta / scale.
+    Returns (theta, the conditional iteration's record in theta's trailing share)."""
     n1 = problem.design.layout.term_theta[0]
     state = _term1_state(theta, problem)
     held = lambda trailing: np.concatenate([theta[:n1], trailing])
@@ -247,12 +247,10 @@ def _fit_linear_host(design, weights, response, theta0, reml: bool, max_iteratio
                            gradient=None if gradient is None else _scaled_gradient(gradient, scale))
     result = _unscaled(result, scale, np)
     result = result._replace(evaluations=result.evaluations + start_evaluations)
-    if held is not None:
-        result = result._replace(x0=theta0, iterations=held.iterations + result.iterations,
-                                 evaluations=held.evaluations + result.evaluations)
-    if quasi is not None:
-        result = result._replace(x0=theta0, iterations=quasi.iterations + result.iterations,
-                                 evaluations=quasi.evaluations + result.evaluations)
+    for phase in (held, quasi):  # (at most one of them ran)
+        if phase is not None:
+            result = result._replace(x0=theta0, iterations=phase.iterations + result.iterations,
+                                     evaluations=phase.evaluations + result.evaluations)
     theta = lmm.snap_to_boundary(value, covariance_layout.canonical_theta(result.x, layout, np), result.fun,
                                  layout, xp=np)
     return problem, result, theta, to_host(solution_at(theta))
