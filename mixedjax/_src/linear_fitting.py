@@ -138,10 +138,10 @@ _CONDITIONAL_WORK_RATIO = 8
 def takes_conditional_start(design) -> bool:
     """Whether a large exact-Newton fit (``_fit_linear_host``) of this design starts with
     ``_conditional_start``: it has trailing terms' theta, their Hessian's products fit side by
-    side (``lmm.conditional_batched``), and the Schur update dominates an evaluation
+    side (``lmm.hessian_products_batched``), and the Schur update dominates an evaluation
     (``lmm.schur_update_work`` at least ``_CONDITIONAL_WORK_RATIO`` times (m0 + 1)^3). Static."""
     layout = design.layout
-    return (layout.n_theta > layout.term_theta[0] and lmm.conditional_batched(layout)
+    return (layout.n_theta > layout.term_theta[0] and lmm.hessian_products_batched(layout)
             and lmm.schur_update_work(design) >= _CONDITIONAL_WORK_RATIO * (layout.n_trailing + 1) ** 3)
 
 

@@ -1099,9 +1099,10 @@ def _log_det_second_order(A_b, C, term1_C_dot, D, theta, layout: Layout, U, b: i
     return second[order][:, order]
 
 
-def conditional_batched(layout: Layout) -> bool:
-    """Whether ``conditional_value_grad_hess`` forms its directions' products side by side (its
-    memory is n_theta (m0 + 1)^2 doubles a product, as ``blocked_value_grad_hess``'s batched path)."""
+def hessian_products_batched(layout: Layout) -> bool:
+    """Whether the structured Hessian forms its directions' products side by side, n_theta
+    (m0 + 1)^2 doubles a product (``blocked_value_grad_hess``, ``conditional_value_grad_hess``),
+    rather than one direction at a time."""
     return layout.n_theta * (layout.n_trailing + 1) ** 2 <= _HESSIAN_BATCH_LIMIT
 
 
@@ -1121,7 +1122,7 @@ def conditional_value_grad_hess(problem: LinearProblem, reml: bool):
     share of theta (theta[n1:]), term 1's held: ``blocked_value_grad_hess``'s value, gradient
     and Hessian restricted to those directions, where K and D do not move (no tangents of the
     Schur update, no mixed terms), at the cost of the dense factorization and inverse and one
-    thin product per direction. Requires ``conditional_batched``."""
+    thin product per direction. Requires ``hessian_products_batched``."""
     layout = problem.design.layout
     m0, n1 = layout.n_trailing, layout.term_theta[0]
 
@@ -1161,9 +1162,9 @@ def blocked_value_grad_hess(problem: LinearProblem, reml: bool):
     design, cross, stats = problem.design, problem.cross, problem.stats
     layout = design.layout
     m0 = layout.n_trailing
-    size, n_theta = m0 + 1, layout.n_theta
+    n_theta = layout.n_theta
     n1 = layout.term_theta[0]  # term 1's share of theta
-    batched = n_theta * size * size <= _HESSIAN_BATCH_LIMIT
+    batched = hessian_products_batched(layout)
     update_weights = schur_update_weights(design, cross, stats) if problem.update_weights is None \
         else problem.update_weights
     augmented = augmented_crossproducts(cross, stats) if problem.augmented is None \
